@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { option, parse, parseOptions, renderHelp, redactOptions } from './config.ts';
+import { ConfigError } from './errors.ts';
+
+const specs = {
+  service: option({ flag: 'service', env: 'HPS_SERVICE', description: 'headless Service', parse: parse.dnsLabel, required: true }),
+  port: option({ flag: 'peer-port', env: 'HPS_PEER_PORT', description: 'peer port', parse: parse.port, defaultValue: 10000 }),
+  password: option({ flag: 'password', env: 'HPS_PASSWORD', description: 'secret', parse: parse.string, secret: true, defaultValue: 'hunter2' }),
+};
+
+test('flags win over environment variables, defaults fill the rest', () => {
+  const v = parseOptions(specs, ['--service=web'], { HPS_SERVICE: 'other', HPS_PEER_PORT: '1234' });
+  assert.equal(v.service, 'web');
+  assert.equal(v.port, 1234);
+  assert.ok(Object.isFrozen(v));
+});
+
+test('every problem is reported at once, each naming its flag', () => {
+  assert.throws(() => parseOptions(specs, ['--peer-port', 'abc', '--nope=1'], {}), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.problems.length, 3);
+    assert.match(err.message, /--peer-port: "abc" is not a port number/);
+    assert.match(err.message, /unknown flag --nope/);
+    assert.match(err.message, /--service is required/);
+    return true;
+  });
+});
+
+test('help lists every flag with its variable and hides secret defaults', () => {
+  const help = renderHelp('usage: x', specs);
+  assert.match(help, /--peer-port\s+HPS_PEER_PORT\s+peer port \(default: 10000\)/);
+  assert.doesNotMatch(help, /hunter2/);
+  assert.equal(redactOptions(specs, { service: 's', port: 1, password: 'hunter2' }).password, '[redacted]');
+});
+
+test('durations accept ms, s and m', () => {
+  assert.equal(parse.durationMs('250ms'), 250);
+  assert.equal(parse.durationMs('2s'), 2000);
+  assert.equal(parse.durationMs('1.5s'), 1500);
+  assert.throws(() => parse.durationMs('soon'), /not a duration/);
+});
