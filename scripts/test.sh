@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The README's test command (`npm test`): set up what is missing, type-check, run every test against the
+# real parts, then prove that no harness process outlived the tests.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+bash "$HPS_ROOT/scripts/setup.sh"
+use_pinned_node
+export PATH="$HPS_ROOT/node_modules/.bin:$PATH"
+cd "$HPS_ROOT"
+
+# The real parts are required, never optional: a missing one fails here, before any test could skip.
+for b in etcd kube-apiserver kube-controller-manager kubectl; do
+  [ -x "$HPS_BIN/$b" ] || die "$b is missing from $HPS_BIN (run: bash scripts/setup.sh)"
+done
+command -v haproxy >/dev/null || die "haproxy is missing (run: bash scripts/setup.sh)"
+
+echo "node $(node --version), $(haproxy -v | head -1 | cut -d' ' -f1-3), kube-apiserver $("$HPS_BIN/kube-apiserver" --version | cut -d' ' -f2)"
+tsc --noEmit -p .
+
+# Harness-backed tests start control planes and HAProxy fleets; on 2 cores they run one file at a time.
+status=0
+node --test --test-concurrency=1 --test-timeout=600000 \
+  'common/**/*.test.ts' 'certs/**/*.test.ts' 'init/**/*.test.ts' 'webhook/**/*.test.ts' 'syncer/**/*.test.ts' \
+  'test/**/*.test.ts' || status=$?
+
+leftover=$( { pgrep -af "$HPS_BIN/" || true; pgrep -ax haproxy || true; } )
+if [ -n "$leftover" ]; then
+  echo "processes left behind by the tests:" >&2; echo "$leftover" >&2
+  [ "${CI:-}" = true ] && status=1
+fi
+exit $status
