@@ -21,7 +21,7 @@ tsc --noEmit -p .
 # Harness-backed tests start control planes and HAProxy fleets; on 2 cores they run one file at a time.
 status=0
 node --test --test-concurrency=1 --test-timeout=600000 \
-  'common/**/*.test.ts' 'certs/**/*.test.ts' 'init/**/*.test.ts' 'webhook/**/*.test.ts' 'syncer/**/*.test.ts' \
+  'common/**/*.test.ts' 'certs/**/*.test.ts' 'init/**/*.test.ts' 'webhook/**/*.test.ts' 'syncer/**/*.test.ts' 'demo/**/*.test.ts' \
   'test/**/*.test.ts' || status=$?
 
 leftover=$( { pgrep -af "$HPS_BIN/" || true; pgrep -ax haproxy || true; } )
