@@ -1,0 +1,51 @@
+/**
+ * The names a user writes on a pod to ask for injection and to override its defaults, and the names of
+ * what we inject. One place, so the handler, the domain, the tests and the README agree.
+ * See docs/design.md ("Inside an injected pod").
+ */
+
+export const PREFIX = 'haproxy-peer-sync.io/';
+
+/** Label selecting a pod for injection; the MutatingWebhookConfiguration's objectSelector uses it too. */
+export const INJECT_LABEL = `${PREFIX}inject`;
+
+/** Per-pod overrides, all under {@link PREFIX}. */
+export const ANNOTATIONS = {
+  service: `${PREFIX}service`,
+  peersSection: `${PREFIX}peers-section`,
+  peerPort: `${PREFIX}peer-port`,
+  container: `${PREFIX}container`,
+  config: `${PREFIX}config`,
+  dataplaneapiPort: `${PREFIX}dataplaneapi-port`,
+  sidecarMode: `${PREFIX}sidecar-mode`,
+  mode: `${PREFIX}mode`,
+  /** Written by the webhook, never read as an override: `injected; version=<v>`. */
+  status: `${PREFIX}status`,
+} as const;
+
+/** Names of what the webhook adds to a pod. */
+export const NAMES = {
+  volume: 'haproxy-peer-sync',
+  syncer: 'haproxy-peer-sync',
+  init: 'haproxy-peer-sync-init',
+  healthPortName: 'hps-health',
+} as const;
+
+/** Where the shared emptyDir is mounted in every container that uses it. */
+export const RUNTIME_DIR = '/var/run/haproxy-peer-sync';
+export const MASTER_SOCKET = `${RUNTIME_DIR}/master.sock`;
+export const PEERS_FILE = `${RUNTIME_DIR}/peers.cfg`;
+
+export const DEFAULTS = {
+  peersSection: 'haproxy-peers',
+  peerPort: 10000,
+  config: '/usr/local/etc/haproxy/haproxy.cfg',
+  dataplaneapiPort: 5555,
+  mode: 'direct',
+  healthPort: 8585,
+  /** A distroless "nonroot" uid: used unless the HAProxy container or the pod already chose one. */
+  runAsUser: 65532,
+} as const;
+
+export type SidecarMode = 'native' | 'regular';
+export type SyncMode = 'direct' | 'dataplaneapi';

@@ -1,0 +1,360 @@
+/**
+ * The injection domain, pure: decide whether a pod is injected (shouldInject), check its overrides
+ * (validate) and return the injected pod (mutate). No I/O, no clock: the handler turns the result into
+ * an AdmissionReview and patch.ts turns "original vs mutated" into a JSON patch.
+ *
+ * Shape follows hashicorp/vault-k8s's agent-inject/agent (ShouldInject / Validate / Patch).
+ * Native sidecars: https://kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/
+ */
+import type {
+  V1Container, V1EnvVar, V1Pod, V1Probe, V1SecurityContext, V1Volume,
+} from '@kubernetes/client-node';
+import {
+  ANNOTATIONS, DEFAULTS, INJECT_LABEL, MASTER_SOCKET, NAMES, PEERS_FILE, PREFIX, RUNTIME_DIR,
+  type SidecarMode, type SyncMode,
+} from './annotations.ts';
+
+/** What the webhook's flags decide for every pod (the per-pod annotations may override some). */
+export interface InjectorConfig {
+  readonly image: string;
+  /** Our version, written into the status annotation. */
+  readonly version: string;
+  readonly sidecarMode: SidecarMode;
+  readonly imagePullPolicy?: string | undefined;
+  readonly resources: {
+    readonly requests: Readonly<Record<string, string>>;
+    readonly limits: Readonly<Record<string, string>>;
+  };
+  readonly healthPort: number;
+}
+
+/** One pod's resolved settings: defaults, overridden by its annotations, all checked. */
+export interface InjectSettings {
+  readonly service: string;
+  readonly peersSection: string;
+  readonly peerPort: number;
+  readonly containerIndex: number;
+  readonly containerName: string;
+  readonly config: string;
+  readonly dataplaneapiPort: number;
+  readonly sidecarMode: SidecarMode;
+  readonly mode: SyncMode;
+  readonly runAsUser: number;
+  readonly runAsGroup: number | undefined;
+  /** The HAProxy container's new command/args (undefined: leave that field as it is). */
+  readonly command: string[] | undefined;
+  readonly args: string[] | undefined;
+}
+
+export type SkipReason = 'not-labelled' | 'already-injected';
+
+export type Decision =
+  | { readonly kind: 'skip'; readonly reason: SkipReason }
+  | { readonly kind: 'deny'; readonly message: string }
+  | { readonly kind: 'inject'; readonly pod: V1Pod; readonly warnings: readonly string[] };
+
+/**
+ * Injection is opt-in by label (the MutatingWebhookConfiguration's objectSelector selects on it too; we
+ * check again so a broad selector never touches an unlabelled pod). A pod that already carries our
+ * status annotation or our syncer is left alone: reinvocation, a second webhook registration or a
+ * re-applied manifest must not inject twice.
+ */
+export function shouldInject(pod: V1Pod): { inject: true } | { inject: false; reason: SkipReason } {
+  if (pod.metadata?.labels?.[INJECT_LABEL] !== 'true') return { inject: false, reason: 'not-labelled' };
+  const annotations = pod.metadata?.annotations ?? {};
+  if (annotations[ANNOTATIONS.status] !== undefined) return { inject: false, reason: 'already-injected' };
+  const all = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+  if (all.some((c) => c.name === NAMES.syncer)) return { inject: false, reason: 'already-injected' };
+  return { inject: true };
+}
+
+type Validation =
+  | { ok: true; settings: InjectSettings; warnings: string[] }
+  | { ok: false; problems: string[] };
+
+/**
+ * Resolves the pod's settings from its annotations and the webhook defaults. Every problem names the
+ * annotation to fix; a problem means the pod is denied rather than injected with something broken.
+ */
+export function validate(pod: V1Pod, config: InjectorConfig): Validation {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const annotations = pod.metadata?.annotations ?? {};
+  const labels = pod.metadata?.labels ?? {};
+  const containers = pod.spec?.containers ?? [];
+
+  const known = new Set<string>(Object.values(ANNOTATIONS));
+  for (const key of Object.keys(annotations)) {
+    if (key.startsWith(PREFIX) && !known.has(key)) warnings.push(`annotation ${key} is not one haproxy-peer-sync knows; it is ignored`);
+  }
+
+  const read = <T>(key: string, parse: (raw: string) => T, fallback: T): T => {
+    const raw = annotations[key];
+    if (raw === undefined) return fallback;
+    try { return parse(raw); } catch (err) {
+      problems.push(`annotation ${key}: ${(err as Error).message}`);
+      return fallback;
+    }
+  };
+
+  let service = read<string | undefined>(ANNOTATIONS.service, dnsLabel, undefined);
+  if (service === undefined && annotations[ANNOTATIONS.service] === undefined) {
+    const fromLabel = labels['app.kubernetes.io/name'] ?? labels['app'];
+    if (fromLabel === undefined) {
+      problems.push(`annotation ${ANNOTATIONS.service} is required when the pod has no app.kubernetes.io/name or app label: set it to the headless Service that selects the HAProxy replicas`);
+    } else {
+      try { service = dnsLabel(fromLabel); } catch (err) {
+        problems.push(`annotation ${ANNOTATIONS.service} is not set and the pod's app label cannot be used: ${(err as Error).message}`);
+      }
+    }
+  }
+  const peersSection = read(ANNOTATIONS.peersSection, haproxyName, DEFAULTS.peersSection);
+  const peerPort = read(ANNOTATIONS.peerPort, port, DEFAULTS.peerPort);
+  const dataplaneapiPort = read(ANNOTATIONS.dataplaneapiPort, port, DEFAULTS.dataplaneapiPort);
+  const sidecarMode = read<SidecarMode>(ANNOTATIONS.sidecarMode, oneOf('native', 'regular'), config.sidecarMode);
+  const mode = read<SyncMode>(ANNOTATIONS.mode, oneOf('direct', 'dataplaneapi'), DEFAULTS.mode);
+  const configPath = read(ANNOTATIONS.config, absolutePath, DEFAULTS.config);
+
+  if (peerPort === config.healthPort) problems.push(`annotation ${ANNOTATIONS.peerPort}: ${peerPort} is the syncer's health port; choose another port`);
+  if (mode === 'dataplaneapi' && dataplaneapiPort === config.healthPort) problems.push(`annotation ${ANNOTATIONS.dataplaneapiPort}: ${dataplaneapiPort} is the syncer's health port; choose another port`);
+  if (mode === 'dataplaneapi' && dataplaneapiPort === peerPort) problems.push(`annotation ${ANNOTATIONS.dataplaneapiPort}: ${dataplaneapiPort} is also the peer port (${ANNOTATIONS.peerPort})`);
+
+  let containerIndex = -1;
+  const wanted = annotations[ANNOTATIONS.container];
+  if (containers.length === 0) {
+    problems.push('the pod has no containers');
+  } else if (wanted !== undefined) {
+    containerIndex = containers.findIndex((c) => c.name === wanted);
+    if (containerIndex === -1) {
+      problems.push(`annotation ${ANNOTATIONS.container}: no container named "${wanted}" (containers: ${containers.map((c) => c.name).join(', ')})`);
+    }
+  } else {
+    containerIndex = Math.max(0, containers.findIndex((c) => c.name === 'haproxy'));
+  }
+
+  const volumes = pod.spec?.volumes ?? [];
+  if (volumes.some((v) => v.name === NAMES.volume)) problems.push(`the pod already has a volume named "${NAMES.volume}"; rename it, or remove the label ${INJECT_LABEL}`);
+  const allContainers = [...(pod.spec?.initContainers ?? []), ...containers];
+  if (allContainers.some((c) => c.name === NAMES.init)) problems.push(`the pod already has a container named "${NAMES.init}"; rename it, or remove the label ${INJECT_LABEL}`);
+
+  const haproxy = containers[containerIndex];
+  let argv: { command: string[] | undefined; args: string[] | undefined } = { command: undefined, args: undefined };
+  if (haproxy !== undefined) {
+    if ((haproxy.volumeMounts ?? []).some((m) => m.mountPath.replace(/\/+$/, '') === RUNTIME_DIR)) {
+      problems.push(`container "${haproxy.name}" already mounts something at ${RUNTIME_DIR}; haproxy-peer-sync needs that path (see annotation ${ANNOTATIONS.container})`);
+    }
+    const rewritten = haproxyCommand(haproxy, configPath);
+    if ('problem' in rewritten) problems.push(rewritten.problem);
+    else {
+      argv = rewritten;
+      if (rewritten.userConfigKept && annotations[ANNOTATIONS.config] !== undefined) {
+        warnings.push(`annotation ${ANNOTATIONS.config} is ignored: container "${haproxy.name}" already passes -f to haproxy`);
+      }
+    }
+  }
+
+  const podUser = pod.spec?.securityContext?.runAsUser;
+  const podGroup = pod.spec?.securityContext?.runAsGroup;
+  const chosenUser = haproxy?.securityContext?.runAsUser ?? podUser;
+  // Reuse HAProxy's uid so the 0600 credentials we write are readable by it; root is never reused
+  // because our containers run with runAsNonRoot (and root can read them anyway).
+  const runAsUser = chosenUser === undefined || chosenUser === 0 ? DEFAULTS.runAsUser : chosenUser;
+  const runAsGroup = haproxy?.securityContext?.runAsGroup ?? podGroup;
+  if (mode === 'dataplaneapi' && chosenUser === undefined && haproxy !== undefined) {
+    warnings.push(`container "${haproxy.name}" sets no securityContext.runAsUser: the Data Plane API credentials are written 0600 by uid ${DEFAULTS.runAsUser} and may be unreadable to it`);
+  }
+
+  if (problems.length > 0 || haproxy === undefined || service === undefined) return { ok: false, problems };
+  return {
+    ok: true,
+    warnings,
+    settings: {
+      service, peersSection, peerPort, containerIndex, containerName: haproxy.name, config: configPath,
+      dataplaneapiPort, sidecarMode, mode, runAsUser, runAsGroup: runAsGroup === 0 ? undefined : runAsGroup,
+      command: argv.command, args: argv.args,
+    },
+  };
+}
+
+/**
+ * Makes the HAProxy container run in master-worker mode with our master socket and peers file:
+ * `haproxy -W -db -S <runtime>/master.sock -f <user cfg> -f <runtime>/peers.cfg`. An empty command gets
+ * that command; a command that already runs haproxy gets the missing flags appended; anything else (a
+ * shell wrapper, an image entrypoint we cannot see) is refused, because we could not know what runs.
+ * https://docs.haproxy.org/3.0/management.html#3 (command line), #9.4 (master CLI)
+ */
+export function haproxyCommand(container: V1Container, configPath: string):
+  { command: string[] | undefined; args: string[] | undefined; userConfigKept: boolean } | { problem: string } {
+  const command = container.command ?? [];
+  const args = container.args ?? [];
+  if (command.length === 0 && args.length === 0) {
+    return { command: ['haproxy', '-W', '-db', '-S', MASTER_SOCKET, '-f', configPath, '-f', PEERS_FILE], args: undefined, userConfigKept: false };
+  }
+  const argv = [...command, ...args];
+  const first = argv[0] ?? '';
+  const expected = `expected no command (haproxy-peer-sync then runs haproxy itself) or a command that starts with haproxy; set annotation ${ANNOTATIONS.container} to the HAProxy container if this is not it`;
+  if (first.split('/').pop() !== 'haproxy') {
+    return { problem: `container "${container.name}" runs "${first}", not haproxy: ${expected}` };
+  }
+  if (argv.includes('--')) {
+    return { problem: `container "${container.name}" passes "--" to haproxy; list configuration files with -f instead so haproxy-peer-sync can add its peers file (${ANNOTATIONS.container})` };
+  }
+  const missing: string[] = [];
+  if (!argv.includes('-W') && !argv.includes('-Ws')) missing.push('-W');
+  if (!argv.includes('-db')) missing.push('-db');
+  if (!hasOption(argv, '-S', (v) => v === MASTER_SOCKET || v.startsWith(`${MASTER_SOCKET},`))) missing.push('-S', MASTER_SOCKET);
+  const userConfigKept = argv.includes('-f');
+  if (!userConfigKept) missing.push('-f', configPath);
+  if (!hasOption(argv, '-f', (v) => v === PEERS_FILE)) missing.push('-f', PEERS_FILE);
+  if (missing.length === 0) return { command: undefined, args: undefined, userConfigKept };
+  // Append to args when there are any, so an image's ENTRYPOINT/command split stays as the user wrote it.
+  return args.length > 0
+    ? { command: undefined, args: [...args, ...missing], userConfigKept }
+    : { command: [...command, ...missing], args: undefined, userConfigKept };
+}
+
+function hasOption(argv: readonly string[], flag: string, matches: (value: string) => boolean): boolean {
+  return argv.some((arg, i) => arg === flag && matches(argv[i + 1] ?? ''));
+}
+
+/**
+ * Returns a new pod with the init container, the syncer, the shared volume, the HAProxy container's
+ * mount and command, and the status annotation. The input is not modified (patch.ts diffs the two).
+ */
+export function mutate(pod: V1Pod, settings: InjectSettings, config: InjectorConfig): V1Pod {
+  const out = structuredClone(pod);
+  out.metadata ??= {};
+  out.metadata.annotations = { ...(out.metadata.annotations ?? {}), [ANNOTATIONS.status]: `injected; version=${config.version}` };
+  out.spec ??= { containers: [] };
+  const spec = out.spec;
+
+  const haproxy = spec.containers[settings.containerIndex];
+  if (haproxy !== undefined) {
+    haproxy.volumeMounts = [...(haproxy.volumeMounts ?? []), { name: NAMES.volume, mountPath: RUNTIME_DIR }];
+    if (settings.command !== undefined) haproxy.command = settings.command;
+    if (settings.args !== undefined) haproxy.args = settings.args;
+  }
+  // Memory-backed: the credentials never touch the node's disk.
+  const volume: V1Volume = { name: NAMES.volume, emptyDir: { medium: 'Memory', sizeLimit: '8Mi' } };
+  spec.volumes = [...(spec.volumes ?? []), volume];
+
+  const syncer = syncerContainer(settings, config);
+  if (settings.sidecarMode === 'native') {
+    // Native sidecar after our init container: it starts once the first peers file exists, before
+    // HAProxy, and stops after it. https://kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/
+    spec.initContainers = [...(spec.initContainers ?? []), initContainer(settings, config), { ...syncer, restartPolicy: 'Always' }];
+  } else {
+    spec.initContainers = [...(spec.initContainers ?? []), initContainer(settings, config)];
+    spec.containers = [...spec.containers, syncer];
+  }
+  return out;
+}
+
+/** ShouldInject, then Validate, then Patch: one answer for one pod. */
+export function decide(pod: V1Pod, config: InjectorConfig): Decision {
+  const should = shouldInject(pod);
+  if (!should.inject) return { kind: 'skip', reason: should.reason };
+  const checked = validate(pod, config);
+  if (!checked.ok) return { kind: 'deny', message: `haproxy-peer-sync cannot inject this pod: ${checked.problems.join('; ')}` };
+  return { kind: 'inject', pod: mutate(pod, checked.settings, config), warnings: checked.warnings };
+}
+
+function fieldEnv(name: string, fieldPath: string): V1EnvVar {
+  return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
+}
+
+function securityContext(settings: InjectSettings): V1SecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: settings.runAsUser,
+    ...(settings.runAsGroup === undefined ? {} : { runAsGroup: settings.runAsGroup }),
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+function resources(config: InjectorConfig): V1Container['resources'] {
+  return { requests: { ...config.resources.requests }, limits: { ...config.resources.limits } };
+}
+
+function initContainer(settings: InjectSettings, config: InjectorConfig): V1Container {
+  return {
+    name: NAMES.init,
+    image: config.image,
+    ...(config.imagePullPolicy === undefined ? {} : { imagePullPolicy: config.imagePullPolicy }),
+    command: ['haproxy-peer-sync', 'init'],
+    env: [
+      fieldEnv('POD_NAME', 'metadata.name'),
+      fieldEnv('POD_IP', 'status.podIP'),
+      { name: 'HPS_PEERS_SECTION', value: settings.peersSection },
+      { name: 'HPS_PEER_PORT', value: String(settings.peerPort) },
+      { name: 'HPS_RUNTIME_DIR', value: RUNTIME_DIR },
+    ],
+    volumeMounts: [{ name: NAMES.volume, mountPath: RUNTIME_DIR }],
+    resources: resources(config),
+    securityContext: securityContext(settings),
+  };
+}
+
+function httpProbe(path: string, periodSeconds: number, failureThreshold: number): V1Probe {
+  return { httpGet: { path, port: NAMES.healthPortName }, periodSeconds, failureThreshold };
+}
+
+function syncerContainer(settings: InjectSettings, config: InjectorConfig): V1Container {
+  const env: V1EnvVar[] = [
+    fieldEnv('POD_NAME', 'metadata.name'),
+    fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
+    fieldEnv('POD_IP', 'status.podIP'),
+    { name: 'HPS_SERVICE', value: settings.service },
+    { name: 'HPS_PEERS_SECTION', value: settings.peersSection },
+    { name: 'HPS_PEER_PORT', value: String(settings.peerPort) },
+    { name: 'HPS_RUNTIME_DIR', value: RUNTIME_DIR },
+    { name: 'HPS_MODE', value: settings.mode },
+    { name: 'HPS_HEALTH_PORT', value: String(config.healthPort) },
+  ];
+  if (settings.mode === 'dataplaneapi') env.push({ name: 'HPS_DATAPLANEAPI_PORT', value: String(settings.dataplaneapiPort) });
+  return {
+    name: NAMES.syncer,
+    image: config.image,
+    ...(config.imagePullPolicy === undefined ? {} : { imagePullPolicy: config.imagePullPolicy }),
+    command: ['haproxy-peer-sync', 'syncer'],
+    env,
+    ports: [{ name: NAMES.healthPortName, containerPort: config.healthPort, protocol: 'TCP' }],
+    readinessProbe: httpProbe('/readyz', 5, 3),
+    livenessProbe: httpProbe('/healthz', 10, 3),
+    // Only a native sidecar's startupProbe holds back the containers after it (HAProxy): the kubelet
+    // starts them once the syncer is up, i.e. after it has written its first peers file.
+    ...(settings.sidecarMode === 'native' ? { startupProbe: httpProbe('/healthz', 1, 120) } : {}),
+    volumeMounts: [{ name: NAMES.volume, mountPath: RUNTIME_DIR }],
+    resources: resources(config),
+    securityContext: securityContext(settings),
+  };
+}
+
+// Annotation parsers: each throws with a message saying what was expected (the caller names the key).
+function port(raw: string): number {
+  if (!/^\d+$/.test(raw)) throw new Error(`"${raw}" is not a port number (1-65535)`);
+  const n = Number(raw);
+  if (n < 1 || n > 65535) throw new Error(`${n} is not a port number (1-65535)`);
+  return n;
+}
+function dnsLabel(raw: string): string {
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(raw)) throw new Error(`"${raw}" is not a Service name (a DNS-1123 label)`);
+  return raw;
+}
+function haproxyName(raw: string): string {
+  if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) throw new Error(`"${raw}" may use only letters, digits, "-", "_", "." and ":"`);
+  return raw;
+}
+function absolutePath(raw: string): string {
+  if (!/^\/[^\s]*$/.test(raw)) throw new Error(`"${raw}" is not an absolute path without spaces`);
+  return raw;
+}
+function oneOf<T extends string>(...allowed: T[]): (raw: string) => T {
+  return (raw) => {
+    if (!(allowed as string[]).includes(raw)) throw new Error(`"${raw}" is not one of ${allowed.join(', ')}`);
+    return raw as T;
+  };
+}
