@@ -1,0 +1,45 @@
+/**
+ * `haproxy-peer-sync init`: the injected init container. Generates a fresh Data Plane API password
+ * (Node's CSPRNG, 192 bits) into the shared volume and writes the first peers file, then exits. The
+ * password only ever exists in those two 0600 files: never in the pod spec, an env var or a log.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { parseOptions, redactOptions, renderHelp } from '../common/config.ts';
+import { ConfigError } from '../common/errors.ts';
+import { createLogger } from '../common/logger.ts';
+import { INIT_USAGE, initOptions } from './options.ts';
+import { passwordFrom, renderPeersFile, renderUserlist } from './render.ts';
+import { createIfAbsent, writeCredentials } from './write.ts';
+
+export async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) { console.log(renderHelp(INIT_USAGE, initOptions)); return; }
+  let opts;
+  try {
+    opts = parseOptions(initOptions, argv, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`haproxy-peer-sync init: ${err.problems.join('\n  ')}\n\n${renderHelp(INIT_USAGE, initOptions)}`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+  const log = createLogger('init', opts.logLevel);
+  log.info({ config: redactOptions(initOptions, opts) }, 'starting');
+  try {
+    await mkdir(opts.runtimeDir, { recursive: true });
+    const password = passwordFrom(randomBytes(24));
+    const paths = await writeCredentials(opts.runtimeDir, password, renderUserlist(password));
+    log.info({ dir: paths.dir }, 'wrote Data Plane API credentials (0600)');
+    const peersFile = join(opts.runtimeDir, 'peers.cfg');
+    const created = await createIfAbsent(peersFile, renderPeersFile({
+      podName: opts.podName, podIp: opts.podIp, section: opts.peersSection, port: opts.peerPort, runtimeDir: opts.runtimeDir,
+    }), 0o644);
+    log.info({ path: peersFile, created }, created ? 'wrote the first peers file' : 'peers file already there; left as it is');
+  } catch (err) {
+    log.error({ err }, 'init failed');
+    process.exitCode = 1;
+  }
+}
