@@ -48,13 +48,14 @@ export function parseShowPeers(text: string): SectionStatus[] {
       sections.push({ name: header[1], flags: Number.parseInt(header[2], 16), peers: [] });
       continue;
     }
-    const peer = /^\s+0x[0-9a-f]+: id=([^(\s]+)\((local|remote),(active|inactive)\) addr=(\S+) last_status=(\S+)/.exec(line);
+    // Fields are matched one by one: 3.x inserts app_state=/learn_state= between them.
+    const peer = /^\s+0x[0-9a-f]+: id=([^(\s]+)\((local|remote),(active|inactive)\)/.exec(line);
     const current = sections.at(-1);
     if (peer && current) {
-      const addr = splitAddress(peer[4] ?? '');
+      const addr = splitAddress(/\baddr=(\S+)/.exec(line)?.[1] ?? '');
       current.peers.push({
         name: peer[1] ?? '', local: peer[2] === 'local', active: peer[3] === 'active',
-        host: addr?.host, port: addr?.port, lastStatus: peer[5] ?? '', state: undefined,
+        host: addr?.host, port: addr?.port, lastStatus: /\blast_status=(\S+)/.exec(line)?.[1] ?? '', state: undefined,
       });
       continue;
     }
