@@ -6,18 +6,19 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { parseOptions, redactOptions, renderHelp } from '../common/config.ts';
+import { redactOptions, renderHelp } from '../common/config.ts';
 import { ConfigError } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
-import { INIT_USAGE, initOptions } from './options.ts';
+import { INIT_USAGE, initOptions, loadInitConfig, type InitConfig } from './options.ts';
 import { passwordFrom, renderPeersFile, renderUserlist } from './render.ts';
 import { createIfAbsent, writeCredentials } from './write.ts';
 
+/** Entry point of the `init` role (see bin/haproxy-peer-sync.ts); exit 2 on a bad flag, 1 on an I/O failure. */
 export async function main(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) { console.log(renderHelp(INIT_USAGE, initOptions)); return; }
-  let opts;
+  let opts: InitConfig;
   try {
-    opts = parseOptions(initOptions, argv, process.env);
+    opts = loadInitConfig(argv, process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`haproxy-peer-sync init: ${err.problems.join('\n  ')}\n\n${renderHelp(INIT_USAGE, initOptions)}`);
@@ -27,7 +28,7 @@ export async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const log = createLogger('init', opts.logLevel);
-  log.info({ config: redactOptions(initOptions, opts) }, 'starting');
+  log.info({ config: redactOptions(initOptions, { ...opts }) }, 'starting');
   try {
     await mkdir(opts.runtimeDir, { recursive: true });
     const password = passwordFrom(randomBytes(24));

@@ -1,5 +1,5 @@
 /** Flags of `haproxy-peer-sync init`; the webhook fills them through the environment variables. */
-import { option, parse } from '../common/config.ts';
+import { option, parse, parseOptions } from '../common/config.ts';
 import { LOG_LEVELS } from '../common/logger.ts';
 import type { LevelWithSilent } from 'pino';
 
@@ -22,4 +22,28 @@ function ipAddress(raw: string): string {
 function absolutePath(raw: string): string {
   if (!raw.startsWith('/')) throw new Error(`"${raw}" is not an absolute path`);
   return raw.replace(/\/+$/, '') || '/';
+}
+
+export interface InitConfig {
+  readonly podName: string;
+  readonly podIp: string;
+  readonly peersSection: string;
+  readonly peerPort: number;
+  readonly runtimeDir: string;
+  readonly logLevel: LevelWithSilent;
+}
+
+/** Flags and environment → the init configuration, frozen; throws ConfigError listing every problem. */
+export function loadInitConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): InitConfig {
+  const v = parseOptions(initOptions, argv, env);
+  // parseOptions already enforced the required options and applied the defaults; the `??` only
+  // narrows the types.
+  return Object.freeze({
+    podName: v.podName ?? '',
+    podIp: v.podIp ?? '',
+    peersSection: v.peersSection ?? 'haproxy-peers',
+    peerPort: v.peerPort ?? 10000,
+    runtimeDir: v.runtimeDir ?? '/var/run/haproxy-peer-sync',
+    logLevel: v.logLevel ?? 'info',
+  });
 }
