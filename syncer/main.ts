@@ -1,0 +1,81 @@
+/**
+ * `haproxy-peer-sync syncer`: the sidecar. Wires the EndpointSlice watch, the reconciler, the backend
+ * and the health server; owns process.env, signals and the exit code (exit 2 on a bad flag).
+ */
+import { readFile } from 'node:fs/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import { redactOptions, renderHelp } from '../common/config.ts';
+import { ConfigError } from '../common/errors.ts';
+import { createLogger } from '../common/logger.ts';
+import { createMetrics } from './metrics.ts';
+import { buildHealthServer, listen } from './health.ts';
+import { DirectBackend, type Backend } from './direct.ts';
+import { DataplaneBackend } from './dataplaneapi.ts';
+import { Reconciler } from './reconciler.ts';
+import { SYNCER_USAGE, loadSyncerConfig, syncerOptions, type SyncerConfig } from './options.ts';
+import { watchEndpointSlices, type SliceWatch } from './watch.ts';
+
+/** Entry point of the `syncer` role (see bin/haproxy-peer-sync.ts). Resolves after SIGTERM/SIGINT. */
+export async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) { console.log(renderHelp(SYNCER_USAGE, syncerOptions)); return; }
+  let cfg: SyncerConfig;
+  try {
+    cfg = loadSyncerConfig(argv, process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`haproxy-peer-sync syncer: ${err.problems.join('\n  ')}\n\n(see haproxy-peer-sync syncer --help)`);
+    process.exitCode = 2;
+    return;
+  }
+  const log = createLogger('syncer', cfg.logLevel);
+  log.info({ config: redactOptions(syncerOptions, { ...cfg, dataplaneapiUrl: cfg.dataplaneapiUrl.origin }) }, 'starting');
+
+  const kubeConfig = new KubeConfig();
+  if (cfg.kubeconfig !== undefined) kubeConfig.loadFromFile(cfg.kubeconfig);
+  else if (process.env.KUBERNETES_SERVICE_HOST) kubeConfig.loadFromCluster();
+  else kubeConfig.loadFromDefault();
+
+  const metrics = createMetrics();
+  let backend: Backend;
+  if (cfg.mode === 'direct') {
+    backend = new DirectBackend({ runtimeDir: cfg.runtimeDir, section: cfg.peersSection, localPeer: cfg.podName });
+  } else {
+    const password = (await readFile(cfg.credentialsFile ?? '', 'utf8')).trim();
+    backend = new DataplaneBackend({ baseUrl: cfg.dataplaneapiUrl, username: 'admin', password, section: cfg.peersSection, runtimeDir: cfg.runtimeDir, log, localPeer: cfg.podName });
+  }
+
+  let watch: SliceWatch | undefined;
+  const reconciler = new Reconciler({
+    self: { name: cfg.podName, ip: cfg.podIp }, port: cfg.peerPort,
+    slices: () => watch?.slices(), backend, log, metrics,
+    quietMs: cfg.coalesceWindowMs, maxMs: cfg.coalesceMaxMs,
+  });
+  const server = buildHealthServer({ registry: metrics.registry, readiness: () => reconciler.readiness() });
+  try {
+    const port = await listen(server, cfg.healthPort, cfg.healthAddress);
+    log.info({ port, address: cfg.healthAddress }, 'health server listening');
+  } catch (err) {
+    log.fatal({ err }, 'cannot start the health server');
+    process.exitCode = 1;
+    return;
+  }
+  watch = watchEndpointSlices({
+    kubeConfig, namespace: cfg.namespace, service: cfg.service, log,
+    onChange: () => reconciler.notify(),
+    onError: () => metrics.errors.inc({ code: 'HPS_WATCH' }),
+  });
+  reconciler.start();
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log.info({ signal }, 'stopping');
+  await watch.stop();
+  await reconciler.stop();
+  await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+  log.info('stopped');
+  // Keep-alive sockets of the Kubernetes client may hold the event loop; everything is closed already.
+  log.flush();
+  process.exit(0);
+}

@@ -1,0 +1,189 @@
+/**
+ * The level-triggered reconcile loop. Every pass recomputes the desired peers from the whole slice
+ * cache and lets the backend compare them with what HAProxy really holds; at most one write and one
+ * reload per pass. Changes are coalesced; failures retry with backoff; a periodic pass catches drift
+ * nobody announced (a restarted HAProxy, an edited file). Also owns readiness.
+ *
+ * The clock and the backend are injected; tests drive it with fakes.
+ */
+import type { V1EndpointSlice } from '@kubernetes/client-node';
+import { AppError } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { Coalescer, realTimers, type Timers } from './coalescer.ts';
+import { desiredPeers, type Self } from './desired.ts';
+import type { Backend } from './direct.ts';
+import type { SyncerMetrics } from './metrics.ts';
+import { diffPeers, formatAddress, isEmptyDiff, type Peer } from './peers.ts';
+import { taughtVerdict } from './show-peers.ts';
+
+export interface ReconcilerOptions {
+  readonly self: Self;
+  readonly port: number;
+  /** The slice cache; undefined until the first list (never reconcile an unlisted cache). */
+  readonly slices: () => readonly V1EndpointSlice[] | undefined;
+  readonly backend: Backend;
+  readonly log: Logger;
+  readonly metrics: SyncerMetrics;
+  readonly quietMs: number;
+  readonly maxMs: number;
+  readonly timers?: Timers;
+  /** Periodic pass even without events (default 30 s). */
+  readonly resyncMs?: number;
+  /** How often readiness is re-read until the tables are taught (default 250 ms). */
+  readonly readinessPollMs?: number;
+  readonly backoff?: BackoffOptions;
+  /** Longest wait between checks for HAProxy's master socket while HAProxy is not up (default 2 s). */
+  readonly waitForHaproxyMaxMs?: number;
+}
+
+export class Reconciler {
+  readonly #o: ReconcilerOptions;
+  readonly #timers: Timers;
+  readonly #coalescer: Coalescer;
+  #stopped = false;
+  #inFlight: Promise<void> | undefined;
+  #dirty = false;
+  #attempt = 0;
+  #waitAttempt = 0;
+  #retry: unknown;
+  #resync: unknown;
+  #readinessTimer: unknown;
+  #readinessLoop = false;
+  #lastWarnings = '';
+  #desired: readonly Peer[] = [];
+  #firstSuccess = false;
+  #taught = false;
+  #reason = 'waiting for the first successful reconcile';
+
+  constructor(opts: ReconcilerOptions) {
+    this.#o = opts;
+    this.#timers = opts.timers ?? realTimers;
+    this.#coalescer = new Coalescer({ quietMs: opts.quietMs, maxMs: opts.maxMs, timers: this.#timers, fire: () => this.#kick() });
+  }
+
+  /** The slice cache changed: reconcile after the coalescing window. */
+  notify(): void {
+    if (!this.#stopped) this.#coalescer.poke();
+  }
+
+  /** Starts the periodic pass and runs one at once (a no-op until the first list). */
+  start(): void {
+    const every = this.#o.resyncMs ?? 30_000;
+    const tick = (): void => { if (this.#stopped) return; this.#kick(); this.#resync = this.#timers.setTimeout(tick, every); };
+    this.#resync = this.#timers.setTimeout(tick, every);
+    this.#kick();
+  }
+
+  /** Stops timers and waits for a pass in flight (a reload is confirmed or abandoned, never cut). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#coalescer.cancel();
+    for (const t of [this.#retry, this.#resync, this.#readinessTimer]) if (t !== undefined) this.#timers.clearTimeout(t);
+    await this.#inFlight;
+  }
+
+  /** For /readyz: ready only after a successful reconcile against a running HAProxy and a real resync. */
+  readiness(): { ready: boolean; reason: string } {
+    if (this.#firstSuccess && this.#taught) return { ready: true, reason: 'ready' };
+    return { ready: false, reason: this.#reason };
+  }
+
+  /** Runs a pass now, or marks one as due when a pass is in flight. */
+  #kick(): void {
+    if (this.#stopped) return;
+    if (this.#inFlight !== undefined) { this.#dirty = true; return; }
+    if (this.#retry !== undefined) { this.#timers.clearTimeout(this.#retry); this.#retry = undefined; }
+    this.#inFlight = this.#pass().finally(() => {
+      this.#inFlight = undefined;
+      if (this.#dirty && !this.#stopped) { this.#dirty = false; this.#kick(); }
+    });
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    if (this.#retry !== undefined) this.#timers.clearTimeout(this.#retry);
+    this.#retry = this.#timers.setTimeout(() => { this.#retry = undefined; this.#kick(); }, ms);
+  }
+
+  async #pass(): Promise<void> {
+    const slices = this.#o.slices();
+    if (slices === undefined) return; // the watch notifies after its first list
+    const { metrics, log, self } = this.#o;
+    const desired = desiredPeers(slices, self, this.#o.port);
+    this.#desired = desired.peers;
+    const warnings = desired.warnings.join('\n');
+    if (warnings !== this.#lastWarnings) {
+      this.#lastWarnings = warnings;
+      if (warnings !== '') log.warn({ warnings: desired.warnings }, 'some endpoints were skipped');
+    }
+    metrics.desiredPeers.set(desired.peers.length);
+    const endTimer = metrics.duration.startTimer();
+    try {
+      const result = await this.#o.backend.sync(desired.peers);
+      metrics.appliedPeers.set(result.applied.length);
+      if (result.reloaded) metrics.reloads.inc({ result: 'succeeded' });
+      const diff = diffPeers(result.before, desired.peers, self.name);
+      if ((result.fileChanged || result.reloaded) && !isEmptyDiff(diff)) {
+        log.info({
+          added: diff.added.map(show), removed: diff.removed.map(show), changed: diff.changed.map(show),
+          peers: desired.peers.length, reloaded: result.reloaded, haproxyRunning: result.running,
+          ...(result.resyncWaitedMs ? { waitedForResyncMs: result.resyncWaitedMs } : {}),
+        }, 'peers changed');
+      }
+      metrics.reconciles.inc({ result: 'success' });
+      this.#attempt = 0;
+      if (!result.running) {
+        // No start-up sleep: the file is ready for HAProxy's start; look for it again with backoff.
+        const delay = Math.min(backoffDelay(this.#waitAttempt++, this.#o.backoff), this.#o.waitForHaproxyMaxMs ?? 2000);
+        log.info({ attempt: this.#waitAttempt, retryInMs: delay }, 'HAProxy master socket not answering yet; peers file is in place for its start');
+        this.#reason = 'waiting for HAProxy to start';
+        this.#schedule(delay);
+        return;
+      }
+      if (this.#waitAttempt > 0) log.info('HAProxy is up');
+      this.#waitAttempt = 0;
+      metrics.lastSuccess.set(Date.now() / 1000);
+      if (!this.#firstSuccess) { this.#firstSuccess = true; this.#reason = 'waiting for the tables to be taught'; }
+      this.#checkReadiness();
+    } catch (err) {
+      const code = err instanceof AppError ? err.code : 'HPS_UNEXPECTED';
+      metrics.reconciles.inc({ result: 'error' });
+      metrics.errors.inc({ code });
+      if (code === 'HPS_RELOAD_FAILED') metrics.reloads.inc({ result: 'failed' });
+      const delay = backoffDelay(this.#attempt++, this.#o.backoff);
+      log.warn({ err, attempt: this.#attempt, retryInMs: delay }, 'reconcile failed; retrying');
+      this.#schedule(delay);
+    } finally {
+      endTimer();
+    }
+  }
+
+  /** Reads `show peers` until the tables are taught, then latches (a later reload is taught by the old worker). */
+  #checkReadiness(): void {
+    if (this.#taught || this.#stopped || this.#readinessLoop) return;
+    this.#readinessLoop = true;
+    const check = async (): Promise<void> => {
+      this.#readinessTimer = undefined;
+      if (this.#taught || this.#stopped) { this.#readinessLoop = false; return; }
+      const section = await this.#o.backend.showPeers().catch(() => undefined);
+      const verdict = taughtVerdict(section, this.#desired.filter((p) => p.name !== this.#o.self.name));
+      if (verdict.taught) {
+        this.#taught = true;
+        this.#o.metrics.ready.set(1);
+        this.#o.log.info({ reason: verdict.reason }, 'tables taught: ready');
+        this.#readinessLoop = false;
+        return;
+      }
+      if (verdict.reason !== this.#reason) this.#o.log.debug({ reason: verdict.reason }, 'not ready yet');
+      this.#reason = verdict.reason;
+      if (this.#stopped) { this.#readinessLoop = false; return; }
+      this.#readinessTimer = this.#timers.setTimeout(() => { void check(); }, this.#o.readinessPollMs ?? 250);
+    };
+    void check();
+  }
+}
+
+function show(p: Peer): string {
+  return `${p.name}=${formatAddress(p.host, p.port)}`;
+}
