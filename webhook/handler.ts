@@ -1,0 +1,50 @@
+/**
+ * POST /mutate: HTTP only, like vault-k8s's agent-inject/handler.go. The body has been parsed by
+ * fastify (application/json only, size-limited); this decodes the AdmissionReview, asks review.ts for
+ * the answer and sends it. Malformed input is a 400 with a message; a policy problem is an
+ * `allowed: false` review (200), never an HTTP error.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { InjectorConfig } from './inject.ts';
+import type { WebhookMetrics } from './metrics.ts';
+import { decodeReview, review, reviewEnvelope, type AccessWarnings } from './review.ts';
+
+export interface MutateRouteOptions {
+  readonly config: InjectorConfig;
+  readonly metrics: WebhookMetrics;
+  readonly accessWarnings?: AccessWarnings | undefined;
+}
+
+/** Registers POST /mutate on `app`. */
+export function registerMutateRoute(app: FastifyInstance, opts: MutateRouteOptions): void {
+  const { metrics } = opts;
+  app.post('/mutate', async (request, reply) => {
+    const started = performance.now();
+    const decoded = decodeReview(request.body);
+    if (!decoded.ok) {
+      metrics.requests.inc({ operation: 'invalid' });
+      metrics.failed.inc({ code: 'HPS_BAD_REVIEW' });
+      request.log.warn({ code: 'HPS_BAD_REVIEW', reason: decoded.message }, 'rejected a malformed AdmissionReview');
+      return reply.code(400).send({ error: 'HPS_BAD_REVIEW', message: decoded.message });
+    }
+    const req = decoded.request;
+    // Every line about this admission carries the apiserver's request UID, to match the audit log.
+    const log = request.log.child({ uid: req.uid });
+    metrics.requests.inc({ operation: req.operation });
+    const result = await review(req, opts.config, opts.accessWarnings);
+    const outcome = result.outcome;
+    if (outcome.kind === 'injected') metrics.injected.inc();
+    else if (outcome.kind === 'skipped') metrics.skipped.inc({ reason: outcome.reason });
+    else metrics.denied.inc();
+    const seconds = (performance.now() - started) / 1000;
+    metrics.duration.observe({ outcome: outcome.kind }, seconds);
+    log.info({
+      outcome: outcome.kind,
+      ...(outcome.kind === 'skipped' ? { reason: outcome.reason } : {}),
+      ...(outcome.kind === 'denied' ? { message: outcome.message } : {}),
+      kind: req.kind.kind, operation: req.operation, namespace: req.namespace, pod: result.podName,
+      dryRun: req.dryRun === true, warnings: result.response.warnings?.length ?? 0, ms: Math.round(seconds * 1000),
+    }, 'admission reviewed');
+    return reply.code(200).send(reviewEnvelope(result.response));
+  });
+}

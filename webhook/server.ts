@@ -1,0 +1,107 @@
+/**
+ * The webhook's HTTPS server: `build()` wires routes, TLS and metrics without listening (tests use
+ * `app.inject()`), `listen()` binds it.
+ *
+ * TLS: TLS 1.2 minimum. The server starts without a certificate if none is loaded yet (/readyz says
+ * 503 until one is); every key pair the source hands out replaces the server's secure context with
+ * `setSecureContext`, which applies to new handshakes only, so a rotation drops no in-flight request
+ * and needs no restart. (This also covers clients that send no SNI, e.g. the apiserver calling an IP
+ * URL, which an SNICallback alone would not.)
+ * https://nodejs.org/api/tls.html#serversetsecurecontextoptions
+ */
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { SecureVersion } from 'node:tls';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from '../common/logger.ts';
+import type { KeyPairSource } from '../certs/key-pair.ts';
+import type { InjectorConfig } from './inject.ts';
+import type { AccessWarnings } from './review.ts';
+import { createMetrics, type WebhookMetrics } from './metrics.ts';
+import { registerMutateRoute } from './handler.ts';
+
+/** The admission body limit: pods are far smaller; anything bigger is refused before parsing. */
+export const BODY_LIMIT = 1024 * 1024;
+const MIN_TLS: SecureVersion = 'TLSv1.2';
+
+export interface BuildOptions {
+  readonly config: InjectorConfig;
+  readonly logger: Logger;
+  readonly keyPairs: KeyPairSource;
+  readonly accessWarnings?: AccessWarnings | undefined;
+  readonly metrics?: WebhookMetrics | undefined;
+}
+
+/** Builds the fastify app (not listening). The returned app closes its key pair subscription on close. */
+export async function build(opts: BuildOptions): Promise<FastifyInstance> {
+  const metrics = opts.metrics ?? createMetrics();
+  let tlsServer: HttpsServer | undefined;
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast keeps the app's type the default one.
+    loggerInstance: opts.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    // Our own https server, so its secure context can be swapped on rotation.
+    serverFactory: (handler) => {
+      const pair = opts.keyPairs.current();
+      tlsServer = createHttpsServer({ minVersion: MIN_TLS, ...(pair === undefined ? {} : { key: pair.keyPem, cert: pair.certPem }) }, handler);
+      return tlsServer;
+    },
+  });
+  const unsubscribe = opts.keyPairs.subscribe((pair) => {
+    tlsServer?.setSecureContext({ key: pair.keyPem, cert: pair.certPem, minVersion: MIN_TLS });
+    app.log.info({ notAfter: pair.notAfter.toISOString() }, 'serving certificate loaded');
+  });
+  app.addHook('onClose', async () => { unsubscribe(); });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const { status, code, message } = describeError(err);
+    metrics.failed.inc({ code });
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.warn({ code, reason: message }, 'rejected a request');
+    return reply.code(status).send({ error: code, message });
+  });
+
+  // AdmissionReviews are JSON; fastify's default text/plain parser would let a wrong content type through.
+  app.removeContentTypeParser('text/plain');
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    if (opts.keyPairs.current() === undefined) return reply.code(503).send({ status: 'no serving certificate loaded yet' });
+    return { status: 'ok' };
+  });
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  registerMutateRoute(app, { config: opts.config, metrics, accessWarnings: opts.accessWarnings });
+  await app.ready();
+  return app;
+}
+
+/** Binds the app; port 0 picks a free port. */
+export async function listen(app: FastifyInstance, opts: { host: string; port: number }): Promise<AddressInfo> {
+  await app.listen({ host: opts.host, port: opts.port });
+  return app.server.address() as AddressInfo;
+}
+
+/**
+ * Malformed requests are all 400 with a message saying what to fix (as vault-k8s does, including for
+ * a wrong content type or an oversized body); the apiserver only needs "not 200", a human needs why.
+ */
+function describeError(err: FastifyError): { status: number; code: string; message: string } {
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 400, code: 'HPS_CONTENT_TYPE', message: 'Content-Type must be application/json (an AdmissionReview)' };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 400, code: 'HPS_BODY_TOO_LARGE', message: `the body is larger than ${BODY_LIMIT} bytes (1 MiB)` };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, code: 'HPS_EMPTY_BODY', message: 'the body is empty; expected an AdmissionReview' };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { status: 400, code: 'HPS_BAD_LENGTH', message: 'the body does not match its Content-Length' };
+    default:
+      break;
+  }
+  const status = err.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    return { status: 400, code: 'HPS_BAD_JSON', message: `the body is not valid JSON: ${err.message}` };
+  }
+  return { status: 500, code: err.code ?? 'HPS_INTERNAL', message: 'internal error; see the webhook\'s log' };
+}

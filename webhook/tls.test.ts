@@ -1,0 +1,58 @@
+// TLS over a real socket: 1.2+ only, and a rotated key pair is served to new connections while an
+// open connection keeps working, without a restart.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent } from 'node:https';
+import { connect } from 'node:tls';
+import { build, listen } from './server.ts';
+import { StaticKeyPairSource } from '../certs/key-pair.ts';
+import { certificateInfo } from '../certs/generate.ts';
+import { fetchHttps, silentLogger, TEST_CONFIG, testKeyPair } from './test-support.ts';
+
+const first = testKeyPair();
+const second = testKeyPair();
+const keyPairs = new StaticKeyPairSource(first);
+await keyPairs.start();
+const app = await build({ config: TEST_CONFIG, logger: silentLogger(), keyPairs });
+after(() => app.close());
+const { port } = await listen(app, { host: '127.0.0.1', port: 0 });
+const url = `https://127.0.0.1:${port}/healthz`;
+const serial = (pem: string) => certificateInfo(pem).serialNumber;
+
+test('TLS 1.1 is refused, TLS 1.2 is accepted', async () => {
+  await assert.rejects(fetchHttps(url, { ca: first.caPem, maxVersion: 'TLSv1.1' }), /protocol|version|alert/i);
+  const ok = await fetchHttps(url, { ca: first.caPem, maxVersion: 'TLSv1.2' });
+  assert.equal(ok.status, 200);
+});
+
+test('a rotated certificate is served to new connections; an open connection keeps working', async () => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  after(() => agent.destroy());
+  const before = await fetchHttps(url, { ca: first.caPem, agent });
+  assert.equal(before.peer.serialNumber, serial(first.certPem));
+
+  keyPairs.replace(second);
+  // Same keep-alive connection, negotiated with the old certificate: still served.
+  const sameConnection = await fetchHttps(url, { ca: first.caPem, agent });
+  assert.equal(sameConnection.status, 200);
+  assert.equal(sameConnection.peer.serialNumber, serial(first.certPem));
+  // New connections get the new certificate (and the old CA no longer verifies it).
+  const fresh = await fetchHttps(url, { ca: second.caPem });
+  assert.equal(fresh.peer.serialNumber, serial(second.certPem));
+  await assert.rejects(fetchHttps(url, { ca: first.caPem }), /self-signed|unable to verify|certificate/i);
+  await assert.rejects(fetchHttps(url, { ca: second.caPem, maxVersion: 'TLSv1.1' }), /protocol|version|alert/i);
+});
+
+test('a server with no certificate yet refuses handshakes instead of serving something', async () => {
+  const pending = new StaticKeyPairSource(first);
+  const other = await build({ config: TEST_CONFIG, logger: silentLogger(), keyPairs: pending });
+  after(() => other.close());
+  const { port: p } = await listen(other, { host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port: p, ca: first.caPem });
+    socket.on('error', () => resolve());
+    socket.on('secureConnect', () => assert.fail('handshake without a certificate'));
+  });
+  await pending.start();
+  assert.equal((await fetchHttps(`https://127.0.0.1:${p}/readyz`, { ca: first.caPem })).status, 200);
+});
