@@ -1,0 +1,92 @@
+/**
+ * `haproxy-peer-sync webhook`: wires the configuration, the key pair source, the caBundle sync, the
+ * access check and the HTTPS server, and stops them in reverse order on SIGTERM (in-flight admissions
+ * are answered first: fastify's close waits for them).
+ */
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { renderHelp } from '../common/config.ts';
+import { ConfigError } from '../common/errors.ts';
+import { createLogger } from '../common/logger.ts';
+import type { KeyPairSource } from '../certs/key-pair.ts';
+import { FileKeyPairSource } from '../certs/file-source.ts';
+import { SecretKeyPairSource } from '../certs/secret-source.ts';
+import { CaBundleSync } from '../certs/ca-bundle.ts';
+import { kubeSecretStore, kubeWebhookConfigClient } from '../certs/kube-clients.ts';
+import { cachedAccessWarnings } from './access-warnings.ts';
+import { kubeAccessReviewer } from './kube-access-reviewer.ts';
+import { loadWebhookConfig, WEBHOOK_USAGE, webhookOptions, type WebhookConfig } from './options.ts';
+import { build, listen } from './server.ts';
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Entry point of the `webhook` role (see bin/haproxy-peer-sync.ts); exit 2 on a bad flag. */
+export async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) { console.log(renderHelp(WEBHOOK_USAGE, webhookOptions)); return; }
+  const version = packageVersion();
+  let config: WebhookConfig;
+  try {
+    config = loadWebhookConfig(argv, process.env, version);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`haproxy-peer-sync webhook: ${err.problems.join('\n  ')}\n\n${renderHelp(WEBHOOK_USAGE, webhookOptions)}`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+  const log = createLogger('webhook', config.logLevel);
+  // No option of the webhook is a secret (keys live in files or a Secret), so the whole config is logged.
+  log.info({ version, config }, 'starting');
+
+  let kc: KubeConfig | undefined;
+  const kube = (): KubeConfig => {
+    if (kc === undefined) { kc = new KubeConfig(); kc.loadFromDefault(); }
+    return kc;
+  };
+  const onError = (what: string) => (err: Error): void => { log.warn({ err }, what); };
+  const source: KeyPairSource = config.certs.kind === 'files'
+    ? new FileKeyPairSource({ certFile: config.certs.certFile, keyFile: config.certs.keyFile, caFile: config.certs.caFile, pollMs: config.certPollMs, onError: onError('could not reload the certificate files; still serving the previous pair') })
+    : new SecretKeyPairSource({ store: kubeSecretStore(kube(), config.certs.namespace, config.certs.name), hosts: config.certs.hosts, checkMs: config.certPollMs, onError: onError('could not refresh the certificate Secret; still serving the previous pair') });
+
+  const app = await build({
+    logger: log,
+    keyPairs: source,
+    config: { image: config.image, version, sidecarMode: config.sidecarMode, imagePullPolicy: config.imagePullPolicy, resources: config.resources, healthPort: config.syncerHealthPort },
+    accessWarnings: config.accessCheck
+      ? cachedAccessWarnings({ reviewer: kubeAccessReviewer(kube()), ttlMs: config.accessCacheTtlMs, timeoutMs: 2000, now: Date.now, onError: onError('SubjectAccessReview failed; no warning given') })
+      : undefined,
+  });
+  const address = await listen(app, { host: config.listen, port: config.port });
+  log.info({ address: address.address, port: address.port }, 'listening (ready once a certificate is loaded)');
+
+  const sync = config.webhookConfigName === undefined ? undefined : new CaBundleSync({
+    client: kubeWebhookConfigClient(kube()), name: config.webhookConfigName, source, intervalMs: config.caBundleIntervalMs,
+    onResult: (result) => { if (result !== 'unchanged') log.info({ result, webhookConfiguration: config.webhookConfigName }, 'caBundle sync'); },
+    onError: onError('caBundle sync failed; will retry'),
+  });
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await sync?.stop();
+    await source.stop();
+    await app.close();
+  };
+  process.once('SIGTERM', () => { void stop('SIGTERM'); });
+  process.once('SIGINT', () => { void stop('SIGINT'); });
+
+  // The first key pair may need the apiserver (Secret source): keep trying, /readyz stays 503 meanwhile.
+  for (let delay = 500; !stopping; delay = Math.min(delay * 2, 30_000)) {
+    try { await source.start(); break; } catch (err) {
+      log.error({ err, retryInMs: delay }, 'could not load a serving certificate');
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+  if (!stopping) await sync?.start();
+}
