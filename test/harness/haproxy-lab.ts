@@ -1,0 +1,212 @@
+/**
+ * The syncer lab: a real control plane, the kubelet stand-in, a headless Service and a Deployment whose
+ * pods each run — as real processes on the pod's 127.x address — one HAProxy and one syncer (the real
+ * CLI, `node bin/haproxy-peer-sync.ts syncer`), sharing a runtime directory like the pod's volume.
+ *
+ * The pod's readiness is the syncer's /readyz, as a readiness probe on the sidecar would make it.
+ * Everything started here is stopped by `stop()`, and by the harnesses' exit hooks on a crash.
+ */
+import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startControlPlane, type ControlPlane } from './control-plane.ts';
+import { startKubelet, type Kubelet } from './kubelet.ts';
+import { spawnProcess, tailLog, type ExitInfo, type ManagedProcess } from './processes.ts';
+import { startHaproxy, waitFor, type HaproxyReplica } from './haproxy.ts';
+import { isEstablished } from '../../syncer/show-peers.ts';
+import { createLogger } from '../../common/logger.ts';
+import { pino } from 'pino';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+export const HEALTH_PORT = 8585;
+
+export interface LabOptions {
+  readonly replicas: number;
+  /** Deployment / Service name; default `web`. */
+  readonly name?: string;
+  /** Extra syncer flags (e.g. `--coalesce-window=…`). */
+  readonly syncerArgs?: readonly string[];
+  /**
+   * When true, a pod's HAProxy is not started with it: the test calls `pod.startHaproxy()` (the syncer
+   * starting before HAProxy). Default false: HAProxy starts as soon as the syncer wrote the first file.
+   */
+  readonly deferHaproxy?: boolean;
+}
+
+/** One pod of the lab. */
+export interface LabPod {
+  readonly name: string;
+  readonly ip: string;
+  readonly dir: string;
+  readonly syncer: ManagedProcess;
+  /** Undefined until HAProxy runs. */
+  haproxy: HaproxyReplica | undefined;
+  /** Starts HAProxy on the syncer's peers file (idempotent). */
+  startHaproxy(): Promise<HaproxyReplica>;
+  /** GET /readyz status code (0 when the server does not answer). */
+  readyz(): Promise<number>;
+  /** GET /metrics body. */
+  metrics(): Promise<string>;
+  /** Resident memory of the syncer process in MB (from /proc). */
+  rssMb(): number;
+  /** The syncer's log so far. */
+  log(): string;
+  /** Set once the syncer exited (after the pod's deletion). */
+  syncerExit: ExitInfo | undefined;
+}
+
+export interface Lab {
+  readonly controlPlane: ControlPlane;
+  readonly kubelet: Kubelet;
+  readonly namespace: string;
+  readonly name: string;
+  /** Live pods (bound and not yet deleted), by name. */
+  readonly pods: Map<string, LabPod>;
+  /** Every pod ever started, deleted ones included (for exit codes). */
+  readonly allPods: LabPod[];
+  /** Sets the Deployment's replicas. */
+  scale(replicas: number): Promise<void>;
+  /** Waits until exactly `n` pods run HAProxy and every one lists exactly the others, all ESTA. */
+  waitConverged(n: number, timeoutMs?: number): Promise<LabPod[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Pod addresses cannot be loopback (kube-apiserver refuses 127.0.0.0/8 in EndpointSlices, see
+ * kubelet.ts), yet every pod's HAProxy must bind its own address on this host: a `local` route makes
+ * the whole of POD_CIDR local, as 127.0.0.0/8 is. Idempotent; needs root (CAP_NET_ADMIN).
+ */
+export const POD_CIDR = '10.244.0.0/16';
+export function ensurePodNetwork(): void {
+  const routes = execFileSync('ip', ['route', 'show', 'table', 'local'], { encoding: 'utf8' });
+  if (routes.split('\n').some((l) => l.startsWith(`local ${POD_CIDR} `))) return;
+  try {
+    execFileSync('ip', ['route', 'add', 'local', POD_CIDR, 'dev', 'lo'], { stdio: 'pipe' });
+  } catch (err) {
+    throw new Error(`cannot make ${POD_CIDR} local (run as root: ip route add local ${POD_CIDR} dev lo)`, { cause: err });
+  }
+}
+
+/** Is this set of pods fully meshed: each section lists exactly the set, every remote link ESTA? */
+export async function meshed(pods: readonly LabPod[]): Promise<boolean> {
+  const names = pods.map((p) => p.name).sort().join(',');
+  for (const p of pods) {
+    if (p.haproxy === undefined) return false;
+    const s = await p.haproxy.showPeers().catch(() => undefined);
+    if (s === undefined) return false;
+    if (s.peers.map((x) => x.name).sort().join(',') !== names) return false;
+    if (s.peers.filter((x) => !x.local).some((x) => !isEstablished(x))) return false;
+  }
+  return true;
+}
+
+/** Starts the control plane, the stand-in and the workload; resolves once `replicas` pods are meshed. */
+export async function startLab(opts: LabOptions): Promise<Lab> {
+  const name = opts.name ?? 'web';
+  const namespace = `hps-${Math.random().toString(36).slice(2, 8)}`;
+  ensurePodNetwork();
+  // A /24 of our own: parallel test files must not share peer/health ports on one address.
+  const addressBase = `10.244.${10 + Math.floor(Math.random() * 240)}.10`;
+  const logDir = mkdtempSync(join(tmpdir(), 'hps-lab-'));
+  const pods = new Map<string, LabPod>();
+  const allPods: LabPod[] = [];
+  const controlPlane = await startControlPlane();
+  let kubelet: Kubelet | undefined;
+
+  const startPod = async (pod: V1Pod, ip: string): Promise<void> => {
+    const podName = pod.metadata?.name ?? '';
+    if (pods.has(podName)) return;
+    const dir = mkdtempSync(join(tmpdir(), `hps-pod-${podName}-`));
+    const syncer = await spawnProcess({
+      name: `syncer-${podName}`, logDir, command: process.execPath, cwd: ROOT,
+      args: [join(ROOT, 'bin/haproxy-peer-sync.ts'), 'syncer',
+        `--service=${name}`, `--namespace=${namespace}`, `--pod-name=${podName}`, `--pod-ip=${ip}`,
+        `--runtime-dir=${dir}`, `--kubeconfig=${controlPlane.kubeconfigPath}`,
+        `--health-address=${ip}`, `--health-port=${HEALTH_PORT}`, ...(opts.syncerArgs ?? [])],
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' },
+    });
+    let starting: Promise<HaproxyReplica> | undefined;
+    const labPod: LabPod = {
+      name: podName, ip, dir, syncer, haproxy: undefined, syncerExit: undefined,
+      startHaproxy: () => starting ??= (async () => {
+        await waitFor(`${podName}'s first peers file`, () => (existsSync(join(dir, 'peers.cfg')) ? true : undefined), 20_000);
+        labPod.haproxy = await startHaproxy({ name: podName, ip, dir });
+        return labPod.haproxy;
+      })(),
+      readyz: async () => (await fetch(`http://${ip}:${HEALTH_PORT}/readyz`).catch(() => undefined))?.status ?? 0,
+      metrics: async () => (await fetch(`http://${ip}:${HEALTH_PORT}/metrics`)).text(),
+      rssMb: () => {
+        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${syncer.pid}/status`, 'utf8'));
+        return m ? Number(m[1]) / 1024 : 0;
+      },
+      log: () => (existsSync(syncer.logPath) ? readFileSync(syncer.logPath, 'utf8') : ''),
+    };
+    pods.set(podName, labPod);
+    allPods.push(labPod);
+    if (!opts.deferHaproxy) await labPod.startHaproxy();
+  };
+
+  const stopPod = async (pod: V1Pod): Promise<void> => {
+    const p = pods.get(pod.metadata?.name ?? '');
+    if (p === undefined) return;
+    pods.delete(p.name);
+    p.syncerExit = await p.syncer.stop();
+    await p.haproxy?.stop();
+    rmSync(p.dir, { recursive: true, force: true });
+  };
+
+  const stop = async (): Promise<void> => {
+    await kubelet?.stop();
+    for (const p of allPods) {
+      p.syncerExit ??= await p.syncer.stop();
+      await p.haproxy?.stop();
+      rmSync(p.dir, { recursive: true, force: true });
+    }
+    pods.clear();
+    await controlPlane.stop();
+    rmSync(logDir, { recursive: true, force: true });
+  };
+
+  try {
+    await controlPlane.createNamespace(namespace);
+    kubelet = await startKubelet(controlPlane.kubeConfig, {
+      addressBase,
+      // Its warnings during an apiserver restart are expected here; errors still show.
+      logger: createLogger('kubelet-standin', 'error', pino.destination(2)),
+      onPodBound: startPod,
+      onPodDeleting: stopPod,
+      readiness: async (pod) => (await pods.get(pod.metadata?.name ?? '')?.readyz()) === 200,
+    });
+    const core = controlPlane.kubeConfig.makeApiClient(CoreV1Api);
+    const apps = controlPlane.kubeConfig.makeApiClient(AppsV1Api);
+    await core.createNamespacedService({ namespace, body: {
+      metadata: { name }, spec: { clusterIP: 'None', selector: { app: name }, ports: [{ name: 'peers', port: 10000 }] },
+    } });
+    await apps.createNamespacedDeployment({ namespace, body: {
+      metadata: { name },
+      spec: {
+        replicas: opts.replicas, selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'haproxy', image: 'haproxy:2.6' }] } },
+      },
+    } });
+    const lab: Lab = {
+      controlPlane, kubelet, namespace, name, pods, allPods, stop,
+      scale: async (replicas) => {
+        await apps.patchNamespacedDeploymentScale({ name, namespace, body: { spec: { replicas } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      },
+      waitConverged: async (n, timeoutMs = 60_000) => waitFor(`${n} meshed replicas`, async () => {
+        const live = [...pods.values()];
+        return live.length === n && (await meshed(live)) ? live : undefined;
+      }, timeoutMs, 100),
+    };
+    if (!opts.deferHaproxy) await lab.waitConverged(opts.replicas);
+    return lab;
+  } catch (err) {
+    const tails = await Promise.all(allPods.map(async (p) => `--- ${p.name}\n${await tailLog(p.syncer.logPath, 15)}`));
+    await stop();
+    throw new Error(`${(err as Error).message}\n${tails.join('\n')}`, { cause: err });
+  }
+}
