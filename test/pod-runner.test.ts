@@ -13,7 +13,12 @@ import { pino } from 'pino';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { expandVariables } from './harness/pod-runner-env.ts';
 import { findImage, imageArgv, imageRepository, resolveArgv } from './harness/pod-runner-images.ts';
-import { objectSourceFromList, startPod, STICKY_BACKEND_IMAGE, type PodHandle, type TokenRequestOptions } from './harness/pod-runner.ts';
+import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { startControlPlane, type ControlPlane } from './harness/control-plane.ts';
+import {
+  kubeAccessFromKubeConfig, objectSourceFromKube, objectSourceFromList, startPod, STICKY_BACKEND_IMAGE,
+  type PodHandle, type TokenRequestOptions,
+} from './harness/pod-runner.ts';
 
 // A random 127.x.y.z per run: other suites (and other people's runs) use 127.0.0.x.
 const octet = (lo: number, span: number): number => lo + Math.floor(Math.random() * span);
@@ -277,6 +282,58 @@ describe('ServiceAccount token, in-cluster env and ConfigMap subPath', () => {
     assert.match(log, /^conf=answer=42$/m);
     assert.match(log, /^token: read-only$/m);
     assert.deepEqual(requests.map((r) => [r.sa, r.ns, r.req?.boundPod?.name]), [['reader', 'lab', name]]);
+    await pod.stop(1);
+  });
+});
+
+describe('against a real apiserver: in-cluster config, TokenRequest token, RBAC', () => {
+  let cp: ControlPlane | undefined;
+  before(async () => { cp = await startControlPlane(); });
+  after(async () => { await cp?.stop(); });
+
+  test('a pod created through the apiserver reads only what its ServiceAccount may read', async () => {
+    assert.ok(cp !== undefined);
+    const ns = `pr-${SUFFIX}`;
+    await cp.createNamespace(ns);
+    const core = cp.kubeConfig.makeApiClient(CoreV1Api);
+    const rbac = cp.kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'reader' } } });
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'allowed' }, data: { key: 'visible' } } });
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'other' }, data: { key: 'hidden' } } });
+    await rbac.createNamespacedRole({ namespace: ns, body: { metadata: { name: 'read-allowed' },
+      rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['allowed'], verbs: ['get'] }] } });
+    await rbac.createNamespacedRoleBinding({ namespace: ns, body: { metadata: { name: 'reader' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'read-allowed' },
+      subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: ns }] } });
+    // The program the container runs: @kubernetes/client-node's in-cluster config, as the syncer uses it.
+    const script = [
+      "import * as k8s from '@kubernetes/client-node';",
+      'const kc = new k8s.KubeConfig(); kc.loadFromCluster();',
+      'const api = kc.makeApiClient(k8s.CoreV1Api);',
+      "const ns = kc.getContextObject(kc.getCurrentContext())?.namespace ?? '';",
+      "const code = (p) => p.then(() => 200, (e) => e.code);",
+      "console.log('allowed=' + (await api.readNamespacedConfigMap({ namespace: ns, name: 'allowed' })).data.key);",
+      "console.log('other=' + await code(api.readNamespacedConfigMap({ namespace: ns, name: 'other' })));",
+      "console.log('secrets=' + await code(api.listNamespacedSecret({ namespace: ns })));",
+    ].join('\n');
+    const created = await core.createNamespacedPod({ namespace: ns, body: {
+      metadata: { name: 'rbac-check' },
+      spec: { serviceAccountName: 'reader', restartPolicy: 'Never',
+        containers: [{ name: 'main', image: 'ghcr.io/haproxy-peer-sync/haproxy-peer-sync:test', command: ['node', '--input-type=module', '-e', script] }] },
+    } });
+    // ServiceAccount admission added the projected token volume; the runner serves it from TokenRequest.
+    assert.ok(created.spec?.volumes?.some((v) => v.projected?.sources?.some((s) => s.serviceAccountToken !== undefined)));
+    const pod = startPod(created, {
+      ip: POD_IP, workDir: join(dir, 'pods'), logDir: join(dir, 'logs'), logger, backoff: BACKOFF,
+      kube: await kubeAccessFromKubeConfig(cp.kubeConfig), objects: objectSourceFromKube(cp.kubeConfig),
+    });
+    pods.push(pod);
+    await pod.waitFor((p) => p.status().phase !== 'Running' && p.status().phase !== 'Pending', 'the container to finish');
+    const log = await readFile(pod.logFile('main'), 'utf8');
+    assert.equal(pod.status().phase, 'Succeeded', log);
+    assert.match(log, /^allowed=visible$/m);
+    assert.match(log, /^other=403$/m);
+    assert.match(log, /^secrets=403$/m);
     await pod.stop(1);
   });
 });

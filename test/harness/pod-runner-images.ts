@@ -46,6 +46,8 @@ export interface LabImage {
    * `command: [sh, -c, …]` that would fail in the real image also fails here.
    */
   readonly hostTools: boolean;
+  /** The image's WORKDIR (the container's cwd when it sets no workingDir). */
+  readonly workingDir?: string;
 }
 
 const NODE_VERSION = readNodeVersion();
@@ -108,6 +110,8 @@ export const LAB_IMAGES: readonly LabImage[] = [
     cmd: [],
     programs: { 'haproxy-peer-sync': (rest) => [NODE_BINARY, cli, ...rest], node },
     hostTools: false,
+    // The Dockerfile's WORKDIR /app holds the sources and node_modules: here, the repository.
+    workingDir: REPO_ROOT,
   },
   {
     name: 'sticky-backend',

@@ -1,8 +1,8 @@
 /**
  * Where the pod runner reads the ConfigMaps and Secrets a pod references (volumes, `valueFrom`,
- * `envFrom`): the real apiserver with the kubelet's own credentials, or a fixed list in tests.
+ * `envFrom`): the real apiserver with the kubelet's own credentials (pod-runner-kube.ts), or a fixed
+ * list in tests.
  */
-import * as k8s from '@kubernetes/client-node';
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import { AppError } from '../../common/errors.ts';
 
@@ -23,23 +23,6 @@ export class PodConfigError extends AppError {
     super('HPS_POD_CONFIG', message, options);
     this.reason = reason;
   }
-}
-
-/** Reads through the apiserver with the given credentials (the kubelet's, not the pod's). */
-export function objectSourceFromKube(kubeConfig: k8s.KubeConfig): ObjectSource {
-  const api = kubeConfig.makeApiClient(k8s.CoreV1Api);
-  const orUndefined = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
-    try {
-      return await read();
-    } catch (err) {
-      if (err instanceof k8s.ApiException && err.code === 404) return undefined;
-      throw err;
-    }
-  };
-  return {
-    configMap: (namespace, name) => orUndefined(() => api.readNamespacedConfigMap({ namespace, name })),
-    secret: (namespace, name) => orUndefined(() => api.readNamespacedSecret({ namespace, name })),
-  };
 }
 
 /** A fixed set of objects (tests without an apiserver). */

@@ -26,7 +26,8 @@ import { podHostname, preparePodVolumes, type KubeAccess, type PodVolumes } from
 
 export type { KubeAccess, TokenRequestOptions } from './pod-runner-volumes.ts';
 export type { ObjectSource } from './pod-runner-objects.ts';
-export { objectSourceFromKube, objectSourceFromList } from './pod-runner-objects.ts';
+export { objectSourceFromList } from './pod-runner-objects.ts';
+export { kubeAccessFromKubeConfig, objectSourceFromKube } from './pod-runner-kube.ts';
 export { LAB_IMAGES, STICKY_BACKEND_IMAGE } from './pod-runner-images.ts';
 
 /** Options of {@link startPod}. */
@@ -238,7 +239,7 @@ class PodRun {
         process: {
           argv: resolved.argv, env, hostname,
           mounts: this.#volumes.mountsFor(c),
-          ...(c.workingDir !== undefined ? { workingDir: c.workingDir } : {}),
+          ...((c.workingDir ?? image.workingDir) !== undefined ? { workingDir: c.workingDir ?? image.workingDir } : {}),
           readOnlyRoot: c.securityContext?.readOnlyRootFilesystem === true,
           logFile: this.#logFile(c.name),
         },
