@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import YAML from 'yaml';
 import type { V1Pod } from '@kubernetes/client-node';
 import { decide, haproxyCommand, shouldInject, type InjectorConfig } from './inject.ts';
-import { applyPatch, buildPatch } from './patch.ts';
+import { applyPatch, buildPatch, escapePointerSegment } from './patch.ts';
 import { ANNOTATIONS } from './annotations.ts';
 
 export const GOLDEN_CONFIG: InjectorConfig = {
@@ -85,13 +85,22 @@ test('every golden file belongs to exactly one input', () => {
   }
 });
 
-test('annotation keys with "/" and "~" are escaped per RFC 6901', () => {
+test('annotation keys with "/" are escaped per RFC 6901', () => {
   const pod = load('annotations-with-slashes');
   const decision = decide(pod, GOLDEN_CONFIG);
   assert.equal(decision.kind, 'inject');
   const patch = buildPatch(pod, decision.pod);
   assert.ok(patch.some((op) => op.path === '/metadata/annotations/haproxy-peer-sync.io~1status'));
-  assert.ok(!patch.some((op) => op.path.includes('owner~team')), 'untouched annotations are not in the patch');
+  assert.ok(!patch.some((op) => op.path.includes('owner')), 'untouched annotations are not in the patch');
+});
+
+test('"~" is escaped before "/" (RFC 6901), e.g. in keys the apiserver would refuse but a patch must still address', () => {
+  const before = { metadata: { annotations: { 'a/b~c': '1' } } };
+  const after = { metadata: { annotations: { 'a/b~c': '2', 'x~/y': '3' } } };
+  const patch = buildPatch(before, after);
+  assert.deepEqual(patch.map((op) => op.path).sort(), ['/metadata/annotations/a~1b~0c', '/metadata/annotations/x~0~1y']);
+  assert.equal(escapePointerSegment('x~/y'), 'x~0~1y');
+  assert.deepEqual(applyPatch(before, patch), after);
 });
 
 test('a pod without initContainers, volumes or annotations gets one add per absent field', () => {
