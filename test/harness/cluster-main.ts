@@ -26,12 +26,16 @@ if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > 20) {
 let controlPlane: ControlPlane | undefined;
 let kubelet: Kubelet | undefined;
 let stopping = false;
+// A signal during start-up aborts it: startControlPlane then stops what it began and removes its dir.
+const starting = new AbortController();
+let started: Promise<unknown> = Promise.resolve();
 
 async function shutdown(code: number): Promise<never> {
+  starting.abort(new Error('stopped by a signal during start-up'));
+  await started.catch(() => {});
   await kubelet?.stop().catch((err: unknown) => log.warn({ err }, 'kubelet stand-in stop failed'));
   await controlPlane?.stop().catch((err: unknown) => log.warn({ err }, 'control plane stop failed'));
-  // A signal during start-up: the half-started control plane is not in `controlPlane` yet.
-  await stopAllProcesses();
+  await stopAllProcesses(); // belt and braces: nothing of ours may outlive this process
   process.exit(code);
 }
 
@@ -47,7 +51,9 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 
 try {
   const began = Date.now();
-  controlPlane = await startControlPlane({ keepDir: values['keep-dir'] });
+  const cp = startControlPlane({ keepDir: values['keep-dir'], signal: starting.signal });
+  started = cp;
+  controlPlane = await cp;
   const nodeNames = Array.from({ length: nodeCount }, (_, i) => `hps-node-${i + 1}`);
   kubelet = await startKubelet(controlPlane.kubeConfig, { nodeNames, logger: createLogger('kubelet-standin', 'info', pino.destination(2)) });
   log.info({ server: controlPlane.server, dir: controlPlane.dir, nodes: nodeNames, ms: Date.now() - began }, 'cluster ready; Ctrl-C stops it');

@@ -14,7 +14,7 @@ import {
 } from './control-plane-args.ts';
 import { healthy, type ProbeTls } from './control-plane-health.ts';
 import { createPki, type Pki } from './pki.ts';
-import { freePorts, spawnProcess, waitFor, type ManagedProcess } from './processes.ts';
+import { freePorts, removeOnExit, spawnProcess, waitFor, type ManagedProcess } from './processes.ts';
 
 /** Options of {@link startControlPlane}; every field has a default. */
 export interface ControlPlaneOptions {
@@ -32,6 +32,8 @@ export interface ControlPlaneOptions {
   readonly startTimeoutMs?: number;
   /** Keep the temp dir (logs, certs, etcd data) after a clean `stop()`. A failed start always keeps logs. */
   readonly keepDir?: boolean;
+  /** Aborting it stops a start in progress: every process started so far ends and the temp dir goes. */
+  readonly signal?: AbortSignal;
 }
 
 /** A running control plane. Everything is on 127.0.0.1; `stop()` is idempotent. */
@@ -80,16 +82,22 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     everPids.add(p.pid);
     return p;
   };
-  let stopping: Promise<void> | undefined;
-  const stopProcesses = (): Promise<void> => {
-    stopping ??= (async () => {
-      await Promise.all([procs.controllerManager?.stop(), procs.apiserver?.stop()]);
-      await procs.etcd?.stop();
-    })();
-    return stopping;
+  // Not memoised: a process started after an earlier call (abort during start-up) is stopped by the
+  // next one. Each process's own stop() is idempotent.
+  const stopProcesses = async (): Promise<void> => {
+    await Promise.all([procs.controllerManager?.stop(), procs.apiserver?.stop()]);
+    await procs.etcd?.stop();
   };
+  const signal = opts.signal;
+  const onAbort = (): void => void stopProcesses();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  // Waits during start-up give up on abort; later waits (restart, namespaces) do not depend on it.
+  const wait = { timeoutMs, signal };
+  const later = { timeoutMs };
+  let forgetEtcdData = (): void => {};
 
   try {
+    signal?.throwIfAborted();
     const serviceClusterIpRange = opts.serviceClusterIpRange ?? '10.0.0.0/24';
     const [pki, portList] = await Promise.all([
       createPki(dir, { kubernetesServiceIp: firstServiceIp(serviceClusterIpRange) }),
@@ -106,23 +114,27 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
     const etcdData = join(dir, 'etcd-data');
     await mkdir(etcdData, { mode: 0o700 });
+    forgetEtcdData = removeOnExit(etcdData);
+    signal?.throwIfAborted();
     const etcd = track('etcd', await spawnProcess({ name: 'etcd', command: join(binDir, 'etcd'), args: etcdArgs(ports, etcdData), logDir: dir }));
     await waitFor(healthy(`http://127.0.0.1:${ports.etcdClient}/health`, undefined, '"health":"true"'),
-      { what: 'etcd /health', timeoutMs, process: etcd });
+      { ...wait, what: 'etcd /health', process: etcd });
 
     const settings: ApiserverSettings = {
       serviceClusterIpRange,
       serviceAccountIssuer: server,
       extraArgs: opts.apiserverArgs ?? [],
     };
-    const startApiserver = async (): Promise<void> => {
+    const startApiserver = async (w: { timeoutMs: number; signal?: AbortSignal | undefined }): Promise<void> => {
+      w.signal?.throwIfAborted();
       const p = track('apiserver', await spawnProcess({
         name: 'kube-apiserver', command: join(binDir, 'kube-apiserver'), args: apiserverArgs(ports, pki, settings), logDir: dir,
       }));
-      await waitFor(healthy(`${server}/readyz`, adminTls), { what: 'kube-apiserver /readyz', timeoutMs, process: p });
+      await waitFor(healthy(`${server}/readyz`, adminTls), { ...w, what: 'kube-apiserver /readyz', process: p });
     };
-    await startApiserver();
+    await startApiserver(wait);
 
+    signal?.throwIfAborted();
     const kcm = track('controllerManager', await spawnProcess({
       name: 'kube-controller-manager',
       command: join(binDir, 'kube-controller-manager'),
@@ -130,23 +142,26 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       logDir: dir,
     }));
     await waitFor(healthy(`https://127.0.0.1:${ports.controllerManager}/healthz`, { ca: caPem }),
-      { what: 'kube-controller-manager /healthz', timeoutMs, process: kcm });
+      { ...wait, what: 'kube-controller-manager /healthz', process: kcm });
 
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(kubeconfigPath);
     const core = kubeConfig.makeApiClient(CoreV1Api);
-    const waitForDefaultServiceAccount = (namespace: string): Promise<true> => waitFor(
+    const waitForDefaultServiceAccount = (namespace: string, w: typeof later): Promise<true> => waitFor(
       async () => { await core.readNamespacedServiceAccount({ name: 'default', namespace }); return true as const; },
-      { what: `ServiceAccount ${namespace}/default (serviceaccount-controller)`, timeoutMs, process: kcm });
-    await waitForDefaultServiceAccount('default');
+      { ...w, what: `ServiceAccount ${namespace}/default (serviceaccount-controller)`, process: kcm });
+    await waitForDefaultServiceAccount('default', wait);
+    signal?.throwIfAborted();
+    signal?.removeEventListener('abort', onAbort);
 
     let restarting: Promise<void> | undefined;
+    let stopped = false;
     return {
       dir,
       server,
       kubeConfig,
       kubeconfigPath,
-      caPem: caPem,
+      caPem,
       pki,
       serviceAccountKeyPath: pki.serviceAccountKey,
       serviceAccountPublicKeyPath: pki.serviceAccountPublicKey,
@@ -155,25 +170,36 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       pids: () => [...everPids],
       restartApiserver() {
         restarting ??= (async () => {
-          if (stopping) throw new Error('control plane is stopped');
+          if (stopped) throw new Error('control plane is stopped');
           await procs.apiserver?.stop();
-          await startApiserver();
+          if (stopped) throw new Error('control plane stopped during the apiserver restart');
+          await startApiserver(later);
         })().finally(() => { restarting = undefined; });
         return restarting;
       },
       async createNamespace(name, labels) {
         await core.createNamespace({ body: { metadata: { name, ...(labels ? { labels } : {}) } } });
-        await waitForDefaultServiceAccount(name);
+        await waitForDefaultServiceAccount(name, later);
       },
       async stop() {
+        stopped = true;
+        await restarting?.catch(() => {}); // never leave a just-restarted apiserver behind
         await stopProcesses();
         if (!opts.keepDir) await rm(dir, { recursive: true, force: true });
+        forgetEtcdData();
       },
     };
   } catch (err) {
+    signal?.removeEventListener('abort', onAbort);
     await stopProcesses();
+    if (signal?.aborted) {
+      await rm(dir, { recursive: true, force: true });
+      forgetEtcdData();
+      throw signal.reason;
+    }
     // Keep the logs for the person reading the failure; drop etcd's data (preallocated WAL, 64 MB).
     await rm(join(dir, 'etcd-data'), { recursive: true, force: true });
+    forgetEtcdData();
     throw new Error(`control plane failed to start (logs in ${dir}): ${(err as Error).message}`, { cause: err });
   }
 }

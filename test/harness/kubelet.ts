@@ -172,7 +172,8 @@ export async function startKubelet(kubeConfig: KubeConfig, opts: KubeletOptions 
   // client-node's ListWatch stops for good after an error (e.g. the apiserver restarted): restart it.
   informer.on('error', (err: unknown) => {
     if (stopped) return;
-    log.warn({ err }, 'pod watch failed; restarting in 1 s');
+    // Expected while the apiserver restarts; info, not warn, to keep test output readable.
+    log.info({ err }, 'pod watch failed; restarting in 1 s');
     const retry = setTimeout(() => {
       if (!stopped) informer.start().catch((e: unknown) => log.warn({ err: e }, 'pod watch restart failed'));
     }, 1000);

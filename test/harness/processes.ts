@@ -3,7 +3,7 @@
  * that started it — `stop()` ends it, and a once-registered `exit` / signal hook ends whatever is left.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 import { access, constants, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -37,7 +37,19 @@ export interface ManagedProcess {
 }
 
 const live = new Set<ManagedProcess>();
+const scratch = new Set<string>();
 let hooksInstalled = false;
+
+/**
+ * Marks a directory to delete when the Node process exits without having cleaned up (a killed test
+ * file): meant for bulky throwaway data such as etcd's preallocated WAL, not for logs. Returns a
+ * function that unregisters it (after a normal clean-up).
+ */
+export function removeOnExit(dir: string): () => void {
+  installExitHooks();
+  scratch.add(dir);
+  return () => { scratch.delete(dir); };
+}
 
 /**
  * Starts `spec.command` with stdout/stderr appended to `<logDir>/<name>.log`. Rejects at once, naming
@@ -151,6 +163,13 @@ function installExitHooks(): void {
   hooksInstalled = true;
   process.on('exit', () => {
     for (const p of live) signal(p.pid, 'SIGKILL');
+    for (const dir of scratch) {
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
+      } catch {
+        // A child killed just now may still hold files; nothing more can be done in an exit hook.
+      }
+    }
   });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
@@ -203,6 +222,8 @@ export interface WaitOptions {
   readonly intervalMs?: number;
   /** Fail fast, with its log tail, when this process ends while we wait. */
   readonly process?: ManagedProcess;
+  /** Give up (throwing the abort reason) once this is aborted. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -214,6 +235,7 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false> | T
   const interval = opts.intervalMs ?? 100;
   let lastError: unknown;
   for (;;) {
+    opts.signal?.throwIfAborted();
     if (opts.process && !opts.process.isRunning()) {
       const info = await opts.process.exited;
       const tail = await tailLog(opts.process.logPath);
