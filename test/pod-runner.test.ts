@@ -353,7 +353,7 @@ describe('failures', () => {
     assert.equal(byName(status.containerStatuses, 'main')?.state?.waiting?.reason, 'ErrImagePull');
   });
 
-  test('a failing init container is retried with backoff until it succeeds', async () => {
+  test('a failing init container is retried with backoff; exec, volumePath and preStop', async () => {
     const name = `retry-${SUFFIX}`;
     const pod = startPod({
       metadata: { name, namespace: 'lab' },
@@ -362,8 +362,10 @@ describe('failures', () => {
         // Fails on its first two runs: the runner must retry it, and start main only after success.
         initContainers: [{ name: 'flaky', image: 'busybox', command: ['sh', '-c', 'echo x >> /scratch/runs; [ "$(wc -l < /scratch/runs)" -ge 3 ]'],
           volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }] }],
-        containers: [{ name: 'main', image: 'busybox', command: ['sh', '-c', 'echo "runs=$(wc -l < /scratch/runs)"; touch /scratch/up; exec sleep 600'],
+        containers: [{ name: 'main', image: 'busybox', command: ['sh', '-c', 'echo "runs=$(wc -l < /scratch/runs)"; touch /scratch/up; '
+            + 'trap \'echo "main: SIGTERM after preStop=$(cat /scratch/prestop)"; exit 0\' TERM; while :; do sleep 0.1; done'],
           readinessProbe: { exec: { command: ['test', '-f', '/scratch/up'] }, periodSeconds: 1 },
+          lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo ran > /scratch/prestop'] } } },
           volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }] }],
       },
     }, { ip: POD_IP, workDir: join(dir, 'pods'), logDir: join(dir, 'logs'), logger, backoff: BACKOFF });
@@ -374,8 +376,16 @@ describe('failures', () => {
     assert.equal(flaky?.state?.terminated?.exitCode, 0);
     assert.equal(flaky?.lastState?.terminated?.exitCode, 1);
     assert.match(await readFile(pod.logFile('main'), 'utf8'), /^runs=3$/m);
-    await pod.stop(1);
-    assert.equal(byName(pod.containerStatuses(), 'main')?.state?.terminated?.signal, 15);
+    // exec and the volume's host path see the same emptyDir.
+    const scratch = pod.volumePath('scratch');
+    assert.ok(scratch !== undefined);
+    assert.equal(await readFile(join(scratch, 'runs'), 'utf8'), 'x\nx\nx\n');
+    const exec = await pod.exec('main', ['sh', '-c', 'wc -l < /scratch/runs; hostname']);
+    assert.deepEqual([exec.exitCode, exec.output], [0, `3\n${name}\n`]);
+    await pod.stop(5);
+    assert.match(await readFile(pod.logFile('main'), 'utf8'), /^main: SIGTERM after preStop=ran$/m);
+    assert.equal(byName(pod.containerStatuses(), 'main')?.state?.terminated?.exitCode, 0);
+    assert.equal(pod.volumePath('scratch'), undefined);
   });
 });
 

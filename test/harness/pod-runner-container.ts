@@ -7,8 +7,8 @@
 import { constants as osConstants } from 'node:os';
 import type { V1Container, V1ContainerState, V1ContainerStatus } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { execInContainer, spawnContainerProcess, type ContainerProcess, type ContainerProcessSpec, type ProcessExit } from './pod-runner-process.ts';
-import { ProbeLoop, type ProbeTarget } from './pod-runner-probes.ts';
+import { execInContainer, spawnContainerProcess, type ContainerProcess, type ContainerProcessSpec, type ExecResult, type ProcessExit } from './pod-runner-process.ts';
+import { ProbeLoop, runProbe, type ProbeTarget } from './pod-runner-probes.ts';
 
 /** Where a container sits in its pod: init (run to completion), native sidecar, or main container. */
 export type ContainerRole = 'init' | 'sidecar' | 'main';
@@ -119,17 +119,30 @@ export class ContainerRunner {
     void proc.exited.then((exit) => { this.#onExit(proc, exit, startedAt); });
   }
 
+  #probeTarget(proc: ContainerProcess): ProbeTarget {
+    return {
+      podIP: this.#setup.podIP,
+      ports: this.#setup.spec.ports ?? [],
+      exec: (command, timeoutMs) => this.#exec(proc, command, timeoutMs),
+    };
+  }
+
+  #exec(proc: ContainerProcess, command: readonly string[], timeoutMs: number): Promise<ExecResult> {
+    const resolved = this.#setup.resolveCommand(command);
+    if ('error' in resolved) return Promise.resolve({ exitCode: null, output: resolved.error, timedOut: false });
+    return execInContainer(proc.pid, resolved.argv, this.#setup.process.env, timeoutMs);
+  }
+
+  /** Runs a command inside the running container (what `kubectl exec` does); rejects when it is not running. */
+  async exec(command: readonly string[], timeoutMs: number): Promise<ExecResult> {
+    const proc = this.#proc;
+    if (proc?.isRunning() !== true) throw new Error(`container ${this.name} is not running`);
+    return this.#exec(proc, command, timeoutMs);
+  }
+
   #startProbes(proc: ContainerProcess): void {
     const spec = this.#setup.spec;
-    const target: ProbeTarget = {
-      podIP: this.#setup.podIP,
-      ports: spec.ports ?? [],
-      exec: async (command, timeoutMs) => {
-        const resolved = this.#setup.resolveCommand(command);
-        if ('error' in resolved) return { exitCode: null, output: resolved.error, timedOut: false };
-        return execInContainer(proc.pid, resolved.argv, this.#setup.process.env, timeoutMs);
-      },
-    };
+    const target = this.#probeTarget(proc);
     const afterStarted = (): void => {
       this.#started = true;
       if (spec.readinessProbe === undefined) this.#ready = true;
@@ -244,9 +257,32 @@ export class ContainerRunner {
     clearTimeout(this.#backoffTimer);
     this.#backoffTimer = undefined;
     const proc = this.#proc;
+    if (proc?.isRunning() === true && this.#setup.spec.lifecycle?.preStop !== undefined) {
+      // The preStop hook runs first and its time counts against the grace period, as in the kubelet.
+      const begin = Date.now();
+      await this.#preStop(proc, graceMs);
+      graceMs = Math.max(0, graceMs - (Date.now() - begin));
+    }
     if (proc !== undefined) await this.#terminate(proc, graceMs);
     for (const p of this.#probes) p.stop();
     this.#changed();
+  }
+
+  /** Runs lifecycle.preStop (exec, httpGet or sleep), bounded by the grace period; failures are logged only. */
+  async #preStop(proc: ContainerProcess, graceMs: number): Promise<void> {
+    const hook = this.#setup.spec.lifecycle?.preStop;
+    if (hook === undefined) return;
+    const timeoutSeconds = Math.max(1, Math.ceil(graceMs / 1000));
+    let result: { ok: boolean; message: string };
+    const sleep = hook.sleep;
+    if (sleep !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(graceMs, sleep.seconds * 1000)));
+      result = { ok: true, message: '' };
+    } else {
+      result = await runProbe({ ...(hook.exec !== undefined ? { exec: hook.exec } : {}), ...(hook.httpGet !== undefined ? { httpGet: hook.httpGet } : {}), timeoutSeconds },
+        this.#probeTarget(proc));
+    }
+    if (!result.ok) this.#setup.logger.warn({ container: this.name, message: result.message }, 'preStop hook failed');
   }
 
   async #terminate(proc: ContainerProcess, graceMs: number): Promise<void> {

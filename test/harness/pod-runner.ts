@@ -20,12 +20,14 @@ import type { V1Container, V1ContainerStatus, V1Pod, V1PodCondition, V1PodStatus
 import type { Logger } from 'pino';
 import { ContainerRunner, type Backoff, type ContainerRole } from './pod-runner-container.ts';
 import { containerEnv, expandVariables } from './pod-runner-env.ts';
+import type { ExecResult } from './pod-runner-process.ts';
 import { findImage, imageArgv, LAB_IMAGES, resolveArgv, type LabImage } from './pod-runner-images.ts';
 import { PodConfigError, type ObjectSource } from './pod-runner-objects.ts';
 import { podHostname, preparePodVolumes, type KubeAccess, type PodVolumes } from './pod-runner-volumes.ts';
 
 export type { KubeAccess, TokenRequestOptions } from './pod-runner-volumes.ts';
 export type { ObjectSource } from './pod-runner-objects.ts';
+export type { ExecResult } from './pod-runner-process.ts';
 export { objectSourceFromList } from './pod-runner-objects.ts';
 export { kubeAccessFromKubeConfig, objectSourceFromKube } from './pod-runner-kube.ts';
 export { LAB_IMAGES, STICKY_BACKEND_IMAGE } from './pod-runner-images.ts';
@@ -69,6 +71,13 @@ export interface PodHandle {
   pidOf(container: string): number | undefined;
   /** Path of a container's log file. */
   logFile(container: string): string;
+  /** Runs a command in a running container, like `kubectl exec` (mapped through the image table). */
+  exec(container: string, command: readonly string[], timeoutMs?: number): Promise<ExecResult>;
+  /**
+   * Host directory of one of the pod's volumes (e.g. the emptyDir holding HAProxy's master socket), so
+   * a test can reach what the containers share; undefined before the volumes exist and after stop.
+   */
+  volumePath(volume: string): string | undefined;
   /** SIGKILLs a container and starts it again at once; resolves when it runs again. */
   restartContainer(container: string): Promise<void>;
   /**
@@ -128,6 +137,12 @@ class PodRun {
       initContainerStatuses: () => this.#statuses(pod.spec?.initContainers ?? []),
       pidOf: (c) => this.#runners.get(c)?.pid,
       logFile: (c) => this.#logFile(c),
+      exec: async (c, command, timeoutMs = 10_000) => {
+        const runner = this.#runners.get(c);
+        if (runner === undefined) throw new Error(`pod ${name} has no started container ${c}`);
+        return runner.exec(command, timeoutMs);
+      },
+      volumePath: (v) => (this.#stopping === undefined ? this.#volumes?.dirs.get(v) : undefined),
       restartContainer: async (c) => {
         const runner = this.#runners.get(c);
         if (runner === undefined) throw new Error(`pod ${name} has no started container ${c}`);
