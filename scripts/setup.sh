@@ -11,6 +11,7 @@ install_debian_packages() {
   local missing=()
   command -v haproxy >/dev/null || missing+=("$HAPROXY_DEBIAN_PACKAGE")
   command -v unshare >/dev/null || missing+=(util-linux)
+  command -v ip >/dev/null || missing+=(iproute2)
   [ ${#missing[@]} -eq 0 ] && { say "debian packages: present ($(haproxy -v | head -1 | cut -d' ' -f1-3))"; return; }
   say "debian packages: installing ${missing[*]}"
   as_root apt-get update -qq >/dev/null || die "apt-get update failed: Debian's package mirror is unreachable (needed for: ${missing[*]})"
