@@ -163,25 +163,31 @@ function installExitHooks(): void {
   hooksInstalled = true;
   process.on('exit', () => {
     for (const p of live) signal(p.pid, 'SIGKILL');
-    for (const dir of scratch) {
-      try {
-        rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
-      } catch {
-        // A child killed just now may still hold files; nothing more can be done in an exit hook.
-      }
-    }
+    removeScratch();
   });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
       for (const p of live) signal(p.pid, 'SIGTERM');
       if (process.listenerCount(sig) > 1) return;
       void stopAllProcesses(3000).finally(() => {
+        removeScratch(); // dying by the signal skips the exit hook
         process.removeListener(sig, onSignal);
         process.kill(process.pid, sig);
       });
     };
     process.on(sig, onSignal);
   }
+}
+
+function removeScratch(): void {
+  for (const dir of scratch) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
+    } catch {
+      // A child killed just now may still hold files; nothing more can be done at exit.
+    }
+  }
+  scratch.clear();
 }
 
 /** The last `lines` lines of a log file, for error messages; empty when it cannot be read. */
