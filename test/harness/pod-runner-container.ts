@@ -57,6 +57,7 @@ export class ContainerRunner {
   #stopping = false;
   #manualRestart = false;
   #completedOk = false;
+  #launching: Promise<void> = Promise.resolve();
   readonly #waiters = new Set<() => void>();
 
   constructor(setup: ContainerSetup) {
@@ -96,7 +97,13 @@ export class ContainerRunner {
     this.#changed();
   }
 
-  async #launch(): Promise<void> {
+  #launch(): Promise<void> {
+    // Remembered so that stop() waits for a start in flight instead of missing its process.
+    this.#launching = this.#spawn();
+    return this.#launching;
+  }
+
+  async #spawn(): Promise<void> {
     if (this.#stopping) return;
     const setup = this.#setup;
     let proc: ContainerProcess;
@@ -256,6 +263,7 @@ export class ContainerRunner {
     this.#stopping = true;
     clearTimeout(this.#backoffTimer);
     this.#backoffTimer = undefined;
+    await this.#launching;
     const proc = this.#proc;
     if (proc?.isRunning() === true && this.#setup.spec.lifecycle?.preStop !== undefined) {
       // The preStop hook runs first and its time counts against the grace period, as in the kubelet.
