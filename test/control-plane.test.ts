@@ -182,6 +182,46 @@ test('kubectl (pinned) works with the kubeconfig file', async () => {
   assert.match(version.clientVersion.gitVersion, /^v1\./);
 });
 
+test('the stand-in hooks: onPodBound once with the address, readiness decides Ready, onPodDeleting once', async () => {
+  const { core } = clients();
+  const bound: string[] = [];
+  const deleting: string[] = [];
+  let probeOk = false;
+  // A second stand-in with its own node; the pod selects that node, so the first stand-in leaves it alone.
+  const second = await startKubelet(cp!.kubeConfig, {
+    nodeNames: ['hook-node'],
+    addressBase: '10.244.1.10',
+    resyncIntervalMs: 200,
+    onPodBound: (p, ip) => { bound.push(`${p.metadata?.name}@${ip}`); },
+    onPodDeleting: (p) => { deleting.push(p.metadata?.name ?? ''); },
+    readiness: () => probeOk,
+  });
+  try {
+    const body = pod('default', 'hooked', { app: 'hooked' });
+    body.spec!.nodeSelector = { 'kubernetes.io/hostname': 'hook-node' };
+    await core.createNamespacedPod({ namespace: 'default', body });
+    const notReady = await waitFor(async () => {
+      const p = await core.readNamespacedPod({ namespace: 'default', name: 'hooked' });
+      return p.status?.phase === 'Running' && !podReady(p) ? p : undefined;
+    }, { what: 'hooked Running but not Ready', timeoutMs: TIMEOUT });
+    assert.equal(notReady.spec?.nodeName, 'hook-node');
+    assert.equal(notReady.status?.podIP, '10.244.1.10');
+    assert.deepEqual(bound, ['hooked@10.244.1.10']);
+
+    probeOk = true;
+    await waitFor(async () => podReady(await core.readNamespacedPod({ namespace: 'default', name: 'hooked' })),
+      { what: 'hooked Ready once readiness() says so', timeoutMs: TIMEOUT });
+
+    await core.deleteNamespacedPod({ namespace: 'default', name: 'hooked' });
+    await waitFor(() => second.pods.get('hooked', 'default') === undefined, { what: 'hooked deleted', timeoutMs: TIMEOUT });
+    assert.deepEqual(deleting, ['hooked']);
+    assert.deepEqual(bound, ['hooked@10.244.1.10'], 'onPodBound ran once');
+    assert.equal(second.addressOf('default', 'hooked'), undefined, 'address freed');
+  } finally {
+    await second.stop();
+  }
+});
+
 test('after an apiserver restart the stand-in still runs new pods (its watch recovers)', async () => {
   const { core } = clients();
   await cp!.restartApiserver();

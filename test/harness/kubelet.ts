@@ -68,8 +68,9 @@ export interface Kubelet {
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 /**
- * Registers the nodes (waiting until each is Ready in the API), then starts watching pods.
- * Resolves once the initial pod list has been taken in.
+ * Registers the nodes (each is Ready in the API when this resolves), then list+watches pods: binds the
+ * unscheduled ones, runs and reports the bound ones, deletes the terminating ones. Resolves once the
+ * initial pod list has been taken in. Hooks are called at most once per pod UID (retried on a throw).
  */
 export async function startKubelet(kubeConfig: KubeConfig, opts: KubeletOptions = {}): Promise<Kubelet> {
   const log = opts.logger ?? createLogger('kubelet-standin', 'warn', pino.destination(2));
@@ -85,6 +86,8 @@ export async function startKubelet(kubeConfig: KubeConfig, opts: KubeletOptions 
   }
   const readyOverride = new Map<string, boolean>(); // by pod UID: a recreated pod of the same name starts fresh
   const started = new Set<string>(); // UIDs whose onPodBound hook has completed
+  const finished = new Set<string>(); // UIDs whose onPodDeleting hook has completed (call it once)
+  const unschedulable = new Set<string>(); // UIDs already reported as matching no node (warn once)
   // UID → node, recorded when we bind: the informer learns of a binding only later, and choosing by its
   // cache would put a burst of new pods all on the same node.
   const assigned = new Map<string, string>();
@@ -121,7 +124,10 @@ export async function startKubelet(kubeConfig: KubeConfig, opts: KubeletOptions 
     }
     if (!ours(pod)) return;
     if (pod.metadata?.deletionTimestamp) {
-      await opts.onPodDeleting?.(pod);
+      if (!finished.has(uid)) {
+        await opts.onPodDeleting?.(pod);
+        finished.add(uid);
+      }
       await ignoreNotFound(core.deleteNamespacedPod({
         name, namespace, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } },
       }));
@@ -144,15 +150,17 @@ export async function startKubelet(kubeConfig: KubeConfig, opts: KubeletOptions 
     const scheduler = pod.spec?.schedulerName;
     if (scheduler && scheduler !== 'default-scheduler') return;
     const node = chooseNode(pod, nodeNames, assigned);
+    const uid = pod.metadata?.uid ?? '';
     if (!node) {
-      log.warn({ pod: `${namespace}/${name}` }, 'no stand-in node matches the pod nodeSelector; left pending');
+      if (!unschedulable.has(uid)) log.info({ pod: `${namespace}/${name}` }, 'no stand-in node matches the pod nodeSelector; left pending');
+      unschedulable.add(uid);
       return;
     }
     try {
       await core.createNamespacedBinding({ namespace, body: {
-        apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace, uid: pod.metadata?.uid }, target: { kind: 'Node', name: node },
+        apiVersion: 'v1', kind: 'Binding', metadata: { name, namespace, uid }, target: { kind: 'Node', name: node },
       } });
-      assigned.set(pod.metadata?.uid ?? '', node);
+      assigned.set(uid, node);
     } catch (err) {
       // 409: already bound (by an earlier pass); the update event brings the next step.
       if (statusOf(err) !== 409) throw err;
@@ -166,6 +174,8 @@ export async function startKubelet(kubeConfig: KubeConfig, opts: KubeletOptions 
     pool.release(uid);
     readyOverride.delete(uid);
     started.delete(uid);
+    finished.delete(uid);
+    unschedulable.delete(uid);
     assigned.delete(uid);
     queue.poke(keyOf(pod)); // a new pod of the same name may be waiting
   });
