@@ -39,6 +39,9 @@ export interface ManagedProcess {
 const live = new Set<ManagedProcess>();
 const scratch = new Set<string>();
 let hooksInstalled = false;
+// Set by the first SIGINT/SIGTERM/SIGHUP: from then on nothing new is started (a test still running
+// while we shut down would otherwise spawn a child that no one stops).
+let terminating: NodeJS.Signals | undefined;
 
 /**
  * Marks a directory to delete when the Node process exits without having cleaned up (a killed test
@@ -62,12 +65,13 @@ export async function spawnProcess(spec: ProcessSpec): Promise<ManagedProcess> {
     throw new Error(`${spec.name}: binary ${spec.command} is missing or not executable (run: bash scripts/setup.sh)`, { cause });
   }
   installExitHooks();
+  if (terminating) throw new Error(`${spec.name}: not started, the process is stopping (${terminating})`);
   const logPath = join(spec.logDir, `${spec.name}.log`);
   const fd = openSync(logPath, 'a');
   let child;
   try {
-    // detached: the child gets its own process group, so a terminal's Ctrl-C reaches only us and we stop
-    // the children in order (controller-manager, apiserver, then etcd) instead of all at once.
+    // detached: the child gets its own process group, so a terminal's Ctrl-C reaches only us and the
+    // owner stops the children in order (controller-manager, apiserver, then etcd), not all at once.
     child = spawn(spec.command, [...spec.args], {
       cwd: spec.cwd,
       env: spec.env ?? process.env,
@@ -153,10 +157,10 @@ export function pidAlive(pid: number): boolean {
 
 /**
  * Registered once per Node process. On `exit` (normal end, `process.exit`, uncaught error) every live
- * child gets SIGKILL, synchronously — the only thing an exit hook can do. On SIGINT/SIGTERM/SIGHUP every
- * child gets SIGTERM; when no one else listens for that signal we also wait for the children and then
- * re-raise it, so the default behaviour (die by that signal) is kept. When someone else listens (the
- * test runner, cluster-main), that owner decides when to exit, and the exit hook is the safety net.
+ * child gets SIGKILL, synchronously — the only thing an exit hook can do. On SIGINT/SIGTERM/SIGHUP, when
+ * no one else listens for that signal, every child is stopped (SIGTERM, then SIGKILL) and the signal is
+ * re-raised, so the default behaviour (die by that signal) is kept. When someone else listens (the test
+ * runner, cluster-main), that owner stops things in its own order, and the exit hook is the safety net.
  */
 function installExitHooks(): void {
   if (hooksInstalled) return;
@@ -167,9 +171,10 @@ function installExitHooks(): void {
   });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
-      for (const p of live) signal(p.pid, 'SIGTERM');
+      terminating ??= sig;
       if (process.listenerCount(sig) > 1) return;
       void stopAllProcesses(3000).finally(() => {
+        for (const p of live) signal(p.pid, 'SIGKILL'); // anything that slipped in meanwhile
         removeScratch(); // dying by the signal skips the exit hook
         process.removeListener(sig, onSignal);
         process.kill(process.pid, sig);
