@@ -17,8 +17,8 @@ import { startKubelet, type Kubelet } from './harness/kubelet.ts';
 import { podReady } from './harness/kubelet-status.ts';
 import { pidAlive, waitFor } from './harness/processes.ts';
 
-// Not 127.0.0.x: kube-apiserver refuses loopback addresses in EndpointSlices (see kubelet.ts).
-// The stand-in v1 binds nothing to these addresses, so they need not exist on this host.
+// The lab network (design.md), never 127.x: kube-apiserver refuses loopback addresses in EndpointSlices.
+// The stand-in v1 binds nothing to these addresses, so this file also passes outside scripts/lab.sh.
 const POD_NETWORK = '10.244.0.10';
 const NODES = ['hps-node-1', 'hps-node-2'];
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

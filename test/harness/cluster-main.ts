@@ -57,6 +57,11 @@ try {
   const nodeNames = Array.from({ length: nodeCount }, (_, i) => `hps-node-${i + 1}`);
   kubelet = await startKubelet(controlPlane.kubeConfig, { nodeNames, logger: createLogger('kubelet-standin', 'info', pino.destination(2)) });
   log.info({ server: controlPlane.server, dir: controlPlane.dir, nodes: nodeNames, ms: Date.now() - began }, 'cluster ready; Ctrl-C stops it');
+  if (process.env['HPS_LAB_NETNS'] === '1') {
+    // Inside scripts/lab.sh the apiserver's 127.0.0.1 is the lab's own loopback, not the host's.
+    log.info({ hint: `nsenter --net=/proc/${process.pid}/ns/net kubectl --kubeconfig ${controlPlane.kubeconfigPath} get nodes` },
+      'running in the lab network namespace: reach it from outside with nsenter');
+  }
   process.stdout.write(`KUBECONFIG=${controlPlane.kubeconfigPath}\n`);
 } catch (err) {
   if (!stopping) {

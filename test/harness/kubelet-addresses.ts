@@ -1,5 +1,5 @@
 /**
- * The stand-in's pod address pool on 127.0.0.x: each live pod (by UID) holds one address; an address is
+ * The stand-in's pod address pool (the lab's 10.244.x.y by default): each live pod (by UID) holds one address; an address is
  * never handed to a second pod while the first one lives. Allocation continues after the last address
  * handed out instead of taking the lowest free one, the way host-local IPAM does, so a just-freed
  * address is not at once reused by the next pod (peers that still remember it would be confused).
@@ -12,10 +12,10 @@ export class AddressPool {
   readonly #owners = new Map<number, string>();
 
   /**
-   * @param base first address of the pool, e.g. `127.0.0.10`
+   * @param base first address of the pool, e.g. `10.244.0.10`
    * @param count how many consecutive addresses; default up to the end of base's /24 (x.x.x.254)
    */
-  constructor(base = '127.0.0.10', count?: number) {
+  constructor(base = '10.244.0.10', count?: number) {
     this.#first = toInt(base);
     const lastOctet = this.#first & 255;
     this.#count = count ?? Math.max(0, 255 - lastOctet);

@@ -1,7 +1,7 @@
 /**
  * The kubelet stand-in, v1: it plays scheduler and kubelet for a control plane that has neither. It
  * registers Nodes (Ready, heartbeats), binds unscheduled pods to one of them through the `pods/binding`
- * subresource, gives each bound pod a 127.0.0.x address and reports it Running and Ready, and finishes
+ * subresource, gives each bound pod an address of the lab network (10.244.x.y) and reports it Running and Ready, and finishes
  * graceful deletions at once (grace period 0), as kwok's pod-ready and pod-delete stages do.
  * It runs no containers; `onPodBound`, `onPodDeleting` and `readiness` are the seams where a later
  * version starts processes and probes them.
@@ -21,14 +21,17 @@ export interface KubeletOptions {
   /** Nodes to register and bind pods to. Default `['hps-node-1']`. */
   readonly nodeNames?: readonly string[];
   /**
-   * First pod address. Default `127.0.0.10` (design.md: "x from 10 up"). Caution: the apiserver refuses
-   * loopback addresses in EndpointSlices; a pod network that Services must reach needs a non-loopback
-   * range (e.g. `10.244.0.10`, bindable on this host after `ip route add local 10.244.0.0/24 dev lo`).
+   * First pod address. Default `10.244.0.10`: the lab network (design.md), local to the loopback device
+   * inside `scripts/lab.sh`'s network namespace. Never 127.x: the apiserver refuses loopback addresses
+   * in EndpointSlices, so Services would get no endpoints.
    */
   readonly addressBase?: string;
   /** Size of the address pool. Default: up to x.x.x.254. */
   readonly addressCount?: number;
-  /** The nodes' InternalIP and every pod's hostIP. Default `127.0.0.1`. */
+  /**
+   * The nodes' InternalIP, every pod's hostIP and the podIP of `hostNetwork` pods. Default `10.244.0.1`
+   * (in the lab network, below the pool, so a host-network pod still gets valid EndpointSlice entries).
+   */
   readonly nodeIp?: string;
   /** Node status heartbeat period. Default 10 s (the real kubelet's nodeStatusUpdateFrequency). */
   readonly heartbeatIntervalMs?: number;
@@ -76,8 +79,8 @@ export async function startKubelet(kubeConfig: KubeConfig, opts: KubeletOptions 
   const log = opts.logger ?? createLogger('kubelet-standin', 'warn', pino.destination(2));
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const nodeNames = [...(opts.nodeNames ?? ['hps-node-1'])];
-  const nodeIp = opts.nodeIp ?? '127.0.0.1';
-  const addressBase = opts.addressBase ?? '127.0.0.10';
+  const nodeIp = opts.nodeIp ?? '10.244.0.1';
+  const addressBase = opts.addressBase ?? '10.244.0.10';
   const pool = new AddressPool(addressBase, opts.addressCount);
   if (addressBase.startsWith('127.')) {
     // Measured on kube-apiserver 1.34: EndpointSlice (and Endpoints) validation refuses loopback
