@@ -4,9 +4,11 @@
  * come from a fixed list and the ServiceAccount token from a stand-in TokenRequest.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { V1ContainerStatus, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -24,6 +26,10 @@ import {
 const octet = (lo: number, span: number): number => lo + Math.floor(Math.random() * span);
 const POD_IP = `127.${octet(100, 100)}.${octet(0, 250)}.${octet(10, 200)}`;
 const SUFFIX = Math.random().toString(36).slice(2, 7);
+// Pods with a network namespace of their own live in the lab's pod network (scripts/lab.sh).
+const POD_NET = `10.244.${octet(200, 50)}`;
+const POD_NET_HOST = octet(10, 200);
+const podNetworkIP = (i: number): string => `${POD_NET}.${POD_NET_HOST + i}`;
 const SHARED = '/srv/hps-pod-runner-test/shared';
 const BACKOFF = { initialMs: 200, maxMs: 1000 };
 
@@ -315,6 +321,7 @@ describe('against a real apiserver: in-cluster config, TokenRequest token, RBAC'
       "console.log('allowed=' + (await api.readNamespacedConfigMap({ namespace: ns, name: 'allowed' })).data.key);",
       "console.log('other=' + await code(api.readNamespacedConfigMap({ namespace: ns, name: 'other' })));",
       "console.log('secrets=' + await code(api.listNamespacedSecret({ namespace: ns })));",
+      "console.log('apiserver=' + process.env.KUBERNETES_SERVICE_HOST + ':' + process.env.KUBERNETES_SERVICE_PORT);",
     ].join('\n');
     const created = await core.createNamespacedPod({ namespace: ns, body: {
       metadata: { name: 'rbac-check' },
@@ -323,8 +330,9 @@ describe('against a real apiserver: in-cluster config, TokenRequest token, RBAC'
     } });
     // ServiceAccount admission added the projected token volume; the runner serves it from TokenRequest.
     assert.ok(created.spec?.volumes?.some((v) => v.projected?.sources?.some((s) => s.serviceAccountToken !== undefined)));
+    // In a network namespace of its own, the pod reaches the apiserver at the `kubernetes` Service IP.
     const pod = startPod(created, {
-      ip: POD_IP, workDir: join(dir, 'pods'), logDir: join(dir, 'logs'), logger, backoff: BACKOFF,
+      ip: podNetworkIP(0), workDir: join(dir, 'pods'), logDir: join(dir, 'logs'), logger, backoff: BACKOFF, network: 'pod',
       kube: await kubeAccessFromKubeConfig(cp.kubeConfig), objects: objectSourceFromKube(cp.kubeConfig),
     });
     pods.push(pod);
@@ -334,7 +342,43 @@ describe('against a real apiserver: in-cluster config, TokenRequest token, RBAC'
     assert.match(log, /^allowed=visible$/m);
     assert.match(log, /^other=403$/m);
     assert.match(log, /^secrets=403$/m);
+    assert.match(log, /^apiserver=10\.0\.0\.1:443$/m);
     await pod.stop(1);
+  });
+});
+
+describe('a network namespace per pod (network: pod)', () => {
+  test('two pods both listen on 0.0.0.0:8080, reach each other, and each its own localhost', async () => {
+    const names = [`net-a-${SUFFIX}`, `net-b-${SUFFIX}`];
+    const handles = names.map((name, i) => startPod({
+      metadata: { name, namespace: 'lab' },
+      spec: {
+        terminationGracePeriodSeconds: 5,
+        containers: [
+          { name: 'whoami', image: STICKY_BACKEND_IMAGE, args: ['--port=8080'], ports: [{ name: 'http', containerPort: 8080 }],
+            readinessProbe: { httpGet: { path: '/health', port: 'http' }, periodSeconds: 1 } },
+          // Ready only when the pod's own localhost answers: containers of a pod share it.
+          { name: 'client', image: 'busybox', command: ['sh', '-c', "trap 'exit 0' TERM; while :; do sleep 0.1; done"],
+            readinessProbe: { exec: { command: ['wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8080/health'] }, periodSeconds: 1 } },
+        ],
+      },
+    }, { ip: podNetworkIP(1 + i), workDir: join(dir, 'pods'), logDir: join(dir, 'logs'), logger, backoff: BACKOFF, network: 'pod' }));
+    pods.push(...handles);
+    await Promise.all(handles.map((h) => h.waitFor((p) => p.ready(), 'the pod to become ready')));
+    for (const [i, name] of names.entries()) {
+      const res = await fetch(`http://${podNetworkIP(1 + i)}:8080/`);
+      assert.match(await res.text(), new RegExp(`^Hostname: ${name}$`, 'm'));
+    }
+    const [a, b] = handles as [PodHandle, PodHandle];
+    const fromA = await a.exec('client', ['wget', '-q', '-O', '-', `http://${podNetworkIP(2)}:8080/`]);
+    assert.equal(fromA.exitCode, 0, fromA.output);
+    assert.match(fromA.output, new RegExp(`^Hostname: ${names[1] ?? ''}$`, 'm'));
+    const own = await b.exec('client', ['wget', '-q', '-O', '-', 'http://127.0.0.1:8080/']);
+    assert.match(own.output, new RegExp(`^Hostname: ${names[1] ?? ''}$`, 'm'));
+    await Promise.all(handles.map((h) => h.stop(5)));
+    // The namespaces are gone, and their veth pairs with them.
+    const { stdout } = await promisify(execFile)('ip', ['-o', 'link', 'show']);
+    assert.doesNotMatch(stdout, new RegExp(`hps${[0, 1].map((i) => podNetworkIP(1 + i).split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('')).join('|hps')}`));
   });
 });
 
@@ -415,7 +459,7 @@ describe('pure parts', () => {
     const haproxy = findImage('haproxy:2.6');
     const ours = findImage('ghcr.io/haproxy-peer-sync/haproxy-peer-sync:0.1.0');
     assert.ok(haproxy !== undefined && ours !== undefined);
-    const ctx = { podIP: '127.0.0.9' };
+    const ctx = { podIP: '127.0.0.9', ownNetwork: false };
     const run = (image: typeof haproxy, command?: string[], args?: string[]): string[] | string => {
       const r = resolveArgv(image, imageArgv(image, command, args), ctx);
       return 'error' in r ? r.error : r.argv;

@@ -22,8 +22,13 @@ export const STICKY_BACKEND_IMAGE = 'traefik/whoami:v1.10.3';
 
 /** What the runner knows about the pod when it turns an image's program into a local argv. */
 export interface ProgramContext {
-  /** The pod's 127.0.0.x address: the lab's stand-in for "every address of my network namespace". */
   readonly podIP: string;
+  /**
+   * Whether the pod has a network namespace of its own. Without one, the pod IP is the lab's stand-in
+   * for "every address of my network namespace", and a program that would listen on 0.0.0.0 is told to
+   * listen on the pod IP instead.
+   */
+  readonly ownNetwork: boolean;
 }
 
 /** Maps the words after a program name to the local argv that runs it. */
@@ -71,6 +76,8 @@ const node: Program = (rest) => [NODE_BINARY, ...rest];
 const cli = join(REPO_ROOT, 'bin', 'haproxy-peer-sync.ts');
 const stickyBackend = join(REPO_ROOT, 'test', 'harness', 'sticky-backend.ts');
 
+const whoami: Program = (rest, ctx) => [NODE_BINARY, stickyBackend, ...(ctx.ownNetwork ? [] : [`--lab-bind=${ctx.podIP}`]), ...rest];
+
 const repositoryIs = (...names: string[]) => (repository: string): boolean =>
   names.some((n) => repository === n || repository.endsWith(`/${n}`));
 
@@ -80,7 +87,8 @@ const repositoryIs = (...names: string[]) => (repository: string): boolean =>
  *   docker-entrypoint.sh semantics (a first argument starting with `-` means `haproxy …`; `haproxy`
  *   gets `-W -db`), default CMD `haproxy -f /usr/local/etc/haproxy/haproxy.cfg`.
  * - `…/haproxy-peer-sync`: our Dockerfile, ENTRYPOINT `haproxy-peer-sync` → the CLI under pinned Node.
- * - `…/whoami` or `…/sticky-backend`: ENTRYPOINT `/whoami` → sticky-backend.ts bound to the pod IP.
+ * - `…/whoami` or `…/sticky-backend`: ENTRYPOINT `/whoami` → sticky-backend.ts (bound to the pod IP
+ *   when the pod shares the runner's network).
  * - `busybox`: the host's tools, for init containers and exec probes in tests.
  */
 export const LAB_IMAGES: readonly LabImage[] = [
@@ -118,10 +126,7 @@ export const LAB_IMAGES: readonly LabImage[] = [
     matches: repositoryIs('whoami', 'sticky-backend'),
     entrypoint: ['/whoami'],
     cmd: [],
-    programs: {
-      whoami: (rest, ctx) => [NODE_BINARY, stickyBackend, `--lab-bind=${ctx.podIP}`, ...rest],
-      'sticky-backend': (rest, ctx) => [NODE_BINARY, stickyBackend, `--lab-bind=${ctx.podIP}`, ...rest],
-    },
+    programs: { whoami: whoami, 'sticky-backend': whoami },
     hostTools: false,
   },
   {

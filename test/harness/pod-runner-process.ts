@@ -20,6 +20,8 @@ export interface ContainerProcessSpec {
   readonly readOnlyRoot: boolean;
   /** stdout and stderr are appended here. */
   readonly logFile: string;
+  /** The pod's network namespace (`/proc/<pid>/ns/net`); absent: the runner's own network. */
+  readonly netnsPath?: string;
 }
 
 /** How a container process ended. */
@@ -83,6 +85,7 @@ export async function spawnContainerProcess(spec: ContainerProcessSpec): Promise
   }
   const args = [
     '--pdeathsig', 'KILL', '--',
+    ...(spec.netnsPath !== undefined ? ['nsenter', `--net=${spec.netnsPath}`, '--'] : []),
     'unshare', '--mount', '--uts', '--propagation', 'private', '--',
     '/bin/bash', '-c', WRAPPER, 'pod-runner',
     spec.hostname, spec.workingDir ?? '', spec.readOnlyRoot ? '1' : '0', String(spec.mounts.length), ...mountArgs,
@@ -125,12 +128,12 @@ export interface ExecResult {
 }
 
 /**
- * Runs a command in the mount and UTS namespaces of a running container (what `kubectl exec` and exec
+ * Runs a command in the mount, UTS and network namespaces of a running container (what `kubectl exec` and exec
  * probes do), with the container's env and working directory; SIGKILLed after `timeoutMs`.
  */
 export function execInContainer(pid: number, argv: readonly string[], env: Readonly<Record<string, string>>, timeoutMs: number): Promise<ExecResult> {
   return new Promise((resolve) => {
-    execFile('/usr/bin/nsenter', ['--target', String(pid), '--mount', '--uts', '--wd', '--', ...argv],
+    execFile('/usr/bin/nsenter', ['--target', String(pid), '--mount', '--uts', '--net', '--wd', '--', ...argv],
       { env: { ...env }, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024 },
       (err, stdout, stderr) => {
         const output = `${stdout}${stderr}`.slice(0, 10 * 1024);

@@ -23,6 +23,7 @@ import { containerEnv, expandVariables } from './pod-runner-env.ts';
 import type { ExecResult } from './pod-runner-process.ts';
 import { findImage, imageArgv, LAB_IMAGES, resolveArgv, type LabImage } from './pod-runner-images.ts';
 import { PodConfigError, type ObjectSource } from './pod-runner-objects.ts';
+import { apiserverForPods, createPodNetwork, DEFAULT_POD_NETWORK, resolvConfForPods, type PodNetwork, type PodNetworkSettings } from './pod-runner-network.ts';
 import { podHostname, preparePodVolumes, type KubeAccess, type PodVolumes } from './pod-runner-volumes.ts';
 
 export type { KubeAccess, TokenRequestOptions } from './pod-runner-volumes.ts';
@@ -31,6 +32,7 @@ export type { ExecResult } from './pod-runner-process.ts';
 export { objectSourceFromList } from './pod-runner-objects.ts';
 export { kubeAccessFromKubeConfig, objectSourceFromKube } from './pod-runner-kube.ts';
 export { LAB_IMAGES, STICKY_BACKEND_IMAGE } from './pod-runner-images.ts';
+export { DEFAULT_POD_NETWORK, type PodNetworkSettings } from './pod-runner-network.ts';
 
 /** Options of {@link startPod}. */
 export interface StartPodOptions {
@@ -55,6 +57,15 @@ export interface StartPodOptions {
   readonly backoff?: Backoff;
   /** Image table; default {@link LAB_IMAGES}. */
   readonly images?: readonly LabImage[];
+  /**
+   * `shared` (default): every pod in the runner's network namespace, told apart by its address only —
+   * a program listening on 0.0.0.0 or 127.0.0.1 then collides with the same program in other pods.
+   * `pod`: a network namespace per pod (pod-runner-network.ts), as in a cluster; needs scripts/lab.sh.
+   * Pods with `hostNetwork: true` always share the runner's network.
+   */
+  readonly network?: 'shared' | 'pod';
+  /** Service addresses of `network: 'pod'`; default {@link DEFAULT_POD_NETWORK}. */
+  readonly podNetwork?: PodNetworkSettings;
 }
 
 /** A running pod. */
@@ -91,7 +102,26 @@ export interface PodHandle {
 }
 
 const DEFAULT_BACKOFF: Backoff = { initialMs: 1000, maxMs: 30_000 };
+/** The images' PATH (every lab image is Debian-like). */
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** What the runtime and the kubelet add to every container: PATH, HOSTNAME, the `kubernetes` service. */
+function runtimeEnv(hostname: string, apiserver: { host: string; port: string } | undefined): Record<string, string> {
+  const env: Record<string, string> = { PATH, HOSTNAME: hostname, HOME: '/root' };
+  if (apiserver === undefined) return env;
+  const { host, port } = apiserver;
+  return {
+    ...env,
+    KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port, KUBERNETES_SERVICE_PORT_HTTPS: port,
+    KUBERNETES_PORT: `tcp://${host}:${port}`, [`KUBERNETES_PORT_${port}_TCP`]: `tcp://${host}:${port}`,
+    [`KUBERNETES_PORT_${port}_TCP_PROTO`]: 'tcp', [`KUBERNETES_PORT_${port}_TCP_PORT`]: port, [`KUBERNETES_PORT_${port}_TCP_ADDR`]: host,
+  };
+}
+
+function hostPort(server: string): { host: string; port: string } {
+  const url = new URL(server);
+  return { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : '80' };
+}
 
 /**
  * Starts running `pod` (already bound: it needs metadata.name). Returns at once; progress, failures
@@ -112,6 +142,7 @@ class PodRun {
   readonly #listeners = new Set<() => void>();
   readonly #startTime = new Date();
   #volumes: PodVolumes | undefined;
+  #network: PodNetwork | undefined;
   #failure: { reason: string; message: string } | undefined;
   #waiting: { reason: string; message: string } | undefined;
   #volumesReady = false;
@@ -172,6 +203,14 @@ class PodRun {
       }
     }
     await mkdir(this.#opts.logDir, { recursive: true });
+    if (this.#ownNetwork()) {
+      try {
+        this.#network = await createPodNetwork(this.#opts.ip);
+      } catch (err) {
+        this.#fail('NetworkNotReady', `pod network: ${(err as Error).message}`, err);
+        return;
+      }
+    }
     // Volumes and env may wait for a ConfigMap that is not created yet; the kubelet retries, so do we.
     const backoff = this.#opts.backoff ?? DEFAULT_BACKOFF;
     let delay = backoff.initialMs;
@@ -218,18 +257,28 @@ class PodRun {
     }
   }
 
+  #ownNetwork(): boolean {
+    return this.#opts.network === 'pod' && this.#pod.spec?.hostNetwork !== true;
+  }
+
   /** Resolves everything a container needs (volumes, env, argv); throws PodConfigError. */
   async #prepare(inits: readonly V1Container[], mains: readonly V1Container[]): Promise<void> {
     const opts = this.#opts;
     const hostIP = opts.hostIP ?? '127.0.0.1';
+    const settings = opts.podNetwork ?? DEFAULT_POD_NETWORK;
+    let resolvConf = opts.resolvConf;
+    if (resolvConf !== undefined && this.#ownNetwork()) resolvConf = await resolvConfForPods(resolvConf, settings);
     this.#volumes = await preparePodVolumes(this.#pod, {
       podDir: this.#podDir, podIP: opts.ip, hostIP, logger: this.#logger,
       ...(opts.objects !== undefined ? { objects: opts.objects } : {}),
       ...(opts.kube !== undefined ? { kube: opts.kube } : {}),
-      ...(opts.resolvConf !== undefined ? { resolvConf: opts.resolvConf } : {}),
+      ...(resolvConf !== undefined ? { resolvConf } : {}),
     });
     const hostname = podHostname(this.#pod);
-    const base = this.#runtimeEnv(hostname);
+    const kube = opts.kube;
+    const apiserver = kube === undefined ? undefined
+      : this.#ownNetwork() ? await apiserverForPods(kube.server, settings) : hostPort(kube.server);
+    const base = runtimeEnv(hostname, apiserver);
     const restartPolicy = (this.#pod.spec?.restartPolicy ?? 'Always') as 'Always' | 'OnFailure' | 'Never';
     const entries: [V1Container, ContainerRole][] = [
       ...inits.map((c): [V1Container, ContainerRole] => [c, c.restartPolicy === 'Always' ? 'sidecar' : 'init']),
@@ -242,7 +291,7 @@ class PodRun {
       const env = { ...base, ...own };
       const lookup = (n: string): string | undefined => env[n];
       const argv = imageArgv(image, c.command?.map((a) => expandVariables(a, lookup)), c.args?.map((a) => expandVariables(a, lookup)));
-      const resolved = resolveArgv(image, argv, { podIP: opts.ip });
+      const resolved = resolveArgv(image, argv, { podIP: opts.ip, ownNetwork: this.#ownNetwork() });
       if ('error' in resolved) throw new PodConfigError('StartError', `container ${c.name}: ${resolved.error}`);
       runners.set(c.name, new ContainerRunner({
         spec: c, role, image: c.image ?? '', restartPolicy, podIP: opts.ip,
@@ -250,34 +299,18 @@ class PodRun {
         terminationGraceMs: (this.#pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000,
         logger: this.#logger,
         onChange: () => { this.#changed(); },
-        resolveCommand: (command) => resolveArgv(image, command, { podIP: opts.ip }),
+        resolveCommand: (command) => resolveArgv(image, command, { podIP: opts.ip, ownNetwork: this.#ownNetwork() }),
         process: {
           argv: resolved.argv, env, hostname,
           mounts: this.#volumes.mountsFor(c),
           ...((c.workingDir ?? image.workingDir) !== undefined ? { workingDir: c.workingDir ?? image.workingDir } : {}),
           readOnlyRoot: c.securityContext?.readOnlyRootFilesystem === true,
           logFile: this.#logFile(c.name),
+          ...(this.#network !== undefined ? { netnsPath: this.#network.netnsPath } : {}),
         },
       }));
     }
     for (const [name, runner] of runners) this.#runners.set(name, runner);
-  }
-
-  /** What the runtime and the kubelet add to every container: PATH, HOSTNAME, the apiserver service. */
-  #runtimeEnv(hostname: string): Record<string, string> {
-    const env: Record<string, string> = { PATH, HOSTNAME: hostname, HOME: '/root' };
-    const kube = this.#opts.kube;
-    if (kube !== undefined) {
-      const url = new URL(kube.server);
-      const port = url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : '80';
-      const host = url.hostname.replace(/^\[|\]$/g, '');
-      Object.assign(env, {
-        KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port, KUBERNETES_SERVICE_PORT_HTTPS: port,
-        KUBERNETES_PORT: `tcp://${host}:${port}`, [`KUBERNETES_PORT_${port}_TCP`]: `tcp://${host}:${port}`,
-        [`KUBERNETES_PORT_${port}_TCP_PROTO`]: 'tcp', [`KUBERNETES_PORT_${port}_TCP_PORT`]: port, [`KUBERNETES_PORT_${port}_TCP_ADDR`]: host,
-      });
-    }
-    return env;
   }
 
   #fail(reason: string, message: string, err?: unknown): void {
@@ -301,6 +334,7 @@ class PodRun {
     await this.#running;
     for (const r of this.#runners.values()) if (!all.includes(r)) await r.stop(0);
     this.#volumes?.close();
+    await this.#network?.close();
     await rm(this.#podDir, { recursive: true, force: true });
     this.#logger.info('pod stopped');
     this.#changed();
