@@ -3,17 +3,16 @@
  * and the health server; owns process.env, signals and the exit code (exit 2 on a bad flag).
  */
 import { readFile } from 'node:fs/promises';
-import { KubeConfig } from '@kubernetes/client-node';
 import { redactOptions, renderHelp } from '../common/config.ts';
 import { ConfigError } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
 import { createMetrics } from './metrics.ts';
 import { buildHealthServer, listen } from './health.ts';
 import { DirectBackend, type Backend } from './direct.ts';
-import { DataplaneBackend } from './dataplaneapi.ts';
 import { Reconciler } from './reconciler.ts';
 import { SYNCER_USAGE, loadSyncerConfig, syncerOptions, type SyncerConfig } from './options.ts';
 import { watchEndpointSlices, type SliceWatch } from './watch.ts';
+import { inClusterAccess, kubeconfigAccess, type KubeAccess } from './kube-client.ts';
 
 /** Entry point of the `syncer` role (see bin/haproxy-peer-sync.ts). Resolves after SIGTERM/SIGINT. */
 export async function main(argv: string[]): Promise<void> {
@@ -30,10 +29,14 @@ export async function main(argv: string[]): Promise<void> {
   const log = createLogger('syncer', cfg.logLevel);
   log.info({ config: redactOptions(syncerOptions, { ...cfg, dataplaneapiUrl: cfg.dataplaneapiUrl.origin }) }, 'starting');
 
-  const kubeConfig = new KubeConfig();
-  if (cfg.kubeconfig !== undefined) kubeConfig.loadFromFile(cfg.kubeconfig);
-  else if (process.env.KUBERNETES_SERVICE_HOST) kubeConfig.loadFromCluster();
-  else kubeConfig.loadFromDefault();
+  let access: KubeAccess;
+  try {
+    access = cfg.kubeconfig !== undefined ? await kubeconfigAccess(cfg.kubeconfig) : inClusterAccess(process.env);
+  } catch (err) {
+    log.fatal({ err }, 'no access to the Kubernetes API');
+    process.exitCode = err instanceof ConfigError ? 2 : 1;
+    return;
+  }
 
   const metrics = createMetrics();
   let backend: Backend;
@@ -41,6 +44,8 @@ export async function main(argv: string[]): Promise<void> {
     backend = new DirectBackend({ runtimeDir: cfg.runtimeDir, section: cfg.peersSection, localPeer: cfg.podName });
   } else {
     const password = (await readFile(cfg.credentialsFile ?? '', 'utf8')).trim();
+    // Loaded only in this mode: undici is not needed by the direct backend.
+    const { DataplaneBackend } = await import('./dataplaneapi.ts');
     backend = new DataplaneBackend({ baseUrl: cfg.dataplaneapiUrl, username: 'admin', password, section: cfg.peersSection, runtimeDir: cfg.runtimeDir, log, localPeer: cfg.podName });
   }
 
@@ -60,7 +65,7 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   watch = watchEndpointSlices({
-    kubeConfig, namespace: cfg.namespace, service: cfg.service, log,
+    access, namespace: cfg.namespace, service: cfg.service, log,
     onChange: () => reconciler.notify(),
     onError: () => metrics.errors.inc({ code: 'HPS_WATCH' }),
   });

@@ -35,7 +35,7 @@ export const syncerOptions = {
   healthPort: option({ flag: 'health-port', env: 'HPS_HEALTH_PORT', description: 'port of /healthz, /readyz and /metrics (0: any free port)', parse: parse.portOrZero, defaultValue: 8585 }),
   healthAddress: option({ flag: 'health-address', env: 'HPS_HEALTH_ADDRESS', description: 'address the health server binds', parse: ipAddress, defaultValue: '0.0.0.0' }),
   logLevel: option<LevelWithSilent>({ flag: 'log-level', env: 'HPS_LOG_LEVEL', description: 'log level', parse: parse.oneOf(...LOG_LEVELS), defaultValue: 'info' }),
-  kubeconfig: option({ flag: 'kubeconfig', env: 'HPS_KUBECONFIG', description: 'kubeconfig file (default: in-cluster service account)', parse: absolutePath }),
+  kubeconfig: option({ flag: 'kubeconfig', env: 'HPS_KUBECONFIG', description: 'kubeconfig file, certificate or token credentials (default: in-cluster service account)', parse: absolutePath }),
 };
 
 export interface SyncerConfig {

@@ -53,6 +53,8 @@ export class Reconciler {
   #lastWarnings = '';
   #desired: readonly Peer[] = [];
   #firstSuccess = false;
+  /** Whether any other replica was Ready when HAProxy was first seen running (see taughtVerdict). */
+  #noReadyOtherAtStart = false;
   #taught = false;
   #reason = 'waiting for the first successful reconcile';
 
@@ -144,7 +146,11 @@ export class Reconciler {
       if (this.#waitAttempt > 0) log.info('HAProxy is up');
       this.#waitAttempt = 0;
       metrics.lastSuccess.set(Date.now() / 1000);
-      if (!this.#firstSuccess) { this.#firstSuccess = true; this.#reason = 'waiting for the tables to be taught'; }
+      if (!this.#firstSuccess) {
+        this.#firstSuccess = true;
+        this.#noReadyOtherAtStart = !desired.peers.some((p) => p.name !== self.name && p.ready === true);
+        this.#reason = 'waiting for the tables to be taught';
+      }
       this.#checkReadiness();
     } catch (err) {
       const code = err instanceof AppError ? err.code : 'HPS_UNEXPECTED';
@@ -167,7 +173,7 @@ export class Reconciler {
       this.#readinessTimer = undefined;
       if (this.#taught || this.#stopped) { this.#readinessLoop = false; return; }
       const section = await this.#o.backend.showPeers().catch(() => undefined);
-      const verdict = taughtVerdict(section, this.#desired.filter((p) => p.name !== this.#o.self.name));
+      const verdict = taughtVerdict(section, this.#desired.filter((p) => p.name !== this.#o.self.name), this.#noReadyOtherAtStart);
       if (verdict.taught) {
         this.#taught = true;
         this.#o.metrics.ready.set(1);

@@ -42,6 +42,12 @@ test('a timed-out resync (0x20) is not taught while a ready replica is reachable
   assert.match(v.reason, /timed out/);
 });
 
+test('a replica that started when no other was ready is taught once its resync is over and the links are up', () => {
+  const [s] = parseShowPeers(fixture('show-peers-2.6-timeout.txt'));
+  assert.equal(taughtVerdict(s, [peer('p2', true)], true).taught, true);
+  assert.match(taughtVerdict(s, [peer('p2', true), peer('p9', true)], true).reason, /not established: p9/);
+});
+
 test('alone, or among replicas none of which is ready, a finished-or-timed-out resync is enough', () => {
   const [s] = parseShowPeers(fixture('show-peers-2.6-timeout.txt'));
   assert.equal(taughtVerdict(s, []).taught, true);

@@ -86,14 +86,16 @@ export interface TaughtVerdict {
  * The section's "resync done" bit (0x2) is also set when the resync merely timed out (0x20), so it
  * proves nothing while another replica could have taught us. The rules:
  * - no other replica in the desired set: nothing to learn → taught;
- * - no other replica is Ready (a fresh roll-out where all start together): no one holds data that
- *   served traffic, so a finished-or-timed-out resync (0x2) is enough — else they would wait for each
- *   other forever;
+ * - no other replica is Ready (a fresh roll-out where all start together), now or when this replica
+ *   started (`noReadyOtherAtStart`: the others then answered "partial" and became Ready later, their
+ *   updates reaching us live over the established links): no one held data that served traffic, so a
+ *   finished-or-timed-out resync (0x2) is enough — else they would wait for each other forever;
  * - otherwise: a teacher said "finished" (0x200 remote, or 0x100 the old process after a reload, which
  *   only says "finished" when it was itself done), and every Ready other replica's link is ESTA.
  * @param others the desired peers except this pod (with their `ready` condition)
+ * @param noReadyOtherAtStart no other replica was Ready when this replica's HAProxy started
  */
-export function taughtVerdict(section: SectionStatus | undefined, others: readonly Peer[]): TaughtVerdict {
+export function taughtVerdict(section: SectionStatus | undefined, others: readonly Peer[], noReadyOtherAtStart = false): TaughtVerdict {
   if (section === undefined) return { taught: false, reason: 'peers section not loaded by HAProxy' };
   if (others.length === 0) return { taught: true, reason: 'no other replica to learn from' };
   const f = section.flags;
@@ -103,11 +105,13 @@ export function taughtVerdict(section: SectionStatus | undefined, others: readon
       ? { taught: true, reason: 'no other replica is ready; resync over' }
       : { taught: false, reason: 'waiting for the resync to finish' };
   }
-  if ((f & (SECTION_FLAGS.remoteFinished | SECTION_FLAGS.localFinished)) === 0) {
+  const finished = (f & (SECTION_FLAGS.remoteFinished | SECTION_FLAGS.localFinished)) !== 0;
+  const overWithNoReadyTeacher = noReadyOtherAtStart && (f & SECTION_FLAGS.remoteResyncDone) !== 0;
+  if (!finished && !overWithNoReadyTeacher) {
     return { taught: false, reason: (f & SECTION_FLAGS.remoteTimeout) !== 0 ? 'resync timed out without a teacher' : 'resync in progress' };
   }
   const byName = new Map(section.peers.map((p) => [p.name, p]));
   const down = readyOthers.filter((p) => { const s = byName.get(p.name); return s === undefined || !isEstablished(s); }).map((p) => p.name);
   if (down.length > 0) return { taught: false, reason: `links not established: ${down.join(', ')}` };
-  return { taught: true, reason: 'taught by a peer; links established' };
+  return { taught: true, reason: finished ? 'taught by a peer; links established' : 'started with no ready replica; resync over; links established' };
 }

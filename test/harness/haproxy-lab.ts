@@ -80,13 +80,11 @@ export interface Lab {
  */
 export const POD_CIDR = '10.244.0.0/16';
 export function ensurePodNetwork(): void {
-  const routes = execFileSync('ip', ['route', 'show', 'table', 'local'], { encoding: 'utf8' });
+  // Only inside the lab network namespace (scripts/lab.sh): a private range made local in the host's own
+  // namespace would look like traffic to a real private network.
+  const routes = process.env.HPS_LAB_NETNS === '1' ? execFileSync('ip', ['route', 'show', 'table', 'local'], { encoding: 'utf8' }) : '';
   if (routes.split('\n').some((l) => l.startsWith(`local ${POD_CIDR} `))) return;
-  try {
-    execFileSync('ip', ['route', 'add', 'local', POD_CIDR, 'dev', 'lo'], { stdio: 'pipe' });
-  } catch (err) {
-    throw new Error(`cannot make ${POD_CIDR} local (run as root: ip route add local ${POD_CIDR} dev lo)`, { cause: err });
-  }
+  throw new Error(`the pod network ${POD_CIDR} exists only in the lab network namespace: run the command through \`bash scripts/lab.sh <command>\` (npm test does)`);
 }
 
 /** Is this set of pods fully meshed: each section lists exactly the set, every remote link ESTA? */
@@ -112,6 +110,8 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
   const logDir = mkdtempSync(join(tmpdir(), 'hps-lab-'));
   const pods = new Map<string, LabPod>();
   const allPods: LabPod[] = [];
+  const lastReady = new Map<string, boolean>();
+  const backgroundErrors: string[] = [];
   const controlPlane = await startControlPlane();
   let kubelet: Kubelet | undefined;
 
@@ -135,7 +135,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
         labPod.haproxy = await startHaproxy({ name: podName, ip, dir });
         return labPod.haproxy;
       })(),
-      readyz: async () => (await fetch(`http://${ip}:${HEALTH_PORT}/readyz`).catch(() => undefined))?.status ?? 0,
+      readyz: async () => (await fetch(`http://${ip}:${HEALTH_PORT}/readyz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.status ?? 0,
       metrics: async () => (await fetch(`http://${ip}:${HEALTH_PORT}/metrics`)).text(),
       rssMb: () => {
         const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${syncer.pid}/status`, 'utf8'));
@@ -145,7 +145,9 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     };
     pods.set(podName, labPod);
     allPods.push(labPod);
-    if (!opts.deferHaproxy) await labPod.startHaproxy();
+    // Not awaited: a real kubelet publishes the pod IP once the sandbox is up, before the containers
+    // are ready, so the endpoint (not ready) appears while HAProxy is still starting.
+    if (!opts.deferHaproxy) labPod.startHaproxy().catch((err: unknown) => { backgroundErrors.push(`${podName}: ${(err as Error).message}`); });
   };
 
   const stopPod = async (pod: V1Pod): Promise<void> => {
@@ -177,7 +179,14 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       logger: createLogger('kubelet-standin', 'error', pino.destination(2)),
       onPodBound: startPod,
       onPodDeleting: stopPod,
-      readiness: async (pod) => (await pods.get(pod.metadata?.name ?? '')?.readyz()) === 200,
+      readiness: async (pod) => {
+        // Like a probe with failureThreshold > 1: an unanswered probe keeps the last verdict.
+        const p = pods.get(pod.metadata?.name ?? '');
+        if (p === undefined) return false;
+        const code = await p.readyz();
+        if (code !== 0) lastReady.set(p.name, code === 200);
+        return lastReady.get(p.name) ?? false;
+      },
     });
     const core = controlPlane.kubeConfig.makeApiClient(CoreV1Api);
     const apps = controlPlane.kubeConfig.makeApiClient(AppsV1Api);
@@ -198,6 +207,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
       },
       waitConverged: async (n, timeoutMs = 60_000) => waitFor(`${n} meshed replicas`, async () => {
+        if (backgroundErrors.length > 0) throw new Error(`HAProxy did not start: ${backgroundErrors.join('; ')}`);
         const live = [...pods.values()];
         return live.length === n && (await meshed(live)) ? live : undefined;
       }, timeoutMs, 100),

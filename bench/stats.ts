@@ -1,0 +1,50 @@
+/** Pure helpers of the benchmark: percentiles and the printed table. */
+
+/** The p-th percentile (0–100) by nearest rank; NaN for an empty list. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] ?? Number.NaN;
+}
+
+/** One scenario's figures. Times are per replica, from the EndpointSlice change. */
+export interface ScenarioResult {
+  readonly name: string;
+  readonly replicas: number;
+  readonly fileMs: readonly number[];
+  readonly sectionMs: readonly number[];
+  /** From the change to every link of every replica established. */
+  readonly linksMs: number;
+  readonly reloadsMax: number;
+  readonly rssMbMax: number;
+}
+
+/** A fixed-width table, one row per scenario. */
+export function renderTable(results: readonly ScenarioResult[]): string {
+  const head = ['scenario', 'replicas', 'file p50', 'file max', 'section p50', 'section max', 'links up', 'reloads/replica max', 'syncer RSS max'];
+  const rows = results.map((r) => [
+    r.name, String(r.replicas), ms(percentile(r.fileMs, 50)), ms(Math.max(...r.fileMs)), ms(percentile(r.sectionMs, 50)),
+    ms(Math.max(...r.sectionMs)), ms(r.linksMs), String(r.reloadsMax), `${r.rssMbMax.toFixed(1)} MB`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** The closing JSON line: convergence = EndpointSlice change → every replica's live peers section updated. */
+export function summary(results: readonly ScenarioResult[]): Record<string, number> {
+  const all = results.flatMap((r) => r.sectionMs);
+  return {
+    convergence_ms_p50: Math.round(percentile(all, 50)),
+    convergence_ms_max: Math.round(Math.max(...all)),
+    file_ms_p50: Math.round(percentile(results.flatMap((r) => r.fileMs), 50)),
+    links_ms_max: Math.round(Math.max(...results.map((r) => r.linksMs))),
+    reloads_per_replica_max: Math.max(...results.map((r) => r.reloadsMax)),
+    syncer_rss_mb_max: Number(Math.max(...results.map((r) => r.rssMbMax)).toFixed(1)),
+  };
+}
+
+function ms(v: number): string {
+  return Number.isFinite(v) ? `${Math.round(v)} ms` : '-';
+}
