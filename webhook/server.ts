@@ -10,9 +10,9 @@
  * https://nodejs.org/api/tls.html#serversetsecurecontextoptions
  */
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { SecureVersion } from 'node:tls';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from '../common/logger.ts';
 import type { KeyPairSource } from '../certs/key-pair.ts';
 import type { InjectorConfig } from './inject.ts';
@@ -36,6 +36,7 @@ export interface BuildOptions {
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   const metrics = opts.metrics ?? createMetrics();
   let tlsServer: HttpsServer | undefined;
+  const sockets = new Set<Socket>();
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps the app's type the default one.
     loggerInstance: opts.logger as FastifyBaseLogger,
@@ -45,9 +46,11 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
     serverFactory: (handler) => {
       const pair = opts.keyPairs.current();
       tlsServer = createHttpsServer({ minVersion: MIN_TLS, ...(pair === undefined ? {} : { key: pair.keyPem, cert: pair.certPem }) }, handler);
+      tlsServer.on('connection', (socket: Socket) => { sockets.add(socket); socket.once('close', () => sockets.delete(socket)); });
       return tlsServer;
     },
   });
+  drainOnClose(app, sockets);
   const unsubscribe = opts.keyPairs.subscribe((pair) => {
     tlsServer?.setSecureContext({ key: pair.keyPem, cert: pair.certPem, minVersion: MIN_TLS });
     app.log.info({ notAfter: pair.notAfter.toISOString() }, 'serving certificate loaded');
@@ -74,6 +77,28 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   registerMutateRoute(app, { config: opts.config, metrics, accessWarnings: opts.accessWarnings });
   await app.ready();
   return app;
+}
+
+/**
+ * Graceful close that does not hang: the apiserver keeps connections to webhooks open (Go's idle
+ * timeout is 90 s) and Node's server.close() waits for every one of them. On close we wait for the
+ * requests in flight to be answered (fastify answers new ones 503 meanwhile), then destroy the
+ * remaining connections, which by then carry no request.
+ */
+function drainOnClose(app: FastifyInstance, sockets: ReadonlySet<Socket>): void {
+  const inflight = new Set<FastifyRequest>();
+  let drained: (() => void) | undefined;
+  const done = (request: FastifyRequest): void => {
+    inflight.delete(request);
+    if (inflight.size === 0) drained?.();
+  };
+  app.addHook('onRequest', async (request) => { inflight.add(request); });
+  app.addHook('onResponse', async (request) => { done(request); });
+  app.addHook('onRequestAbort', async (request) => { done(request); });
+  app.addHook('preClose', async () => {
+    if (inflight.size > 0) await new Promise<void>((resolve) => { drained = resolve; });
+    for (const socket of sockets) socket.destroy();
+  });
 }
 
 /** Binds the app; port 0 picks a free port. */

@@ -7,7 +7,7 @@ import { connect } from 'node:tls';
 import { build, listen } from './server.ts';
 import { StaticKeyPairSource } from '../certs/key-pair.ts';
 import { certificateInfo } from '../certs/generate.ts';
-import { fetchHttps, silentLogger, TEST_CONFIG, testKeyPair } from './test-support.ts';
+import { fetchHttps, podReview, silentLogger, TEST_CONFIG, testKeyPair } from './test-support.ts';
 
 const first = testKeyPair();
 const second = testKeyPair();
@@ -55,4 +55,38 @@ test('a server with no certificate yet refuses handshakes instead of serving som
   });
   await pending.start();
   assert.equal((await fetchHttps(`https://127.0.0.1:${p}/readyz`, { ca: first.caPem })).status, 200);
+});
+
+test('close answers the request in flight, then drops idle and half-open connections instead of waiting for them', { timeout: 60_000 }, async () => {
+  const pair = testKeyPair();
+  const source = new StaticKeyPairSource(pair);
+  await source.start();
+  let release: () => void = () => undefined;
+  let entered: () => void = () => undefined;
+  const inHandler = new Promise<void>((resolve) => { entered = resolve; });
+  const gate = new Promise<void>((resolve) => { release = resolve; });
+  const closing = await build({
+    config: TEST_CONFIG, logger: silentLogger(), keyPairs: source,
+    accessWarnings: async () => { entered(); await gate; return []; },
+  });
+  const { port: p } = await listen(closing, { host: '127.0.0.1', port: 0 });
+  const base = `https://127.0.0.1:${p}`;
+  // An idle keep-alive connection, like the apiserver's, and a connection that never sends a request.
+  const agent = new Agent({ keepAlive: true });
+  after(() => agent.destroy());
+  assert.equal((await fetchHttps(`${base}/healthz`, { ca: pair.caPem, agent })).status, 200);
+  const halfOpen = connect({ host: '127.0.0.1', port: p, ca: pair.caPem });
+  halfOpen.on('error', () => undefined);
+  await new Promise<void>((resolve) => halfOpen.once('secureConnect', () => resolve()));
+
+  const pod = { metadata: { name: 'p', namespace: 'default', labels: { app: 'h', 'haproxy-peer-sync.io/inject': 'true' } }, spec: { containers: [{ name: 'haproxy', image: 'haproxy' }] } };
+  const inflight = fetchHttps(`${base}/mutate`, { ca: pair.caPem, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(podReview(pod)) });
+  await inHandler;
+  const closed = closing.close();
+  release();
+  const res = await inflight;
+  assert.equal(res.status, 200);
+  assert.equal((JSON.parse(res.body) as { response: { allowed: boolean } }).response.allowed, true);
+  await closed;
+  assert.ok(halfOpen.destroyed || halfOpen.readyState === 'closed' || await new Promise<boolean>((resolve) => { halfOpen.once('close', () => resolve(true)); }));
 });
