@@ -124,11 +124,6 @@ export class DirectBackend implements Backend {
     return parseShowPeers(text).find((s) => s.name === this.#opts.section);
   }
 
-  /** True when the master CLI answers. */
-  async isRunning(): Promise<boolean> {
-    return (await this.#showProc().catch(() => undefined)) !== undefined;
-  }
-
   /** tmp + rename in the same directory: HAProxy never reads a half-written file. */
   async #write(content: string): Promise<void> {
     const tmp = `${this.peersFile}.tmp-${process.pid}`;

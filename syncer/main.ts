@@ -26,6 +26,11 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  // Listen at once: a SIGTERM during start-up must also end in a clean exit 0.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   const log = createLogger('syncer', cfg.logLevel);
   log.info({ config: redactOptions(syncerOptions, { ...cfg, dataplaneapiUrl: cfg.dataplaneapiUrl.origin }) }, 'starting');
 
@@ -71,10 +76,7 @@ export async function main(argv: string[]): Promise<void> {
   });
   reconciler.start();
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await stopSignal;
   log.info({ signal }, 'stopping');
   await watch.stop();
   await reconciler.stop();
