@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
 import { mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -348,12 +349,30 @@ describe('against a real apiserver: in-cluster config, TokenRequest token, RBAC'
 });
 
 describe('a network namespace per pod (network: pod)', () => {
+  // Stands in for the cluster DNS on the lab's loopback: answers every datagram with "echo:" + it.
+  let dns: Socket | undefined;
+  before(async () => {
+    const socket = createSocket('udp4');
+    socket.on('message', (msg, from) => socket.send(Buffer.concat([Buffer.from('echo:'), msg]), from.port, from.address));
+    await new Promise<void>((resolve, reject) => { socket.once('error', reject); socket.bind(53, '127.0.0.53', resolve); });
+    dns = socket;
+  });
+  after(() => { dns?.close(); });
+
   test('two pods both listen on 0.0.0.0:8080, reach each other, and each its own localhost', async () => {
     const names = [`net-a-${SUFFIX}`, `net-b-${SUFFIX}`];
+    // Asks the nameserver of /etc/resolv.conf, from inside the pod's network namespace.
+    const dnsCheck = [
+      "import { createSocket } from 'node:dgram'; import { readFileSync } from 'node:fs';",
+      "const ns = /^nameserver\\s+(\\S+)/m.exec(readFileSync('/etc/resolv.conf', 'utf8'))[1];",
+      "const s = createSocket('udp4'); s.on('message', (m) => { console.log('nameserver=' + ns + ' answer=' + m); s.close(); });",
+      "s.send('ping', 53, ns);",
+    ].join('\n');
     const handles = names.map((name, i) => startPod({
       metadata: { name, namespace: 'lab' },
       spec: {
         terminationGracePeriodSeconds: 5,
+        initContainers: [{ name: 'dns', image: 'ghcr.io/haproxy-peer-sync/haproxy-peer-sync:test', command: ['node', '--input-type=module', '-e', dnsCheck] }],
         containers: [
           { name: 'whoami', image: STICKY_BACKEND_IMAGE, args: ['--port=8080'], ports: [{ name: 'http', containerPort: 8080 }],
             readinessProbe: { httpGet: { path: '/health', port: 'http' }, periodSeconds: 1 } },
@@ -362,7 +381,10 @@ describe('a network namespace per pod (network: pod)', () => {
             readinessProbe: { exec: { command: ['wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8080/health'] }, periodSeconds: 1 } },
         ],
       },
-    }, { ip: podNetworkIP(1 + i), workDir: join(dir, 'pods'), logDir: join(dir, 'logs'), logger, backoff: BACKOFF, network: 'pod' }));
+    }, {
+      ip: podNetworkIP(1 + i), workDir: join(dir, 'pods'), logDir: join(dir, 'logs'), logger, backoff: BACKOFF, network: 'pod',
+      resolvConf: 'nameserver 127.0.0.53\nsearch lab.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n',
+    }));
     pods.push(...handles);
     await Promise.all(handles.map((h) => h.waitFor((p) => p.ready(), 'the pod to become ready')));
     for (const [i, name] of names.entries()) {
@@ -375,6 +397,8 @@ describe('a network namespace per pod (network: pod)', () => {
     assert.match(fromA.output, new RegExp(`^Hostname: ${names[1] ?? ''}$`, 'm'));
     const own = await b.exec('client', ['wget', '-q', '-O', '-', 'http://127.0.0.1:8080/']);
     assert.match(own.output, new RegExp(`^Hostname: ${names[1] ?? ''}$`, 'm'));
+    // The lab's nameserver is reached through the pod-side DNS address.
+    assert.match(await readFile(a.logFile('dns'), 'utf8'), /^nameserver=10\.0\.0\.10 answer=echo:ping$/m);
     await Promise.all(handles.map((h) => h.stop(5)));
     // The namespaces are gone, and their veth pairs with them.
     const { stdout } = await promisify(execFile)('ip', ['-o', 'link', 'show']);

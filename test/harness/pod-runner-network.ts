@@ -66,13 +66,16 @@ export async function createPodNetwork(podIP: string): Promise<PodNetwork> {
   const pid = pause.pid;
   if (pid === undefined) throw new Error('could not start the pod network pause process');
   const exited = new Promise<void>((resolve) => pause.once('exit', () => resolve()));
+  const host = vethName(podIP);
   const close = async (): Promise<void> => {
+    // Deleting the veth now (rather than leaving it to the kernel's deferred namespace cleanup) frees
+    // the pod IP's route at once, for the next pod that gets this address.
+    await ip('link', 'del', host).catch(() => undefined);
     try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
     await exited;
   };
   try {
     await waitForOwnNetns(pid);
-    const host = vethName(podIP);
     await ip('link', 'del', host).catch(() => undefined); // a leftover of a pod that had this IP
     await ip('link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(pid));
     await ip('link', 'set', host, 'up');
