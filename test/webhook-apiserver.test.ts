@@ -234,7 +234,9 @@ test('every golden injected pod is accepted by the real apiserver', async () => 
   assert.ok(goldens.length >= 5);
   for (const file of goldens) {
     const pod = YAML.parse(await readFile(new URL(file, dir), 'utf8')) as V1Pod;
-    pod.metadata!.namespace = NS;
+    // Unique names: the pods created by the tests above may use the same ones.
+    pod.metadata = { ...pod.metadata, namespace: NS, name: `golden-${file.slice(0, -'.injected.yaml'.length)}` };
+    delete pod.metadata.generateName;
     const created = await core.createNamespacedPod({ namespace: NS, body: pod, dryRun: 'All' }).catch((err: unknown) => {
       assert.fail(`${file} was refused: ${String((err as { body?: unknown }).body ?? err)}`);
     });
