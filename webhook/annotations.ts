@@ -35,6 +35,8 @@ export const NAMES = {
 export const RUNTIME_DIR = '/var/run/haproxy-peer-sync';
 export const MASTER_SOCKET = `${RUNTIME_DIR}/master.sock`;
 export const PEERS_FILE = `${RUNTIME_DIR}/peers.cfg`;
+/** Written 0600 by the init container (init/write.ts), read by the syncer in dataplaneapi mode. */
+export const CREDENTIALS_PASSWORD_FILE = `${RUNTIME_DIR}/credentials/password`;
 
 export const DEFAULTS = {
   peersSection: 'haproxy-peers',

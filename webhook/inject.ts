@@ -10,7 +10,7 @@ import type {
   V1Container, V1EnvVar, V1Pod, V1Probe, V1SecurityContext, V1Volume,
 } from '@kubernetes/client-node';
 import {
-  ANNOTATIONS, DEFAULTS, INJECT_LABEL, MASTER_SOCKET, NAMES, PEERS_FILE, PREFIX, RUNTIME_DIR,
+  ANNOTATIONS, CREDENTIALS_PASSWORD_FILE, DEFAULTS, INJECT_LABEL, MASTER_SOCKET, NAMES, PEERS_FILE, PREFIX, RUNTIME_DIR,
   type SidecarMode, type SyncMode,
 } from './annotations.ts';
 
@@ -314,7 +314,14 @@ function syncerContainer(settings: InjectSettings, config: InjectorConfig): V1Co
     { name: 'HPS_MODE', value: settings.mode },
     { name: 'HPS_HEALTH_PORT', value: String(config.healthPort) },
   ];
-  if (settings.mode === 'dataplaneapi') env.push({ name: 'HPS_DATAPLANEAPI_PORT', value: String(settings.dataplaneapiPort) });
+  if (settings.mode === 'dataplaneapi') {
+    // The Data Plane API listens on localhost in the pod (shared network namespace); the password is
+    // the one the init container wrote, read from the file, never passed as a value.
+    env.push(
+      { name: 'HPS_DATAPLANEAPI_URL', value: `http://127.0.0.1:${settings.dataplaneapiPort}` },
+      { name: 'HPS_CREDENTIALS_FILE', value: CREDENTIALS_PASSWORD_FILE },
+    );
+  }
   return {
     name: NAMES.syncer,
     image: config.image,
