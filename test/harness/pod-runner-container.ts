@@ -77,7 +77,7 @@ export class ContainerRunner {
   get finished(): boolean { return !this.running && this.#backoffTimer === undefined && 'terminated' in this.#state && !this.#willRestart(); }
   get pid(): number | undefined { return this.running ? this.#proc?.pid : undefined; }
 
-  /** Resolves once `predicate` holds (checked after every change); `undefined` when the pod stops first. */
+  /** Resolves `true` once `predicate` holds (checked after every change), `false` if the container is stopped first. */
   async until(predicate: () => boolean): Promise<boolean> {
     while (!predicate()) {
       if (this.#stopping) return false;
@@ -89,12 +89,6 @@ export class ContainerRunner {
   /** Starts the container (first start). */
   async start(): Promise<void> {
     await this.#launch();
-  }
-
-  /** Marks a start failure that will be retried (e.g. a ConfigMap not found yet). */
-  setWaiting(reason: string, message: string): void {
-    this.#state = { waiting: { reason, message } };
-    this.#changed();
   }
 
   #launch(): Promise<void> {

@@ -262,7 +262,7 @@ function containerMounts(pod: V1Pod, container: V1Container, dirs: ReadonlyMap<s
     const volume = pod.spec?.volumes?.find((v) => v.name === m.name);
     const subPath = m.subPath ?? '';
     const source = subPath === '' ? dir : join(dir, subPath);
-    if (!source.startsWith(dir)) throw new PodConfigError('CreateContainerConfigError', `container ${container.name}: subPath "${subPath}" leaves its volume`);
+    if (source !== dir && !source.startsWith(`${dir}/`)) throw new PodConfigError('CreateContainerConfigError', `container ${container.name}: subPath "${subPath}" leaves its volume`);
     // ConfigMap, Secret, downwardAPI and projected volumes are always read-only in a pod.
     const alwaysReadOnly = volume?.emptyDir === undefined;
     mounts.push({ source, target: normalize(m.mountPath), readOnly: m.readOnly === true || alwaysReadOnly });
