@@ -37,8 +37,10 @@ export function caBundlePatch(config: WebhookConfigView, caPem: string): JsonPat
   return ops;
 }
 
+/** What one pass did. */
 export type SyncResult = 'unchanged' | 'patched' | 'missing' | 'no-key-pair';
 
+/** Options of CaBundleSync. */
 export interface CaBundleSyncOptions {
   readonly client: WebhookConfigClient;
   /** metadata.name of the MutatingWebhookConfiguration. */
@@ -50,6 +52,7 @@ export interface CaBundleSyncOptions {
   readonly onError?: ((err: Error) => void) | undefined;
 }
 
+/** Keeps one MutatingWebhookConfiguration's caBundle equal to the served CA (see the file comment). */
 export class CaBundleSync {
   readonly #opts: CaBundleSyncOptions;
   #timer: NodeJS.Timeout | undefined;

@@ -9,6 +9,7 @@ import { KeyPairHolder, type KeyPairSource } from './key-pair.ts';
 import { certificateInfo, pairIsConsistent } from './generate.ts';
 import { AppError } from '../common/errors.ts';
 
+/** Options of FileKeyPairSource. */
 export interface FileSourceOptions {
   readonly certFile: string;
   readonly keyFile: string;
@@ -19,6 +20,7 @@ export interface FileSourceOptions {
   readonly onError?: ((err: Error) => void) | undefined;
 }
 
+/** KeyPairSource reading PEM files, polled every `pollMs`; a broken rotation keeps the previous pair. */
 export class FileKeyPairSource extends KeyPairHolder implements KeyPairSource {
   readonly #opts: FileSourceOptions;
   #timer: NodeJS.Timeout | undefined;

@@ -29,6 +29,7 @@ export interface SecretStore {
   replace(data: Record<string, string>, resourceVersion: string): Promise<StoredSecret | 'conflict'>;
 }
 
+/** Options of SecretKeyPairSource. */
 export interface SecretSourceOptions {
   readonly store: SecretStore;
   /** DNS names and IPs the serving certificate must cover (see serviceDnsNames). */
@@ -43,9 +44,11 @@ export interface SecretSourceOptions {
   readonly onError?: ((err: Error) => void) | undefined;
 }
 
+/** The Secret's keys: cert-manager's names for the serving pair and CA, plus the CA key we renew with. */
 export const SECRET_KEYS = { cert: 'tls.crt', key: 'tls.key', ca: 'ca.crt', caKey: 'ca.key' } as const;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** KeyPairSource generating its pair into one shared Secret (see the file comment); re-checked every `checkMs`. */
 export class SecretKeyPairSource extends KeyPairHolder implements KeyPairSource {
   readonly #opts: SecretSourceOptions;
   readonly #now: () => Date;

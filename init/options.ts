@@ -3,6 +3,7 @@ import { option, parse, parseOptions } from '../common/config.ts';
 import { LOG_LEVELS } from '../common/logger.ts';
 import type { LevelWithSilent } from 'pino';
 
+/** Every flag of the init role, each with its environment variable (the webhook sets them). */
 export const initOptions = {
   podName: option({ flag: 'pod-name', env: 'POD_NAME', description: 'this pod\'s name: the local peer name', parse: parse.haproxyName, required: true }),
   podIp: option({ flag: 'pod-ip', env: 'POD_IP', description: 'this pod\'s IP: the local peer address', parse: ipAddress, required: true }),
@@ -24,6 +25,7 @@ function absolutePath(raw: string): string {
   return raw.replace(/\/+$/, '') || '/';
 }
 
+/** The init role's resolved configuration. */
 export interface InitConfig {
   readonly podName: string;
   readonly podIp: string;

@@ -8,8 +8,10 @@ import { chmod, link, mkdir, rename, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
+/** Where the credentials live under the runtime directory. */
 export interface CredentialPaths { readonly dir: string; readonly password: string; readonly userlist: string }
 
+/** `<runtime>/credentials/{password,dataplaneapi.cfg}`. */
 export function credentialPaths(runtimeDir: string): CredentialPaths {
   const dir = join(runtimeDir, 'credentials');
   return { dir, password: join(dir, 'password'), userlist: join(dir, 'dataplaneapi.cfg') };

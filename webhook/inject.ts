@@ -6,13 +6,15 @@
  * Shape follows hashicorp/vault-k8s's agent-inject/agent (ShouldInject / Validate / Patch).
  * Native sidecars: https://kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/
  */
-import type {
-  V1Container, V1EnvVar, V1Pod, V1Probe, V1SecurityContext, V1Volume,
-} from '@kubernetes/client-node';
+import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import {
-  ANNOTATIONS, CREDENTIALS_PASSWORD_FILE, DEFAULTS, INJECT_LABEL, MASTER_SOCKET, NAMES, PEERS_FILE, PREFIX, RUNTIME_DIR,
+  ANNOTATIONS, DEFAULTS, INJECT_LABEL, NAMES, PREFIX, RUNTIME_DIR,
   type SidecarMode, type SyncMode,
 } from './annotations.ts';
+import { haproxyCommand } from './haproxy-command.ts';
+import { initContainer, syncerContainer } from './containers.ts';
+
+export { haproxyCommand } from './haproxy-command.ts';
 
 /** What the webhook's flags decide for every pod (the per-pod annotations may override some). */
 export interface InjectorConfig {
@@ -177,47 +179,6 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
 }
 
 /**
- * Makes the HAProxy container run in master-worker mode with our master socket and peers file:
- * `haproxy -W -db -S <runtime>/master.sock -f <user cfg> -f <runtime>/peers.cfg`. An empty command gets
- * that command; a command that already runs haproxy gets the missing flags appended; anything else (a
- * shell wrapper, an image entrypoint we cannot see) is refused, because we could not know what runs.
- * https://docs.haproxy.org/3.0/management.html#3 (command line), #9.4 (master CLI)
- */
-export function haproxyCommand(container: V1Container, configPath: string):
-  { command: string[] | undefined; args: string[] | undefined; userConfigKept: boolean } | { problem: string } {
-  const command = container.command ?? [];
-  const args = container.args ?? [];
-  if (command.length === 0 && args.length === 0) {
-    return { command: ['haproxy', '-W', '-db', '-S', MASTER_SOCKET, '-f', configPath, '-f', PEERS_FILE], args: undefined, userConfigKept: false };
-  }
-  const argv = [...command, ...args];
-  const first = argv[0] ?? '';
-  const expected = `expected no command (haproxy-peer-sync then runs haproxy itself) or a command that starts with haproxy; set annotation ${ANNOTATIONS.container} to the HAProxy container if this is not it`;
-  if (first.split('/').pop() !== 'haproxy') {
-    return { problem: `container "${container.name}" runs "${first}", not haproxy: ${expected}` };
-  }
-  if (argv.includes('--')) {
-    return { problem: `container "${container.name}" passes "--" to haproxy; list configuration files with -f instead so haproxy-peer-sync can add its peers file (${ANNOTATIONS.container})` };
-  }
-  const missing: string[] = [];
-  if (!argv.includes('-W') && !argv.includes('-Ws')) missing.push('-W');
-  if (!argv.includes('-db')) missing.push('-db');
-  if (!hasOption(argv, '-S', (v) => v === MASTER_SOCKET || v.startsWith(`${MASTER_SOCKET},`))) missing.push('-S', MASTER_SOCKET);
-  const userConfigKept = argv.includes('-f');
-  if (!userConfigKept) missing.push('-f', configPath);
-  if (!hasOption(argv, '-f', (v) => v === PEERS_FILE)) missing.push('-f', PEERS_FILE);
-  if (missing.length === 0) return { command: undefined, args: undefined, userConfigKept };
-  // Append to args when there are any, so an image's ENTRYPOINT/command split stays as the user wrote it.
-  return args.length > 0
-    ? { command: undefined, args: [...args, ...missing], userConfigKept }
-    : { command: [...command, ...missing], args: undefined, userConfigKept };
-}
-
-function hasOption(argv: readonly string[], flag: string, matches: (value: string) => boolean): boolean {
-  return argv.some((arg, i) => arg === flag && matches(argv[i + 1] ?? ''));
-}
-
-/**
  * Returns a new pod with the init container, the syncer, the shared volume, the HAProxy container's
  * mount and command, and the status annotation. The input is not modified (patch.ts diffs the two).
  */
@@ -257,87 +218,6 @@ export function decide(pod: V1Pod, config: InjectorConfig): Decision {
   const checked = validate(pod, config);
   if (!checked.ok) return { kind: 'deny', message: `haproxy-peer-sync cannot inject this pod: ${checked.problems.join('; ')}` };
   return { kind: 'inject', pod: mutate(pod, checked.settings, config), warnings: checked.warnings };
-}
-
-function fieldEnv(name: string, fieldPath: string): V1EnvVar {
-  return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
-}
-
-function securityContext(settings: InjectSettings): V1SecurityContext {
-  return {
-    runAsNonRoot: true,
-    runAsUser: settings.runAsUser,
-    ...(settings.runAsGroup === undefined ? {} : { runAsGroup: settings.runAsGroup }),
-    readOnlyRootFilesystem: true,
-    allowPrivilegeEscalation: false,
-    capabilities: { drop: ['ALL'] },
-    seccompProfile: { type: 'RuntimeDefault' },
-  };
-}
-
-function resources(config: InjectorConfig): V1Container['resources'] {
-  return { requests: { ...config.resources.requests }, limits: { ...config.resources.limits } };
-}
-
-function initContainer(settings: InjectSettings, config: InjectorConfig): V1Container {
-  return {
-    name: NAMES.init,
-    image: config.image,
-    ...(config.imagePullPolicy === undefined ? {} : { imagePullPolicy: config.imagePullPolicy }),
-    command: ['haproxy-peer-sync', 'init'],
-    env: [
-      fieldEnv('POD_NAME', 'metadata.name'),
-      fieldEnv('POD_IP', 'status.podIP'),
-      { name: 'HPS_PEERS_SECTION', value: settings.peersSection },
-      { name: 'HPS_PEER_PORT', value: String(settings.peerPort) },
-      { name: 'HPS_RUNTIME_DIR', value: RUNTIME_DIR },
-    ],
-    volumeMounts: [{ name: NAMES.volume, mountPath: RUNTIME_DIR }],
-    resources: resources(config),
-    securityContext: securityContext(settings),
-  };
-}
-
-function httpProbe(path: string, periodSeconds: number, failureThreshold: number): V1Probe {
-  return { httpGet: { path, port: NAMES.healthPortName }, periodSeconds, failureThreshold };
-}
-
-function syncerContainer(settings: InjectSettings, config: InjectorConfig): V1Container {
-  const env: V1EnvVar[] = [
-    fieldEnv('POD_NAME', 'metadata.name'),
-    fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
-    fieldEnv('POD_IP', 'status.podIP'),
-    { name: 'HPS_SERVICE', value: settings.service },
-    { name: 'HPS_PEERS_SECTION', value: settings.peersSection },
-    { name: 'HPS_PEER_PORT', value: String(settings.peerPort) },
-    { name: 'HPS_RUNTIME_DIR', value: RUNTIME_DIR },
-    { name: 'HPS_MODE', value: settings.mode },
-    { name: 'HPS_HEALTH_PORT', value: String(config.healthPort) },
-  ];
-  if (settings.mode === 'dataplaneapi') {
-    // The Data Plane API listens on localhost in the pod (shared network namespace); the password is
-    // the one the init container wrote, read from the file, never passed as a value.
-    env.push(
-      { name: 'HPS_DATAPLANEAPI_URL', value: `http://127.0.0.1:${settings.dataplaneapiPort}` },
-      { name: 'HPS_CREDENTIALS_FILE', value: CREDENTIALS_PASSWORD_FILE },
-    );
-  }
-  return {
-    name: NAMES.syncer,
-    image: config.image,
-    ...(config.imagePullPolicy === undefined ? {} : { imagePullPolicy: config.imagePullPolicy }),
-    command: ['haproxy-peer-sync', 'syncer'],
-    env,
-    ports: [{ name: NAMES.healthPortName, containerPort: config.healthPort, protocol: 'TCP' }],
-    readinessProbe: httpProbe('/readyz', 5, 3),
-    livenessProbe: httpProbe('/healthz', 10, 3),
-    // Only a native sidecar's startupProbe holds back the containers after it (HAProxy): the kubelet
-    // starts them once the syncer is up, i.e. after it has written its first peers file.
-    ...(settings.sidecarMode === 'native' ? { startupProbe: httpProbe('/healthz', 1, 120) } : {}),
-    volumeMounts: [{ name: NAMES.volume, mountPath: RUNTIME_DIR }],
-    resources: resources(config),
-    securityContext: securityContext(settings),
-  };
 }
 
 // Annotation parsers: each throws with a message saying what was expected (the caller names the key).

@@ -76,7 +76,10 @@ export async function main(argv: string[]): Promise<void> {
     log.info({ signal }, 'stopping');
     await sync?.stop();
     await source.stop();
-    await app.close();
+    await app.close(); // answers the admissions in flight first
+    log.info('stopped');
+    // Kubernetes client keep-alive sockets would otherwise hold the event loop open.
+    process.exit(0);
   };
   process.once('SIGTERM', () => { void stop('SIGTERM'); });
   process.once('SIGINT', () => { void stop('SIGINT'); });

@@ -16,6 +16,7 @@ const quantity = (raw: string): string => {
 const hostList = (raw: string): string[] => raw.split(',').map((h) => h.trim()).filter(Boolean);
 const path = (raw: string): string => { if (!raw.startsWith('/')) throw new Error(`"${raw}" is not an absolute path`); return raw; };
 
+/** Every flag of the webhook role, each with its HPS_* environment variable (see --help). */
 export const webhookOptions = {
   listen: option({ flag: 'listen', env: 'HPS_LISTEN', description: 'address to listen on', parse: parse.string, defaultValue: '0.0.0.0' }),
   port: option({ flag: 'port', env: 'HPS_PORT', description: 'HTTPS port (/mutate, /healthz, /readyz, /metrics)', parse: parse.portOrZero, defaultValue: 8443 }),
@@ -44,10 +45,12 @@ export const webhookOptions = {
 
 export const WEBHOOK_USAGE = 'usage: haproxy-peer-sync webhook [flags]\n\nMutating admission webhook: injects the syncer, its init container and the shared volume into pods labelled haproxy-peer-sync.io/inject=true.';
 
+/** Where the serving key pair comes from. */
 export type CertSource =
   | { readonly kind: 'files'; readonly certFile: string; readonly keyFile: string; readonly caFile: string | undefined }
   | { readonly kind: 'secret'; readonly name: string; readonly namespace: string; readonly hosts: readonly string[] };
 
+/** The webhook's resolved configuration (loadWebhookConfig). */
 export interface WebhookConfig {
   readonly listen: string;
   readonly port: number;

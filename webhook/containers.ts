@@ -1,0 +1,92 @@
+/**
+ * The containers the webhook adds, pure. Both run our image, hardened the same way (Pod Security
+ * "restricted": non-root, read-only root filesystem, no privilege escalation, no capabilities,
+ * RuntimeDefault seccomp) with requests and limits from the webhook's flags.
+ * https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted
+ */
+import type { V1Container, V1EnvVar, V1Probe, V1SecurityContext } from '@kubernetes/client-node';
+import { CREDENTIALS_PASSWORD_FILE, NAMES, RUNTIME_DIR } from './annotations.ts';
+import type { InjectorConfig, InjectSettings } from './inject.ts';
+
+function fieldEnv(name: string, fieldPath: string): V1EnvVar {
+  return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
+}
+
+function securityContext(settings: InjectSettings): V1SecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: settings.runAsUser,
+    ...(settings.runAsGroup === undefined ? {} : { runAsGroup: settings.runAsGroup }),
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+function resources(config: InjectorConfig): V1Container['resources'] {
+  return { requests: { ...config.resources.requests }, limits: { ...config.resources.limits } };
+}
+
+/** The init container: credentials (0600) and the first peers file, see init/main.ts. */
+export function initContainer(settings: InjectSettings, config: InjectorConfig): V1Container {
+  return {
+    name: NAMES.init,
+    image: config.image,
+    ...(config.imagePullPolicy === undefined ? {} : { imagePullPolicy: config.imagePullPolicy }),
+    command: ['haproxy-peer-sync', 'init'],
+    env: [
+      fieldEnv('POD_NAME', 'metadata.name'),
+      fieldEnv('POD_IP', 'status.podIP'),
+      { name: 'HPS_PEERS_SECTION', value: settings.peersSection },
+      { name: 'HPS_PEER_PORT', value: String(settings.peerPort) },
+      { name: 'HPS_RUNTIME_DIR', value: RUNTIME_DIR },
+    ],
+    volumeMounts: [{ name: NAMES.volume, mountPath: RUNTIME_DIR }],
+    resources: resources(config),
+    securityContext: securityContext(settings),
+  };
+}
+
+function httpProbe(path: string, periodSeconds: number, failureThreshold: number): V1Probe {
+  return { httpGet: { path, port: NAMES.healthPortName }, periodSeconds, failureThreshold };
+}
+
+/** The syncer, with its settings as HPS_* variables (syncer/options.ts) and probes on its health port. */
+export function syncerContainer(settings: InjectSettings, config: InjectorConfig): V1Container {
+  const env: V1EnvVar[] = [
+    fieldEnv('POD_NAME', 'metadata.name'),
+    fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
+    fieldEnv('POD_IP', 'status.podIP'),
+    { name: 'HPS_SERVICE', value: settings.service },
+    { name: 'HPS_PEERS_SECTION', value: settings.peersSection },
+    { name: 'HPS_PEER_PORT', value: String(settings.peerPort) },
+    { name: 'HPS_RUNTIME_DIR', value: RUNTIME_DIR },
+    { name: 'HPS_MODE', value: settings.mode },
+    { name: 'HPS_HEALTH_PORT', value: String(config.healthPort) },
+  ];
+  if (settings.mode === 'dataplaneapi') {
+    // The Data Plane API listens on localhost in the pod (shared network namespace); the password is
+    // the one the init container wrote, read from the file, never passed as a value.
+    env.push(
+      { name: 'HPS_DATAPLANEAPI_URL', value: `http://127.0.0.1:${settings.dataplaneapiPort}` },
+      { name: 'HPS_CREDENTIALS_FILE', value: CREDENTIALS_PASSWORD_FILE },
+    );
+  }
+  return {
+    name: NAMES.syncer,
+    image: config.image,
+    ...(config.imagePullPolicy === undefined ? {} : { imagePullPolicy: config.imagePullPolicy }),
+    command: ['haproxy-peer-sync', 'syncer'],
+    env,
+    ports: [{ name: NAMES.healthPortName, containerPort: config.healthPort, protocol: 'TCP' }],
+    readinessProbe: httpProbe('/readyz', 5, 3),
+    livenessProbe: httpProbe('/healthz', 10, 3),
+    // Only a native sidecar's startupProbe holds back the containers after it (HAProxy): the kubelet
+    // starts them once the syncer is up, i.e. after it has written its first peers file.
+    ...(settings.sidecarMode === 'native' ? { startupProbe: httpProbe('/healthz', 1, 120) } : {}),
+    volumeMounts: [{ name: NAMES.volume, mountPath: RUNTIME_DIR }],
+    resources: resources(config),
+    securityContext: securityContext(settings),
+  };
+}
