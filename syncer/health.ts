@@ -1,5 +1,5 @@
 /**
- * /healthz, /readyz and /metrics on plain node:http (one small server, no framework: the sidecar's
+ * /healthz, /readyz, /startupz and /metrics on plain node:http (one small server, no framework: the sidecar's
  * resident memory is part of the product's cost). `build` is separate from `listen` for tests.
  */
 import { createServer, type Server } from 'node:http';
@@ -8,6 +8,8 @@ import type { Registry } from 'prom-client';
 export interface HealthSource {
   /** Ready, and why (the reason is the /readyz body, for `kubectl describe` and humans). */
   readiness(): { ready: boolean; reason: string };
+  /** For /startupz (the start-up gate, see startup.ts). */
+  startup(): { ready: boolean; reason: string };
   readonly registry: Registry;
 }
 
@@ -17,8 +19,8 @@ export function buildHealthServer(source: HealthSource): Server {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') { res.writeHead(405, { allow: 'GET, HEAD' }).end(); return; }
     if (path === '/healthz') { res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'); return; }
-    if (path === '/readyz') {
-      const r = source.readiness();
+    if (path === '/readyz' || path === '/startupz') {
+      const r = path === '/readyz' ? source.readiness() : source.startup();
       res.writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${r.reason}\n`);
       return;
     }

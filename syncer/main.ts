@@ -10,6 +10,8 @@ import { createMetrics } from './metrics.ts';
 import { buildHealthServer, listen } from './health.ts';
 import { DirectBackend, type Backend } from './direct.ts';
 import { Reconciler } from './reconciler.ts';
+import { StartupGate } from './startup.ts';
+import { probePeer } from './peer-probe.ts';
 import { SYNCER_USAGE, loadSyncerConfig, syncerOptions, type SyncerConfig } from './options.ts';
 import { watchEndpointSlices, type SliceWatch } from './watch.ts';
 import { inClusterAccess, kubeconfigAccess, type KubeAccess } from './kube-client.ts';
@@ -60,7 +62,12 @@ export async function main(argv: string[]): Promise<void> {
     slices: () => watch?.slices(), backend, log, metrics,
     quietMs: cfg.coalesceWindowMs, maxMs: cfg.coalesceMaxMs,
   });
-  const server = buildHealthServer({ registry: metrics.registry, readiness: () => reconciler.readiness() });
+  const gate = new StartupGate({
+    localName: cfg.podName, desired: () => reconciler.desiredPeers(), now: Date.now, maxWaitMs: cfg.startupGateMaxMs,
+    probe: (p) => probePeer({ host: p.host, port: p.port, remoteName: p.name, localName: cfg.podName }),
+    haproxyRunning: async () => backend.showPeers().then(() => true, () => false),
+  }, (reason) => log.info({ reason }, 'start-up gate open: HAProxy may start'));
+  const server = buildHealthServer({ registry: metrics.registry, readiness: () => reconciler.readiness(), startup: () => gate.status() });
   try {
     const port = await listen(server, cfg.healthPort, cfg.healthAddress);
     log.info({ port, address: cfg.healthAddress }, 'health server listening');
@@ -75,9 +82,11 @@ export async function main(argv: string[]): Promise<void> {
     onError: () => metrics.errors.inc({ code: 'HPS_WATCH' }),
   });
   reconciler.start();
+  gate.start();
 
   const signal = await stopSignal;
   log.info({ signal }, 'stopping');
+  gate.stop();
   await watch.stop();
   await reconciler.stop();
   await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });

@@ -32,6 +32,7 @@ export const syncerOptions = {
   credentialsFile: option({ flag: 'credentials-file', env: 'HPS_CREDENTIALS_FILE', description: 'file holding the Data Plane API password (mode dataplaneapi)', parse: absolutePath }),
   coalesceWindow: option({ flag: 'coalesce-window', env: 'HPS_COALESCE_WINDOW', description: 'quiet time after a change before reconciling (ms, or with a unit: 250ms, 1s)', parse: parse.durationMs, defaultValue: 200 }),
   coalesceMax: option({ flag: 'coalesce-max', env: 'HPS_COALESCE_MAX', description: 'longest wait after the first change of a burst (ms, or with a unit)', parse: parse.durationMs, defaultValue: 1000 }),
+  startupGateMax: option({ flag: 'startup-gate-max', env: 'HPS_STARTUP_GATE_MAX', description: 'longest time /startupz waits for the ready replicas to declare this pod', parse: parse.durationMs, defaultValue: 30_000 }),
   healthPort: option({ flag: 'health-port', env: 'HPS_HEALTH_PORT', description: 'port of /healthz, /readyz and /metrics (0: any free port)', parse: parse.portOrZero, defaultValue: 8585 }),
   healthAddress: option({ flag: 'health-address', env: 'HPS_HEALTH_ADDRESS', description: 'address the health server binds', parse: ipAddress, defaultValue: '0.0.0.0' }),
   logLevel: option<LevelWithSilent>({ flag: 'log-level', env: 'HPS_LOG_LEVEL', description: 'log level', parse: parse.oneOf(...LOG_LEVELS), defaultValue: 'info' }),
@@ -51,6 +52,7 @@ export interface SyncerConfig {
   readonly credentialsFile: string | undefined;
   readonly coalesceWindowMs: number;
   readonly coalesceMaxMs: number;
+  readonly startupGateMaxMs: number;
   readonly healthPort: number;
   readonly healthAddress: string;
   readonly logLevel: LevelWithSilent;
@@ -83,6 +85,7 @@ export function loadSyncerConfig(argv: readonly string[], env: Readonly<Record<s
     credentialsFile: v.credentialsFile,
     coalesceWindowMs: v.coalesceWindow ?? 200,
     coalesceMaxMs: v.coalesceMax ?? 1000,
+    startupGateMaxMs: v.startupGateMax ?? 30_000,
     healthPort: v.healthPort ?? 8585,
     healthAddress: v.healthAddress ?? '0.0.0.0',
     logLevel: v.logLevel ?? 'info',

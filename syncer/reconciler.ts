@@ -52,6 +52,7 @@ export class Reconciler {
   #readinessLoop = false;
   #lastWarnings = '';
   #desired: readonly Peer[] = [];
+  #passed = false;
   #firstSuccess = false;
   /** Whether any other replica was Ready when HAProxy was first seen running (see taughtVerdict). */
   #noReadyOtherAtStart = false;
@@ -85,6 +86,11 @@ export class Reconciler {
     await this.#inFlight;
   }
 
+  /** The desired peers of the last pass; undefined before the first one. */
+  desiredPeers(): readonly Peer[] | undefined {
+    return this.#passed ? this.#desired : undefined;
+  }
+
   /** For /readyz: ready only after a successful reconcile against a running HAProxy and a real resync. */
   readiness(): { ready: boolean; reason: string } {
     if (this.#firstSuccess && this.#taught) return { ready: true, reason: 'ready' };
@@ -114,6 +120,7 @@ export class Reconciler {
     const { metrics, log, self } = this.#o;
     const desired = desiredPeers(slices, self, this.#o.port);
     this.#desired = desired.peers;
+    this.#passed = true;
     const warnings = desired.warnings.join('\n');
     if (warnings !== this.#lastWarnings) {
       this.#lastWarnings = warnings;

@@ -32,6 +32,8 @@ test('scale 3 → 6: all six mesh and the new replicas have the old entries', as
   const fresh = pods.filter((p) => !old.has(p.name));
   assert.equal(fresh.length, 3);
   await readableEverywhere('before-scale', fresh);
+  // Started behind the start-up gate, each newcomer was taught by a settled replica: Ready.
+  for (const p of fresh) await waitFor(`${p.name} ready`, async () => ((await p.readyz()) === 200 ? true : undefined), 20_000);
 });
 
 test('scale 6 → 2: the removed replicas leave the survivors\' sections; entries survive', async () => {

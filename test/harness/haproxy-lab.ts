@@ -29,8 +29,9 @@ export interface LabOptions {
   /** Extra syncer flags (e.g. `--coalesce-window=…`). */
   readonly syncerArgs?: readonly string[];
   /**
-   * When true, a pod's HAProxy is not started with it: the test calls `pod.startHaproxy()` (the syncer
-   * starting before HAProxy). Default false: HAProxy starts as soon as the syncer wrote the first file.
+   * When true, a pod's HAProxy is not started with it: the test calls `pod.startHaproxy()` whenever it
+   * likes (bypassing the start-up gate). Default false: HAProxy starts once the syncer's /startupz
+   * answers 200, as the kubelet starts a pod's containers after its native sidecar's startupProbe.
    */
   readonly deferHaproxy?: boolean;
 }
@@ -47,6 +48,8 @@ export interface LabPod {
   startHaproxy(): Promise<HaproxyReplica>;
   /** GET /readyz status code (0 when the server does not answer). */
   readyz(): Promise<number>;
+  /** GET /startupz status code (0 when the server does not answer). */
+  startupz(): Promise<number>;
   /** GET /metrics body. */
   metrics(): Promise<string>;
   /** Resident memory of the syncer process in MB (from /proc). */
@@ -136,6 +139,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
         return labPod.haproxy;
       })(),
       readyz: async () => (await fetch(`http://${ip}:${HEALTH_PORT}/readyz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.status ?? 0,
+      startupz: async () => (await fetch(`http://${ip}:${HEALTH_PORT}/startupz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.status ?? 0,
       metrics: async () => (await fetch(`http://${ip}:${HEALTH_PORT}/metrics`)).text(),
       rssMb: () => {
         const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${syncer.pid}/status`, 'utf8'));
@@ -147,7 +151,13 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     allPods.push(labPod);
     // Not awaited: a real kubelet publishes the pod IP once the sandbox is up, before the containers
     // are ready, so the endpoint (not ready) appears while HAProxy is still starting.
-    if (!opts.deferHaproxy) labPod.startHaproxy().catch((err: unknown) => { backgroundErrors.push(`${podName}: ${(err as Error).message}`); });
+    // The HAProxy container starts once the sidecar's startup probe (/startupz) passes, as a kubelet
+    // does for a native sidecar with a startupProbe.
+    if (!opts.deferHaproxy) {
+      waitFor(`${podName} /startupz`, async () => ((await labPod.startupz()) === 200 ? true : undefined), 60_000, 50)
+        .then(() => labPod.startHaproxy())
+        .catch((err: unknown) => { backgroundErrors.push(`${podName}: ${(err as Error).message}`); });
+    }
   };
 
   const stopPod = async (pod: V1Pod): Promise<void> => {
