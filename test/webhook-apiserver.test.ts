@@ -15,8 +15,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
 import {
-  AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, RbacAuthorizationV1Api,
-  type V1MutatingWebhook, type V1Pod,
+  AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1Pod,
 } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import { defaultBinDir, startControlPlane, type ControlPlane } from './harness/control-plane.ts';
@@ -27,6 +26,7 @@ import { kubeSecretStore } from '../certs/kube-clients.ts';
 import { cachedAccessWarnings } from '../webhook/access-warnings.ts';
 import { kubeAccessReviewer } from '../webhook/kube-access-reviewer.ts';
 import { silentLogger, TEST_CONFIG } from '../webhook/test-support.ts';
+import { mutatingWebhookConfiguration, WEBHOOK_NAME } from '../webhook/registration.ts';
 
 const exec = promisify(execFile);
 const NS = 'hps-webhook-test';
@@ -57,28 +57,29 @@ before(async () => {
   });
   const { port } = await listen(app, { host: '127.0.0.1', port: 0 });
 
+  // Registered twice: with the objectSelector (as deploy/ does), and without one, so that unlabelled
+  // pods reach the handler too and every labelled pod is seen by two webhooks.
   const caBundle = Buffer.from(source.current()?.caPem ?? '').toString('base64');
-  const webhook = (name: string, objectSelector: boolean): V1MutatingWebhook => ({
-    name,
-    clientConfig: { url: `https://127.0.0.1:${port}/mutate`, caBundle },
-    rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
-    namespaceSelector: { matchLabels: { 'hps-test': 'webhook' } },
-    ...(objectSelector ? { objectSelector: { matchLabels: { [LABEL]: 'true' } } } : {}),
-    admissionReviewVersions: ['v1'],
-    sideEffects: 'None',
-    failurePolicy: 'Fail',
-    reinvocationPolicy: 'IfNeeded',
-    timeoutSeconds: 10,
+  const registration = (name: string, webhookName: string, objectSelector: boolean) => mutatingWebhookConfiguration({
+    name, webhookName, objectSelector, caBundle,
+    target: { url: `https://127.0.0.1:${port}/mutate` },
+    namespaceLabels: { 'hps-test': 'webhook' },
   });
   const admission = cp.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
-  await admission.createMutatingWebhookConfiguration({ body: { metadata: { name: 'haproxy-peer-sync' }, webhooks: [webhook('inject.haproxy-peer-sync.io', true)] } });
-  await admission.createMutatingWebhookConfiguration({ body: { metadata: { name: 'haproxy-peer-sync-second' }, webhooks: [webhook('inject-again.haproxy-peer-sync.io', false)] } });
+  await admission.createMutatingWebhookConfiguration({ body: registration('haproxy-peer-sync', WEBHOOK_NAME, true) });
+  await admission.createMutatingWebhookConfiguration({ body: registration('haproxy-peer-sync-second', 'inject-again.haproxy-peer-sync.io', false) });
 
-  // The apiserver loads webhook configurations asynchronously: wait until a dry-run create is injected.
+  // The apiserver loads webhook configurations asynchronously: wait until both registrations answer
+  // (a dry-run labelled pod comes back injected; a dry-run unlabelled pod reaches the handler).
   await waitFor(async () => {
     const created = await core.createNamespacedPod({ namespace: NS, body: labelledPod('probe'), dryRun: 'All' });
     return isInjected(created);
-  }, { what: 'the webhook registration to take effect', timeoutMs: TIMEOUT });
+  }, { what: 'the first webhook registration to take effect', timeoutMs: TIMEOUT });
+  await waitFor(async () => {
+    const body: V1Pod = { metadata: { name: 'probe-unlabelled', namespace: NS }, spec: { containers: [{ name: 'c', image: 'haproxy:3.0' }] } };
+    await core.createNamespacedPod({ namespace: NS, body, dryRun: 'All' });
+    return await metric('haproxy_peer_sync_webhook_skipped_total{reason="not-labelled"}') > 0;
+  }, { what: 'the second webhook registration to take effect', timeoutMs: TIMEOUT });
 });
 
 after(async () => {

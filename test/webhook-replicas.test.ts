@@ -13,6 +13,7 @@ import { AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from './harness/control-plane.ts';
 import { waitFor } from './harness/processes.ts';
 import { fetchHttps } from '../webhook/test-support.ts';
+import { mutatingWebhookConfiguration } from '../webhook/registration.ts';
 
 const cli = fileURLToPath(new URL('../bin/haproxy-peer-sync.ts', import.meta.url));
 const NS = 'hps-system';
@@ -23,18 +24,9 @@ const children: ChildProcess[] = [];
 before(async () => {
   cp = await startControlPlane();
   await cp.createNamespace(NS);
+  // Fenced to a namespace label nothing carries: only the caBundle sync is under test here.
   await cp.kubeConfig.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
-    body: {
-      metadata: { name: CONFIG_NAME },
-      webhooks: [{
-        name: 'inject.haproxy-peer-sync.io',
-        clientConfig: { service: { namespace: NS, name: 'hps-webhook', path: '/mutate', port: 443 } },
-        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
-        // Matches no namespace: only the caBundle sync is under test here.
-        namespaceSelector: { matchLabels: { 'hps-test': 'never' } },
-        admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Ignore',
-      }],
-    },
+    body: mutatingWebhookConfiguration({ name: CONFIG_NAME, target: { service: { namespace: NS, name: 'hps-webhook' } }, namespaceLabels: { 'hps-test': 'never' } }),
   });
 });
 
