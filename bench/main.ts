@@ -42,6 +42,7 @@ async function scenario(lab: Lab, name: string, target: number, sliceSet: () => 
   const sectionAt = new Map<string, number>();
   let linksAt: number | undefined;
   let rssMbMax = 0;
+  let privateMbMax = 0;
   while (linksAt === undefined) {
     if (Date.now() - began > 120_000) throw new Error(`${name}: no convergence within 120 s`);
     const s = sliceSet();
@@ -68,12 +69,13 @@ async function scenario(lab: Lab, name: string, target: number, sliceSet: () => 
     const reloads = ((await p.haproxy?.reloadCount()) ?? 0) - (reloadsBefore.get(p.name) ?? 0);
     reloadsMax = Math.max(reloadsMax, reloads);
     rssMbMax = Math.max(rssMbMax, p.rssMb());
+    privateMbMax = Math.max(privateMbMax, p.privateMb());
   }
   const since = (t: number): number => Math.max(0, t - (change?.at ?? t));
   return {
     name, replicas: target,
     fileMs: [...fileAt.values()].map(since), sectionMs: [...sectionAt.values()].map(since),
-    linksMs: since(linksAt), reloadsMax, rssMbMax,
+    linksMs: since(linksAt), reloadsMax, rssMbMax, privateMbMax,
   };
 }
 

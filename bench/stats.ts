@@ -17,15 +17,18 @@ export interface ScenarioResult {
   /** From the change to every link of every replica established. */
   readonly linksMs: number;
   readonly reloadsMax: number;
+  /** Resident set (VmRSS: private memory plus the mapped Node binary and libraries). */
   readonly rssMbMax: number;
+  /** Private anonymous memory (RssAnon): what each extra sidecar really adds on a node. */
+  readonly privateMbMax: number;
 }
 
 /** A fixed-width table, one row per scenario. */
 export function renderTable(results: readonly ScenarioResult[]): string {
-  const head = ['scenario', 'replicas', 'file p50', 'file max', 'section p50', 'section max', 'links up', 'reloads/replica max', 'syncer RSS max'];
+  const head = ['scenario', 'replicas', 'file p50', 'file max', 'section p50', 'section max', 'links up', 'reloads/replica max', 'syncer RSS max', 'syncer private max'];
   const rows = results.map((r) => [
     r.name, String(r.replicas), ms(percentile(r.fileMs, 50)), ms(Math.max(...r.fileMs)), ms(percentile(r.sectionMs, 50)),
-    ms(Math.max(...r.sectionMs)), ms(r.linksMs), String(r.reloadsMax), `${r.rssMbMax.toFixed(1)} MB`,
+    ms(Math.max(...r.sectionMs)), ms(r.linksMs), String(r.reloadsMax), `${r.rssMbMax.toFixed(1)} MB`, `${r.privateMbMax.toFixed(1)} MB`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
@@ -42,6 +45,7 @@ export function summary(results: readonly ScenarioResult[]): Record<string, numb
     links_ms_max: Math.round(Math.max(...results.map((r) => r.linksMs))),
     reloads_per_replica_max: Math.max(...results.map((r) => r.reloadsMax)),
     syncer_rss_mb_max: Number(Math.max(...results.map((r) => r.rssMbMax)).toFixed(1)),
+    syncer_private_mb_max: Number(Math.max(...results.map((r) => r.privateMbMax)).toFixed(1)),
   };
 }
 

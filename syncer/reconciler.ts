@@ -104,7 +104,9 @@ export class Reconciler {
     if (this.#retry !== undefined) { this.#timers.clearTimeout(this.#retry); this.#retry = undefined; }
     this.#inFlight = this.#pass().finally(() => {
       this.#inFlight = undefined;
-      if (this.#dirty && !this.#stopped) { this.#dirty = false; this.#kick(); }
+      // Changes that arrived during the pass go through the coalescer too: a burst that outlasts one
+      // reload then costs one more reload, not one per event.
+      if (this.#dirty && !this.#stopped) { this.#dirty = false; this.#coalescer.poke(); }
     });
   }
 

@@ -45,6 +45,8 @@ test('a replica refused as UNKN by peers that have not declared it yet is connec
   const [first] = old;
   assert.ok(first?.haproxy);
   await first.haproxy.setTable('learned', 9);
+  // The old replicas must be Ready in the API (the kubelet probed their /readyz) before they freeze.
+  await lab.waitReadyEndpoints(old.map((p) => p.name));
   // Freeze the old replicas' syncers: they cannot declare the newcomer until released.
   for (const p of old) { process.kill(p.syncer.pid, 'SIGSTOP'); paused.push(p); }
   await lab.scale(3);

@@ -6,7 +6,7 @@
  * The pod's readiness is the syncer's /readyz, as a readiness probe on the sidecar would make it.
  * Everything started here is stopped by `stop()`, and by the harnesses' exit hooks on a crash.
  */
-import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, DiscoveryV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,8 +52,10 @@ export interface LabPod {
   startupz(): Promise<number>;
   /** GET /metrics body. */
   metrics(): Promise<string>;
-  /** Resident memory of the syncer process in MB (from /proc). */
+  /** Resident memory of the syncer process in MB (VmRSS, from /proc). */
   rssMb(): number;
+  /** Its private anonymous memory in MB (RssAnon): excludes the shared, file-backed Node binary. */
+  privateMb(): number;
   /** The syncer's log so far. */
   log(): string;
   /** Set once the syncer exited (after the pod's deletion). */
@@ -71,6 +73,8 @@ export interface Lab {
   readonly allPods: LabPod[];
   /** Sets the Deployment's replicas. */
   scale(replicas: number): Promise<void>;
+  /** Waits until the Service's EndpointSlices show these pods as ready endpoints. */
+  waitReadyEndpoints(names: readonly string[], timeoutMs?: number): Promise<void>;
   /** Waits until exactly `n` pods run HAProxy and every one lists exactly the others, all ESTA. */
   waitConverged(n: number, timeoutMs?: number): Promise<LabPod[]>;
   stop(): Promise<void>;
@@ -88,6 +92,15 @@ export function ensurePodNetwork(): void {
   const routes = process.env.HPS_LAB_NETNS === '1' ? execFileSync('ip', ['route', 'show', 'table', 'local'], { encoding: 'utf8' }) : '';
   if (routes.split('\n').some((l) => l.startsWith(`local ${POD_CIDR} `))) return;
   throw new Error(`the pod network ${POD_CIDR} exists only in the lab network namespace: run the command through \`bash scripts/lab.sh <command>\` (npm test does)`);
+}
+
+function procStatusMb(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Is this set of pods fully meshed: each section lists exactly the set, every remote link ESTA? */
@@ -141,10 +154,8 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       readyz: async () => (await fetch(`http://${ip}:${HEALTH_PORT}/readyz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.status ?? 0,
       startupz: async () => (await fetch(`http://${ip}:${HEALTH_PORT}/startupz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.status ?? 0,
       metrics: async () => (await fetch(`http://${ip}:${HEALTH_PORT}/metrics`)).text(),
-      rssMb: () => {
-        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${syncer.pid}/status`, 'utf8'));
-        return m ? Number(m[1]) / 1024 : 0;
-      },
+      rssMb: () => procStatusMb(syncer.pid, 'VmRSS'),
+      privateMb: () => procStatusMb(syncer.pid, 'RssAnon'),
       log: () => (existsSync(syncer.logPath) ? readFileSync(syncer.logPath, 'utf8') : ''),
     };
     pods.set(podName, labPod);
@@ -200,6 +211,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     });
     const core = controlPlane.kubeConfig.makeApiClient(CoreV1Api);
     const apps = controlPlane.kubeConfig.makeApiClient(AppsV1Api);
+    const discovery = controlPlane.kubeConfig.makeApiClient(DiscoveryV1Api);
     await core.createNamespacedService({ namespace, body: {
       metadata: { name }, spec: { clusterIP: 'None', selector: { app: name }, ports: [{ name: 'peers', port: 10000 }] },
     } });
@@ -215,6 +227,13 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       scale: async (replicas) => {
         await apps.patchNamespacedDeploymentScale({ name, namespace, body: { spec: { replicas } } },
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      },
+      waitReadyEndpoints: async (want, timeoutMs = 30_000) => {
+        await waitFor(`ready endpoints ${want.join(', ')}`, async () => {
+          const slices = await discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${name}` });
+          const ready = new Set(slices.items.flatMap((sl) => sl.endpoints ?? []).filter((e) => e.conditions?.ready === true).map((e) => e.targetRef?.name));
+          return want.every((w) => ready.has(w)) ? true : undefined;
+        }, timeoutMs, 100);
       },
       waitConverged: async (n, timeoutMs = 60_000) => waitFor(`${n} meshed replicas`, async () => {
         if (backgroundErrors.length > 0) throw new Error(`HAProxy did not start: ${backgroundErrors.join('; ')}`);
