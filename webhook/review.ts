@@ -66,7 +66,8 @@ export function decodeReview(body: unknown): DecodeResult {
     if (!isObject(object)) return { ok: false, message: 'request.object must be the Pod being created' };
     const spec = object['spec'];
     if (!isObject(spec) || !Array.isArray(spec['containers'])) return { ok: false, message: 'request.object is not a Pod: spec.containers is missing' };
-    if (object['metadata'] !== undefined && !isObject(object['metadata'])) return { ok: false, message: 'request.object.metadata must be an object' };
+    const problem = podShapeProblem(object, spec);
+    if (problem !== undefined) return { ok: false, message: `request.object is not a Pod: ${problem}` };
   }
   return {
     ok: true,
@@ -82,6 +83,34 @@ export function decodeReview(body: unknown): DecodeResult {
       dryRun: request['dryRun'] as boolean | undefined,
     },
   };
+}
+
+/**
+ * The shape the domain relies on (the apiserver validates pods only after mutating webhooks ran, so
+ * anything may arrive): containers are objects with a name, labels and annotations map to strings.
+ */
+function podShapeProblem(object: Record<string, unknown>, spec: Record<string, unknown>): string | undefined {
+  const metadata = object['metadata'];
+  if (metadata !== undefined && !isObject(metadata)) return 'metadata must be an object';
+  for (const field of ['labels', 'annotations'] as const) {
+    const map = isObject(metadata) ? metadata[field] : undefined;
+    if (map !== undefined && (!isObject(map) || Object.values(map).some((v) => typeof v !== 'string'))) return `metadata.${field} must map strings to strings`;
+  }
+  for (const field of ['containers', 'initContainers'] as const) {
+    const list = spec[field];
+    if (list === undefined && field === 'initContainers') continue;
+    if (!Array.isArray(list) || list.some((c) => !isObject(c) || typeof c['name'] !== 'string')) return `spec.${field} must be a list of containers with names`;
+    for (const c of list as Array<Record<string, unknown>>) {
+      for (const argv of ['command', 'args'] as const) {
+        const value = c[argv];
+        if (value !== undefined && (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))) return `spec.${field}[${String(c['name'])}].${argv} must be a list of strings`;
+      }
+      const mounts = c['volumeMounts'];
+      if (mounts !== undefined && (!Array.isArray(mounts) || mounts.some((m) => !isObject(m) || typeof m['mountPath'] !== 'string'))) return `spec.${field}[${String(c['name'])}].volumeMounts must be a list of mounts`;
+    }
+  }
+  if (spec['volumes'] !== undefined && !Array.isArray(spec['volumes'])) return 'spec.volumes must be a list';
+  return undefined;
 }
 
 function isPodCreate(kind: Record<string, unknown>, operation: unknown, subResource: unknown): boolean {
