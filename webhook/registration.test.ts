@@ -13,3 +13,9 @@ test('the registration selects labelled pods on CREATE, fails closed, and never 
   assert.deepEqual([hook?.failurePolicy, hook?.sideEffects, hook?.reinvocationPolicy, hook?.timeoutSeconds, hook?.admissionReviewVersions],
     ['Fail', 'None', 'IfNeeded', 10, ['v1']]);
 });
+
+test('with cert-manager, the CA injector annotation names the Certificate', () => {
+  const config = mutatingWebhookConfiguration({ name: 'x', target: { url: 'https://127.0.0.1:8443/mutate' }, certManagerCaFrom: 'hps-system/hps-webhook' });
+  assert.deepEqual(config.metadata?.annotations, { 'cert-manager.io/inject-ca-from': 'hps-system/hps-webhook' });
+  assert.equal(config.webhooks?.[0]?.clientConfig.caBundle, undefined);
+});

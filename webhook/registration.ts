@@ -60,11 +60,23 @@ export function mutatingWebhook(opts: RegistrationOptions): V1MutatingWebhook {
 }
 
 /** The whole MutatingWebhookConfiguration with one webhook entry. */
-export function mutatingWebhookConfiguration(opts: RegistrationOptions & { labels?: Record<string, string> }): V1MutatingWebhookConfiguration {
+export function mutatingWebhookConfiguration(opts: RegistrationOptions & {
+  labels?: Record<string, string>;
+  /**
+   * `<namespace>/<Certificate>`: with cert-manager, its CA injector fills caBundle from that
+   * Certificate's Secret (run the webhook with --tls-cert/--tls-key and without --webhook-config-name).
+   * https://cert-manager.io/docs/concepts/ca-injector/
+   */
+  certManagerCaFrom?: string;
+}): V1MutatingWebhookConfiguration {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
-    metadata: { name: opts.name, labels: { 'app.kubernetes.io/name': 'haproxy-peer-sync', 'app.kubernetes.io/component': 'webhook', ...opts.labels } },
+    metadata: {
+      name: opts.name,
+      labels: { 'app.kubernetes.io/name': 'haproxy-peer-sync', 'app.kubernetes.io/component': 'webhook', ...opts.labels },
+      ...(opts.certManagerCaFrom ? { annotations: { 'cert-manager.io/inject-ca-from': opts.certManagerCaFrom } } : {}),
+    },
     webhooks: [mutatingWebhook(opts)],
   };
 }
