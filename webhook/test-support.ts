@@ -62,7 +62,8 @@ export function fetchHttps(url: string, opts: {
 }): Promise<HttpsResult> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(url, {
-      method: opts.method ?? 'GET', headers: opts.headers, ca: opts.ca, agent: opts.agent,
+      // A fresh connection unless the caller passes an agent: tests look at the certificate served.
+      method: opts.method ?? 'GET', headers: opts.headers, ca: opts.ca, agent: opts.agent ?? false,
       ...(opts.maxVersion === undefined ? {} : { maxVersion: opts.maxVersion, minVersion: 'TLSv1' as const }),
     }, (res) => {
       const chunks: Buffer[] = [];
