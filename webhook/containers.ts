@@ -83,8 +83,9 @@ export function syncerContainer(settings: InjectSettings, config: InjectorConfig
     readinessProbe: httpProbe('/readyz', 5, 3),
     livenessProbe: httpProbe('/healthz', 10, 3),
     // Only a native sidecar's startupProbe holds back the containers after it (HAProxy): the kubelet
-    // starts them once the syncer is up, i.e. after it has written its first peers file.
-    ...(settings.sidecarMode === 'native' ? { startupProbe: httpProbe('/healthz', 1, 120) } : {}),
+    // starts them once the syncer's start-up gate is open — the full peers file is written and every
+    // ready replica has declared this pod, so HAProxy's first dial is accepted and it is taught at once.
+    ...(settings.sidecarMode === 'native' ? { startupProbe: httpProbe('/startupz', 1, 120) } : {}),
     volumeMounts: [{ name: NAMES.volume, mountPath: RUNTIME_DIR }],
     resources: resources(config),
     securityContext: securityContext(settings),
