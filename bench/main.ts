@@ -41,8 +41,6 @@ async function scenario(lab: Lab, name: string, target: number, sliceSet: () => 
   const fileAt = new Map<string, number>();
   const sectionAt = new Map<string, number>();
   let linksAt: number | undefined;
-  let rssMbMax = 0;
-  let privateMbMax = 0;
   while (linksAt === undefined) {
     if (Date.now() - began > 120_000) throw new Error(`${name}: no convergence within 120 s`);
     const s = sliceSet();
@@ -65,16 +63,23 @@ async function scenario(lab: Lab, name: string, target: number, sliceSet: () => 
   if (change === undefined) throw new Error('unreachable');
   const live = [...lab.pods.values()];
   let reloadsMax = 0;
+  let rssMbMax = 0;
+  let privateMbMax = 0;
   for (const p of live) {
     const reloads = ((await p.haproxy?.reloadCount()) ?? 0) - (reloadsBefore.get(p.name) ?? 0);
     reloadsMax = Math.max(reloadsMax, reloads);
     rssMbMax = Math.max(rssMbMax, p.rssMb());
     privateMbMax = Math.max(privateMbMax, p.privateMb());
   }
-  const since = (t: number): number => Math.max(0, t - (change?.at ?? t));
+  const changeAt = change.at;
+  const existing = live.filter((p) => reloadsBefore.has(p.name));
+  const fresh = live.filter((p) => !reloadsBefore.has(p.name));
+  const since = (t: number | undefined): number => Math.max(0, (t ?? changeAt) - changeAt);
   return {
     name, replicas: target,
-    fileMs: [...fileAt.values()].map(since), sectionMs: [...sectionAt.values()].map(since),
+    fileMs: existing.map((p) => since(fileAt.get(p.name))),
+    sectionMs: existing.map((p) => since(sectionAt.get(p.name))),
+    newMs: fresh.map((p) => (sectionAt.get(p.name) ?? p.startedAt) - p.startedAt),
     linksMs: since(linksAt), reloadsMax, rssMbMax, privateMbMax,
   };
 }
@@ -117,7 +122,9 @@ try {
 }
 console.log(renderTable(results));
 console.log('');
-console.log('times from the EndpointSlice change to: file = every replica\'s peers file rewritten; section = its live');
-console.log('HAProxy peers section (after the reload); links up = every replica\'s links ESTA. reloads = master show proc.');
+console.log('file / section: per replica that existed before the change, EndpointSlice change → its peers file rewritten /');
+console.log('its live HAProxy peers section holding the new set (after the reload). new replica: pod start (syncer spawned) →');
+console.log('its live section complete. links up: change → every link of every replica ESTA. reloads: master `show proc`.');
+console.log('RSS = VmRSS (includes the file-backed Node binary shared between processes); private = RssAnon.');
 console.log(JSON.stringify(summary(results)));
 process.exit(0);

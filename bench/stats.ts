@@ -8,12 +8,17 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[rank] ?? Number.NaN;
 }
 
-/** One scenario's figures. Times are per replica, from the EndpointSlice change. */
+/**
+ * One scenario's figures. `fileMs`/`sectionMs`: per replica that existed before the change, from the
+ * EndpointSlice change to its peers file / live peers section holding the new set. `newMs`: per new
+ * replica, from its pod's start (syncer spawned) to its live section holding the full set.
+ */
 export interface ScenarioResult {
   readonly name: string;
   readonly replicas: number;
   readonly fileMs: readonly number[];
   readonly sectionMs: readonly number[];
+  readonly newMs: readonly number[];
   /** From the change to every link of every replica established. */
   readonly linksMs: number;
   readonly reloadsMax: number;
@@ -25,10 +30,10 @@ export interface ScenarioResult {
 
 /** A fixed-width table, one row per scenario. */
 export function renderTable(results: readonly ScenarioResult[]): string {
-  const head = ['scenario', 'replicas', 'file p50', 'file max', 'section p50', 'section max', 'links up', 'reloads/replica max', 'syncer RSS max', 'syncer private max'];
+  const head = ['scenario', 'replicas', 'file p50', 'file max', 'section p50', 'section max', 'new replica max', 'links up', 'reloads/replica max', 'syncer RSS max', 'syncer private max'];
   const rows = results.map((r) => [
     r.name, String(r.replicas), ms(percentile(r.fileMs, 50)), ms(Math.max(...r.fileMs)), ms(percentile(r.sectionMs, 50)),
-    ms(Math.max(...r.sectionMs)), ms(r.linksMs), String(r.reloadsMax), `${r.rssMbMax.toFixed(1)} MB`, `${r.privateMbMax.toFixed(1)} MB`,
+    ms(Math.max(...r.sectionMs)), r.newMs.length > 0 ? ms(Math.max(...r.newMs)) : '-', ms(r.linksMs), String(r.reloadsMax), `${r.rssMbMax.toFixed(1)} MB`, `${r.privateMbMax.toFixed(1)} MB`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
@@ -42,6 +47,7 @@ export function summary(results: readonly ScenarioResult[]): Record<string, numb
     convergence_ms_p50: Math.round(percentile(all, 50)),
     convergence_ms_max: Math.round(Math.max(...all)),
     file_ms_p50: Math.round(percentile(results.flatMap((r) => r.fileMs), 50)),
+    new_replica_ms_max: Math.round(Math.max(0, ...results.flatMap((r) => r.newMs))),
     links_ms_max: Math.round(Math.max(...results.map((r) => r.linksMs))),
     reloads_per_replica_max: Math.max(...results.map((r) => r.reloadsMax)),
     syncer_rss_mb_max: Number(Math.max(...results.map((r) => r.rssMbMax)).toFixed(1)),

@@ -190,7 +190,12 @@ export class Reconciler {
         this.#readinessLoop = false;
         return;
       }
-      if (verdict.reason !== this.#reason) this.#o.log.debug({ reason: verdict.reason }, 'not ready yet');
+      if (verdict.reason !== this.#reason) {
+        // HAProxy never asks again once its resync ended: only a restart of HAProxy can teach it now.
+        if (/timed out without a teacher/.test(verdict.reason)) {
+          this.#o.log.warn({ reason: verdict.reason }, 'this replica ended its table resync without a teacher while ready replicas exist; it stays unready until HAProxy restarts (delete the pod)');
+        } else this.#o.log.debug({ reason: verdict.reason }, 'not ready yet');
+      }
       this.#reason = verdict.reason;
       if (this.#stopped) { this.#readinessLoop = false; return; }
       this.#readinessTimer = this.#timers.setTimeout(() => { void check(); }, this.#o.readinessPollMs ?? 250);

@@ -58,6 +58,8 @@ export interface LabPod {
   privateMb(): number;
   /** The syncer's log so far. */
   log(): string;
+  /** When the harness spawned its syncer (Date.now()). */
+  readonly startedAt: number;
   /** Set once the syncer exited (after the pod's deletion). */
   syncerExit: ExitInfo | undefined;
 }
@@ -145,7 +147,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     });
     let starting: Promise<HaproxyReplica> | undefined;
     const labPod: LabPod = {
-      name: podName, ip, dir, syncer, haproxy: undefined, syncerExit: undefined,
+      name: podName, ip, dir, syncer, haproxy: undefined, syncerExit: undefined, startedAt: Date.now(),
       startHaproxy: () => starting ??= (async () => {
         await waitFor(`${podName}'s first peers file`, () => (existsSync(join(dir, 'peers.cfg')) ? true : undefined), 20_000);
         labPod.haproxy = await startHaproxy({ name: podName, ip, dir });
