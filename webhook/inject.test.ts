@@ -10,14 +10,9 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { decide, haproxyCommand, shouldInject, type InjectorConfig } from './inject.ts';
 import { applyPatch, buildPatch, escapePointerSegment } from './patch.ts';
 import { ANNOTATIONS } from './annotations.ts';
+import { TEST_CONFIG } from './test-support.ts';
 
-export const GOLDEN_CONFIG: InjectorConfig = {
-  image: 'ghcr.io/haproxy-peer-sync/haproxy-peer-sync:0.0.0-test',
-  version: '0.0.0-test',
-  sidecarMode: 'native',
-  resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '200m', memory: '128Mi' } },
-  healthPort: 8585,
-};
+const GOLDEN_CONFIG: InjectorConfig = TEST_CONFIG;
 
 const dir = new URL('./testdata/', import.meta.url);
 const update = process.env['UPDATE_GOLDEN'] === '1';
