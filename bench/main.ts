@@ -4,7 +4,7 @@
  * from the EndpointSlice change (the moment the slice first holds the final replica set, seen by a
  * watch in this process) to its peers file and to its live peers section (after the reload) holding
  * that set, and to every link established; reloads per replica (master `show proc`); syncer RSS.
- * Prints a table, then one JSON line.
+ * Prints a table, then one JSON line. Arguments are passed to every syncer as extra flags.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -100,7 +100,10 @@ async function settle(pods: Iterable<LabPod>): Promise<void> {
   }
 }
 
-const lab = await startLab({ replicas: 3 });
+// Extra arguments are syncer flags (e.g. `npm run bench -- --coalesce-max=3s`), to measure trade-offs.
+const syncerArgs = process.argv.slice(2);
+if (syncerArgs.length > 0) process.stderr.write(`bench: syncer flags ${syncerArgs.join(' ')}\n`);
+const lab = await startLab({ replicas: 3, syncerArgs });
 let current = { set: '', at: 0 };
 const watch = watchEndpointSlices({
   access: await kubeconfigAccess(lab.controlPlane.kubeconfigPath), namespace: lab.namespace, service: lab.name, log: createLogger('bench', 'silent'),
