@@ -51,7 +51,10 @@ export class DataplaneBackend implements Backend {
       const plan = planRequests({ section: this.#o.section, sectionExists: exists, current: entries, desired, localPeer: this.#o.localPeer ?? '' });
       if (plan.length === 0) return { running: true, fileChanged: false, reloaded: false, before, applied: before };
       const tx = await this.#call(api, 'POST', `/services/haproxy/transactions?version=${version}`, undefined, [201], 'opening a transaction', [409]);
-      if (tx.status === 409 && attempt < MAX_CONFLICT_RETRIES) continue;
+      if (tx.status === 409) {
+        if (attempt < MAX_CONFLICT_RETRIES) continue; // the version moved: re-read it and plan again
+        throw new ApiError('opening a transaction: version conflict persists', { status: 409, retryable: true });
+      }
       const id = String((tx.body as { id?: unknown }).id);
       try {
         for (const r of plan) {
