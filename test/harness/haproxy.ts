@@ -163,7 +163,8 @@ export async function startHaproxy(opts: StartOptions): Promise<HaproxyReplica> 
 
   const deadline = Date.now() + 10_000;
   for (;;) {
-    try { await cli('show info'); return replica; } catch { /* not up yet */ }
+    // Up = the worker's admin socket and the master CLI both answer (the master's comes a little later).
+    try { await cli('show info'); await showProc(); return replica; } catch { /* not up yet */ }
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
       throw new Error(`HAProxy ${opts.name} on ${opts.ip} did not start:\n${out}`);
