@@ -63,11 +63,13 @@ async function scenario(lab: Lab, name: string, target: number, sliceSet: () => 
   if (change === undefined) throw new Error('unreachable');
   const live = [...lab.pods.values()];
   let reloadsMax = 0;
+  let reloadsNewMax = 0;
   let rssMbMax = 0;
   let privateMbMax = 0;
   for (const p of live) {
     const reloads = ((await p.haproxy?.reloadCount()) ?? 0) - (reloadsBefore.get(p.name) ?? 0);
-    reloadsMax = Math.max(reloadsMax, reloads);
+    if (reloadsBefore.has(p.name)) reloadsMax = Math.max(reloadsMax, reloads);
+    else reloadsNewMax = Math.max(reloadsNewMax, reloads);
     rssMbMax = Math.max(rssMbMax, p.rssMb());
     privateMbMax = Math.max(privateMbMax, p.privateMb());
   }
@@ -80,7 +82,7 @@ async function scenario(lab: Lab, name: string, target: number, sliceSet: () => 
     fileMs: existing.map((p) => since(fileAt.get(p.name))),
     sectionMs: existing.map((p) => since(sectionAt.get(p.name))),
     newMs: fresh.map((p) => (sectionAt.get(p.name) ?? p.startedAt) - p.startedAt),
-    linksMs: since(linksAt), reloadsMax, rssMbMax, privateMbMax,
+    linksMs: since(linksAt), reloadsMax, reloadsNewMax, rssMbMax, privateMbMax,
   };
 }
 

@@ -21,7 +21,9 @@ export interface ScenarioResult {
   readonly newMs: readonly number[];
   /** From the change to every link of every replica established. */
   readonly linksMs: number;
+  /** Reloads of the replicas that existed before the change, and of the new ones (which start with a partial set). */
   readonly reloadsMax: number;
+  readonly reloadsNewMax: number;
   /** Resident set (VmRSS: private memory plus the mapped Node binary and libraries). */
   readonly rssMbMax: number;
   /** Private anonymous memory (RssAnon): what each extra sidecar really adds on a node. */
@@ -30,10 +32,10 @@ export interface ScenarioResult {
 
 /** A fixed-width table, one row per scenario. */
 export function renderTable(results: readonly ScenarioResult[]): string {
-  const head = ['scenario', 'replicas', 'file p50', 'file max', 'section p50', 'section max', 'new replica max', 'links up', 'reloads/replica max', 'syncer RSS max', 'syncer private max'];
+  const head = ['scenario', 'replicas', 'file p50', 'file max', 'section p50', 'section max', 'new replica max', 'links up', 'reloads max (existing/new)', 'syncer RSS max', 'syncer private max'];
   const rows = results.map((r) => [
     r.name, String(r.replicas), ms(percentile(r.fileMs, 50)), ms(Math.max(...r.fileMs)), ms(percentile(r.sectionMs, 50)),
-    ms(Math.max(...r.sectionMs)), r.newMs.length > 0 ? ms(Math.max(...r.newMs)) : '-', ms(r.linksMs), String(r.reloadsMax), `${r.rssMbMax.toFixed(1)} MB`, `${r.privateMbMax.toFixed(1)} MB`,
+    ms(Math.max(...r.sectionMs)), r.newMs.length > 0 ? ms(Math.max(...r.newMs)) : '-', ms(r.linksMs), `${r.reloadsMax}/${r.newMs.length > 0 ? r.reloadsNewMax : '-'}`, `${r.rssMbMax.toFixed(1)} MB`, `${r.privateMbMax.toFixed(1)} MB`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
@@ -49,7 +51,8 @@ export function summary(results: readonly ScenarioResult[]): Record<string, numb
     file_ms_p50: Math.round(percentile(results.flatMap((r) => r.fileMs), 50)),
     new_replica_ms_max: Math.round(Math.max(0, ...results.flatMap((r) => r.newMs))),
     links_ms_max: Math.round(Math.max(...results.map((r) => r.linksMs))),
-    reloads_per_replica_max: Math.max(...results.map((r) => r.reloadsMax)),
+    reloads_per_replica_max: Math.max(...results.map((r) => Math.max(r.reloadsMax, r.reloadsNewMax))),
+    reloads_per_existing_replica_max: Math.max(...results.map((r) => r.reloadsMax)),
     syncer_rss_mb_max: Number(Math.max(...results.map((r) => r.rssMbMax)).toFixed(1)),
     syncer_private_mb_max: Number(Math.max(...results.map((r) => r.privateMbMax)).toFixed(1)),
   };
