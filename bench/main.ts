@@ -66,12 +66,14 @@ async function scenario(lab: Lab, name: string, target: number, sliceSet: () => 
   let reloadsNewMax = 0;
   let rssMbMax = 0;
   let privateMbMax = 0;
+  let pssMbMax = 0;
   for (const p of live) {
     const reloads = ((await p.haproxy?.reloadCount()) ?? 0) - (reloadsBefore.get(p.name) ?? 0);
     if (reloadsBefore.has(p.name)) reloadsMax = Math.max(reloadsMax, reloads);
     else reloadsNewMax = Math.max(reloadsNewMax, reloads);
     rssMbMax = Math.max(rssMbMax, p.rssMb());
     privateMbMax = Math.max(privateMbMax, p.privateMb());
+    pssMbMax = Math.max(pssMbMax, p.pssMb());
   }
   const changeAt = change.at;
   const existing = live.filter((p) => reloadsBefore.has(p.name));
@@ -82,7 +84,7 @@ async function scenario(lab: Lab, name: string, target: number, sliceSet: () => 
     fileMs: existing.map((p) => since(fileAt.get(p.name))),
     sectionMs: existing.map((p) => since(sectionAt.get(p.name))),
     newMs: fresh.map((p) => (sectionAt.get(p.name) ?? p.startedAt) - p.startedAt),
-    linksMs: since(linksAt), reloadsMax, reloadsNewMax, rssMbMax, privateMbMax,
+    linksMs: since(linksAt), reloadsMax, reloadsNewMax, rssMbMax, privateMbMax, pssMbMax,
   };
 }
 
@@ -105,7 +107,11 @@ async function settle(pods: Iterable<LabPod>): Promise<void> {
 // Extra arguments are syncer flags (e.g. `npm run bench -- --coalesce-max=3s`), to measure trade-offs.
 const syncerArgs = process.argv.slice(2);
 if (syncerArgs.length > 0) process.stderr.write(`bench: syncer flags ${syncerArgs.join(' ')}\n`);
-const lab = await startLab({ replicas: 3, syncerArgs });
+// The syncers run as the container image runs them: compiled JavaScript (tsconfig.build.json).
+const root = resolve(import.meta.dirname, '..');
+const build = spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+if (build.status !== 0) throw new Error('bench: building dist/ failed');
+const lab = await startLab({ replicas: 3, syncerArgs, syncerEntry: join(root, 'dist/bin/haproxy-peer-sync.js') });
 let current = { set: '', at: 0 };
 const watch = watchEndpointSlices({
   access: await kubeconfigAccess(lab.controlPlane.kubeconfigPath), namespace: lab.namespace, service: lab.name, log: createLogger('bench', 'silent'),
@@ -130,6 +136,7 @@ console.log('');
 console.log('file / section: per replica that existed before the change, EndpointSlice change → its peers file rewritten /');
 console.log('its live HAProxy peers section holding the new set (after the reload). new replica: pod start (syncer spawned) →');
 console.log('its live section complete. links up: change → every link of every replica ESTA. reloads: master `show proc`.');
-console.log('RSS = VmRSS (includes the file-backed Node binary shared between processes); private = RssAnon.');
+console.log('RSS = VmRSS (includes the file-backed Node binary shared between processes); PSS = private + a fair share of');
+console.log('the shared pages; private = RssAnon. The syncers run compiled JavaScript, as in the container image.');
 console.log(JSON.stringify(summary(results)));
 process.exit(0);

@@ -22,7 +22,7 @@ tsc --noEmit -p .
 # inside the lab network namespace (scripts/lab.sh) where the pod network 10.244.0.0/16 lives.
 status=0
 bash "$HPS_ROOT/scripts/lab.sh" node --test --test-concurrency=1 --test-timeout=600000 \
-  'common/**/*.test.ts' 'certs/**/*.test.ts' 'init/**/*.test.ts' 'webhook/**/*.test.ts' 'syncer/**/*.test.ts' 'demo/**/*.test.ts' \
+  'common/**/*.test.ts' 'certs/**/*.test.ts' 'init/**/*.test.ts' 'webhook/**/*.test.ts' 'syncer/**/*.test.ts' 'demo/**/*.test.ts' 'bench/**/*.test.ts' \
   'test/**/*.test.ts' || status=$?
 
 leftover=$( { pgrep -af "$HPS_BIN/" || true; pgrep -ax haproxy || true; } )

@@ -3,7 +3,7 @@
  * resident memory is part of the product's cost). `build` is separate from `listen` for tests.
  */
 import { createServer, type Server } from 'node:http';
-import type { Registry } from 'prom-client';
+import type { Registry } from './prometheus.ts';
 
 export interface HealthSource {
   /** Ready, and why (the reason is the /readyz body, for `kubectl describe` and humans). */

@@ -34,6 +34,8 @@ export interface LabOptions {
    * answers 200, as the kubelet starts a pod's containers after its native sidecar's startupProbe.
    */
   readonly deferHaproxy?: boolean;
+  /** The CLI the syncers run; default the TypeScript sources (the bench passes the compiled dist/). */
+  readonly syncerEntry?: string;
 }
 
 /** One pod of the lab. */
@@ -56,6 +58,8 @@ export interface LabPod {
   rssMb(): number;
   /** Its private anonymous memory in MB (RssAnon): excludes the shared, file-backed Node binary. */
   privateMb(): number;
+  /** Proportional set size: private memory plus this process's share of the pages it shares. */
+  pssMb(): number;
   /** The syncer's log so far. */
   log(): string;
   /** When the harness spawned its syncer (Date.now()). */
@@ -96,9 +100,9 @@ export function ensurePodNetwork(): void {
   throw new Error(`the pod network ${POD_CIDR} exists only in the lab network namespace: run the command through \`bash scripts/lab.sh <command>\` (npm test does)`);
 }
 
-function procStatusMb(pid: number, field: string): number {
+function procStatusMb(pid: number, field: string, file = 'status'): number {
   try {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'));
     return m ? Number(m[1]) / 1024 : 0;
   } catch {
     return 0;
@@ -139,7 +143,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     const dir = mkdtempSync(join(tmpdir(), `hps-pod-${podName}-`));
     const syncer = await spawnProcess({
       name: `syncer-${podName}`, logDir, command: process.execPath, cwd: ROOT,
-      args: [join(ROOT, 'bin/haproxy-peer-sync.ts'), 'syncer',
+      args: [opts.syncerEntry ?? join(ROOT, 'bin/haproxy-peer-sync.ts'), 'syncer',
         `--service=${name}`, `--namespace=${namespace}`, `--pod-name=${podName}`, `--pod-ip=${ip}`,
         `--runtime-dir=${dir}`, `--kubeconfig=${controlPlane.kubeconfigPath}`,
         `--health-address=${ip}`, `--health-port=${HEALTH_PORT}`, ...(opts.syncerArgs ?? [])],
@@ -158,6 +162,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       metrics: async () => (await fetch(`http://${ip}:${HEALTH_PORT}/metrics`)).text(),
       rssMb: () => procStatusMb(syncer.pid, 'VmRSS'),
       privateMb: () => procStatusMb(syncer.pid, 'RssAnon'),
+      pssMb: () => procStatusMb(syncer.pid, 'Pss', 'smaps_rollup'),
       log: () => (existsSync(syncer.logPath) ? readFileSync(syncer.logPath, 'utf8') : ''),
     };
     pods.set(podName, labPod);
