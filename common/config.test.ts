@@ -40,3 +40,13 @@ test('durations accept ms, s and m', () => {
   assert.equal(parse.durationMs('1.5s'), 1500);
   assert.throws(() => parse.durationMs('soon'), /not a duration/);
 });
+
+test('IP addresses and absolute paths', () => {
+  assert.equal(parse.ipAddress('10.244.0.5'), '10.244.0.5');
+  assert.equal(parse.ipAddress('fd00::1'), 'fd00::1');
+  assert.throws(() => parse.ipAddress('10.244.0'), /not an IP address/);
+  assert.throws(() => parse.ipAddress('pod-a'), /not an IP address/);
+  assert.equal(parse.absolutePath('/var/run/x/'), '/var/run/x');
+  assert.equal(parse.absolutePath('/'), '/');
+  assert.throws(() => parse.absolutePath('var/run'), /not an absolute path/);
+});

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { ConfigError } from './errors.ts';
 
 /**
@@ -121,6 +122,16 @@ export const parse = {
   haproxyName: (raw: string): string => {
     if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) throw new Error(`"${raw}" may use only letters, digits, "-", "_", "." and ":"`);
     return raw;
+  },
+  /** An IPv4 or IPv6 address, as the downward API gives `status.podIP`. */
+  ipAddress: (raw: string): string => {
+    if (isIP(raw) === 0) throw new Error(`"${raw}" is not an IP address`);
+    return raw;
+  },
+  /** An absolute path, without trailing slashes (volume mounts, files in them). */
+  absolutePath: (raw: string): string => {
+    if (!raw.startsWith('/')) throw new Error(`"${raw}" is not an absolute path`);
+    return raw.replace(/\/+$/, '') || '/';
   },
   url: (raw: string): URL => {
     try { return new URL(raw); } catch { throw new Error(`"${raw}" is not a URL`); }

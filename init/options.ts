@@ -6,24 +6,16 @@ import type { LevelWithSilent } from 'pino';
 /** Every flag of the init role, each with its environment variable (the webhook sets them). */
 export const initOptions = {
   podName: option({ flag: 'pod-name', env: 'POD_NAME', description: 'this pod\'s name: the local peer name', parse: parse.haproxyName, required: true }),
-  podIp: option({ flag: 'pod-ip', env: 'POD_IP', description: 'this pod\'s IP: the local peer address', parse: ipAddress, required: true }),
+  podIp: option({ flag: 'pod-ip', env: 'POD_IP', description: 'this pod\'s IP: the local peer address', parse: parse.ipAddress, required: true }),
   peersSection: option({ flag: 'peers-section', env: 'HPS_PEERS_SECTION', description: 'name of the HAProxy peers section', parse: parse.haproxyName, defaultValue: 'haproxy-peers' }),
   peerPort: option({ flag: 'peer-port', env: 'HPS_PEER_PORT', description: 'port every peer listens on', parse: parse.port, defaultValue: 10000 }),
-  runtimeDir: option({ flag: 'runtime-dir', env: 'HPS_RUNTIME_DIR', description: 'the shared volume', parse: absolutePath, defaultValue: '/var/run/haproxy-peer-sync' }),
+  runtimeDir: option({ flag: 'runtime-dir', env: 'HPS_RUNTIME_DIR', description: 'the shared volume', parse: parse.absolutePath, defaultValue: '/var/run/haproxy-peer-sync' }),
   logLevel: option<LevelWithSilent>({ flag: 'log-level', env: 'HPS_LOG_LEVEL', description: 'log level', parse: parse.oneOf(...LOG_LEVELS), defaultValue: 'info' }),
 };
 
 export const INIT_USAGE = 'usage: haproxy-peer-sync init [flags]\n\nWrites the Data Plane API credentials (0600) and, if absent, the first peers file into the shared volume.';
 
-function ipAddress(raw: string): string {
-  if (!/^[0-9a-fA-F:.]+$/.test(raw) || !(raw.includes('.') || raw.includes(':'))) throw new Error(`"${raw}" is not an IP address`);
-  return raw;
-}
 
-function absolutePath(raw: string): string {
-  if (!raw.startsWith('/')) throw new Error(`"${raw}" is not an absolute path`);
-  return raw.replace(/\/+$/, '') || '/';
-}
 
 /** The init role's resolved configuration. */
 export interface InitConfig {

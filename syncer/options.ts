@@ -9,34 +9,26 @@ export const SYNCER_USAGE = `usage: haproxy-peer-sync syncer [flags]
 Sidecar: keeps this replica's HAProxy peers section equal to the live replica set (the ready and
 starting endpoints of a headless Service), with one reload per change of the set.`;
 
-function ipAddress(raw: string): string {
-  if (!/^[0-9a-fA-F:.]+$/.test(raw) || !(raw.includes('.') || raw.includes(':'))) throw new Error(`"${raw}" is not an IP address`);
-  return raw;
-}
 
-function absolutePath(raw: string): string {
-  if (!raw.startsWith('/')) throw new Error(`"${raw}" is not an absolute path`);
-  return raw.replace(/\/+$/, '') || '/';
-}
 
 export const syncerOptions = {
   service: option({ flag: 'service', env: 'HPS_SERVICE', description: 'headless Service whose EndpointSlices list the replicas', parse: parse.dnsLabel, required: true }),
   namespace: option({ flag: 'namespace', env: 'HPS_NAMESPACE', description: 'namespace of the Service (default: POD_NAMESPACE)', parse: parse.dnsLabel }),
   podName: option({ flag: 'pod-name', env: 'POD_NAME', description: 'this pod\'s name: the local peer name', parse: parse.haproxyName, required: true }),
-  podIp: option({ flag: 'pod-ip', env: 'POD_IP', description: 'this pod\'s IP: the local peer address', parse: ipAddress, required: true }),
+  podIp: option({ flag: 'pod-ip', env: 'POD_IP', description: 'this pod\'s IP: the local peer address', parse: parse.ipAddress, required: true }),
   peersSection: option({ flag: 'peers-section', env: 'HPS_PEERS_SECTION', description: 'name of the HAProxy peers section', parse: parse.haproxyName, defaultValue: 'haproxy-peers' }),
   peerPort: option({ flag: 'peer-port', env: 'HPS_PEER_PORT', description: 'port every peer listens on', parse: parse.port, defaultValue: 10000 }),
-  runtimeDir: option({ flag: 'runtime-dir', env: 'HPS_RUNTIME_DIR', description: 'shared volume: peers.cfg, master.sock, admin.sock', parse: absolutePath, defaultValue: '/var/run/haproxy-peer-sync' }),
+  runtimeDir: option({ flag: 'runtime-dir', env: 'HPS_RUNTIME_DIR', description: 'shared volume: peers.cfg, master.sock, admin.sock', parse: parse.absolutePath, defaultValue: '/var/run/haproxy-peer-sync' }),
   mode: option<'direct' | 'dataplaneapi'>({ flag: 'mode', env: 'HPS_MODE', description: 'direct (peers file + master CLI reload) or dataplaneapi', parse: parse.oneOf('direct', 'dataplaneapi'), defaultValue: 'direct' }),
   dataplaneapiUrl: option({ flag: 'dataplaneapi-url', env: 'HPS_DATAPLANEAPI_URL', description: 'Data Plane API base URL (mode dataplaneapi)', parse: parse.url, defaultValue: new URL('http://127.0.0.1:5555') }),
-  credentialsFile: option({ flag: 'credentials-file', env: 'HPS_CREDENTIALS_FILE', description: 'file holding the Data Plane API password (mode dataplaneapi)', parse: absolutePath }),
+  credentialsFile: option({ flag: 'credentials-file', env: 'HPS_CREDENTIALS_FILE', description: 'file holding the Data Plane API password (mode dataplaneapi)', parse: parse.absolutePath }),
   coalesceWindow: option({ flag: 'coalesce-window', env: 'HPS_COALESCE_WINDOW', description: 'quiet time after a change before reconciling (ms, or with a unit: 250ms, 1s)', parse: parse.durationMs, defaultValue: 200 }),
   coalesceMax: option({ flag: 'coalesce-max', env: 'HPS_COALESCE_MAX', description: 'longest wait after the first change of a burst (ms, or with a unit)', parse: parse.durationMs, defaultValue: 1000 }),
   startupGateMax: option({ flag: 'startup-gate-max', env: 'HPS_STARTUP_GATE_MAX', description: 'longest time /startupz waits for the ready replicas to declare this pod', parse: parse.durationMs, defaultValue: 30_000 }),
   healthPort: option({ flag: 'health-port', env: 'HPS_HEALTH_PORT', description: 'port of /healthz, /readyz and /metrics (0: any free port)', parse: parse.portOrZero, defaultValue: 8585 }),
-  healthAddress: option({ flag: 'health-address', env: 'HPS_HEALTH_ADDRESS', description: 'address the health server binds', parse: ipAddress, defaultValue: '0.0.0.0' }),
+  healthAddress: option({ flag: 'health-address', env: 'HPS_HEALTH_ADDRESS', description: 'address the health server binds', parse: parse.ipAddress, defaultValue: '0.0.0.0' }),
   logLevel: option<LevelWithSilent>({ flag: 'log-level', env: 'HPS_LOG_LEVEL', description: 'log level', parse: parse.oneOf(...LOG_LEVELS), defaultValue: 'info' }),
-  kubeconfig: option({ flag: 'kubeconfig', env: 'HPS_KUBECONFIG', description: 'kubeconfig file, certificate or token credentials (default: in-cluster service account)', parse: absolutePath }),
+  kubeconfig: option({ flag: 'kubeconfig', env: 'HPS_KUBECONFIG', description: 'kubeconfig file, certificate or token credentials (default: in-cluster service account)', parse: parse.absolutePath }),
 };
 
 export interface SyncerConfig {
