@@ -13,7 +13,7 @@ import { startSandbox, type Sandbox } from './harness/sandbox.ts';
 import {
   NS, STEP_TIMEOUT_MS, SYNCER, SYNCER_INIT, haproxyPods, kubectlWithStderr, missingEntries, podReady, setEntries, tableKeys, waitConverged,
 } from './harness/e2e-example.ts';
-import { lbAddress, lbGet } from './harness/e2e-lb.ts';
+import { frontendRequests, lbAddress, lbGet } from './harness/e2e-lb.ts';
 
 let sandbox: Sandbox | undefined;
 const sb = (): Sandbox => { if (sandbox === undefined) throw new Error('no sandbox'); return sandbox; };
@@ -192,7 +192,15 @@ test('requests with a sticky key stay on one backend across every HAProxy replic
   await waitFor(async () => Object.keys(await missingEntries(sb(), replicas.map((r) => r.pod), keys)).length === 0,
     { what: 'the sessions\' entries on every replica', timeoutMs: 60_000, intervalMs: 100 });
   // One key at a time: consecutive requests round-robin over the replicas, so every key meets every one.
+  const counted = async (): Promise<number[]> => Promise.all(replicas.map((r) => frontendRequests(sb(), r.pod)));
+  const before = await counted();
   for (const key of keys) for (let i = 0; i < 40; i++) await record(key);
+  // The replicas' own counters agree: each took a share, and together at least the requests sent (not
+  // exactly: one run counted 241 for 240 sent, likely a connection of the LB's health checks).
+  const share = (await counted()).map((n, i) => n - (before[i] ?? 0));
+  t.diagnostic(`requests per HAProxy replica (show stat req_tot): ${share.join(', ')}`);
+  for (const [i, n] of share.entries()) assert.ok(n > 0, `${replicas[i]?.pod} received none of the requests`);
+  assert.ok(share.reduce((a, b) => a + b, 0) >= keys.length * 40, `${share.join('+')} < ${keys.length * 40}`);
 
   for (const [key, s] of served) {
     t.diagnostic(`${key}: backend ${[...s.backends].join(',')} via ${[...s.via].sort().join(',')}`);

@@ -6,6 +6,19 @@ import { waitFor } from './processes.ts';
 import type { Sandbox } from './sandbox.ts';
 import { NS, podReady } from './e2e-example.ts';
 
+/**
+ * HTTP requests the `http` frontend of one example replica has received (req_tot of `show stat`): the
+ * replica's own count, independent of what the backends report.
+ */
+export async function frontendRequests(s: Sandbox, pod: string): Promise<number> {
+  const [header, ...rows] = (await s.masterCli(NS, pod, '@1 show stat')).split('\n');
+  const column = header?.replace(/^# /, '').split(',').indexOf('req_tot') ?? -1;
+  const row = rows.map((r) => r.split(',')).find((f) => f[0] === 'http' && f[1] === 'FRONTEND');
+  const value = Number(row?.[column]);
+  if (column < 0 || !Number.isInteger(value)) throw new Error(`${pod}: no req_tot for frontend http in show stat`);
+  return value;
+}
+
 /** `ip:port` of the Ready front LB pod (it listens on its pod IP, port 8080). */
 export async function lbAddress(s: Sandbox): Promise<string> {
   const core = s.controlPlane.kubeConfig.makeApiClient(k8s.CoreV1Api);
