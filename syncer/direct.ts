@@ -41,6 +41,11 @@ export interface SyncResult {
   readonly applied: readonly Peer[];
   /** Time spent waiting for the running worker's resync before the reload (0 when none). */
   readonly resyncWaitedMs?: number;
+  /**
+   * Which HAProxy is running (its master's pid): a new value means HAProxy itself restarted — not
+   * reloaded — with an empty table that must be taught again. Undefined when the backend cannot tell.
+   */
+  readonly instance?: number;
 }
 
 /** The interface the reconciler drives; the Data Plane API backend implements it too. */
@@ -89,7 +94,7 @@ export class DirectBackend implements Backend {
     }
     const live = await this.showPeers();
     const before = live?.peers.map(statusToPeer) ?? [];
-    if (live !== undefined && samePeers(before, desired)) return { running: true, fileChanged, reloaded: false, before, applied: before };
+    if (live !== undefined && samePeers(before, desired)) return { running: true, fileChanged, reloaded: false, before, applied: before, instance: proc.masterPid };
 
     const resyncWaitedMs = await this.#waitForResync(live);
     try {
@@ -98,7 +103,7 @@ export class DirectBackend implements Backend {
       if (fileChanged && previous !== undefined) await this.#write(previous).catch(() => undefined);
       throw err;
     }
-    return { running: true, fileChanged, reloaded: true, before, applied: desired, resyncWaitedMs };
+    return { running: true, fileChanged, reloaded: true, before, applied: desired, resyncWaitedMs, instance: proc.masterPid };
   }
 
   /**

@@ -40,11 +40,12 @@ class FakeBackend implements Backend {
   calls: (readonly Peer[])[] = [];
   running = true;
   failNext = 0;
+  instance = 100;
   section: SectionStatus | undefined = { name: 'haproxy-peers', flags: 0x3, peers: [] };
   async sync(desired: readonly Peer[]): Promise<SyncResult> {
     this.calls.push(desired);
     if (this.failNext > 0) { this.failNext--; throw new HaproxyError('rejected', { code: 'HPS_RELOAD_FAILED', retryable: true }); }
-    return { running: this.running, fileChanged: true, reloaded: this.running, before: [], applied: desired };
+    return { running: this.running, fileChanged: true, reloaded: this.running, before: [], applied: desired, instance: this.instance };
   }
   async showPeers(): Promise<SectionStatus | undefined> { return this.section; }
 }
@@ -107,6 +108,29 @@ test('readiness: 503 until HAProxy runs, then until taught, then latched', async
   assert.equal(reconciler.readiness().ready, true);
   backend.section = undefined; // e.g. during a reload: readiness stays
   await timers.advance(500);
+  assert.equal(reconciler.readiness().ready, true);
+  await reconciler.stop();
+});
+
+test('a restarted HAProxy (new master) makes the replica unready until its table is taught again', async () => {
+  const { timers, backend, reconciler } = setup(() => [slice('other', 'me')]);
+  const taught: SectionStatus = { name: 'haproxy-peers', flags: 0x203, peers: [
+    { name: 'me', local: true, active: false, host: '10.0.0.3', port: 10000, lastStatus: 'NONE', state: undefined },
+    { name: 'other', local: false, active: true, host: '10.0.0.2', port: 10000, lastStatus: 'ESTA', state: 'EST' },
+  ] };
+  backend.section = taught;
+  reconciler.start();
+  reconciler.notify();
+  await timers.advance(2000);
+  assert.equal(reconciler.readiness().ready, true);
+
+  backend.instance = 200; // the HAProxy container restarted: a fresh process, resync still open
+  backend.section = { ...taught, flags: 0x0 };
+  await timers.advance(60_000); // the periodic pass notices it
+  assert.deepEqual(reconciler.readiness(), { ready: false, reason: 'resync in progress' });
+
+  backend.section = taught; // taught by the other replica
+  await timers.advance(1000);
   assert.equal(reconciler.readiness().ready, true);
   await reconciler.stop();
 });

@@ -28,7 +28,7 @@ export interface ReconcilerOptions {
   readonly quietMs: number;
   readonly maxMs: number;
   readonly timers?: Timers;
-  /** Periodic pass even without events (default 30 s). */
+  /** Periodic pass even without events (default 5 s): it also notices a restarted HAProxy. */
   readonly resyncMs?: number;
   /** How often readiness is re-read until the tables are taught (default 250 ms). */
   readonly readinessPollMs?: number;
@@ -57,6 +57,8 @@ export class Reconciler {
   /** Whether any other replica was Ready when HAProxy was first seen running (see taughtVerdict). */
   #noReadyOtherAtStart = false;
   #taught = false;
+  /** The HAProxy instance (master pid) the readiness verdict was made for. */
+  #instance: number | undefined;
   #reason = 'waiting for the first successful reconcile';
 
   constructor(opts: ReconcilerOptions) {
@@ -72,7 +74,7 @@ export class Reconciler {
 
   /** Starts the periodic pass and runs one at once (a no-op until the first list). */
   start(): void {
-    const every = this.#o.resyncMs ?? 30_000;
+    const every = this.#o.resyncMs ?? 5_000;
     const tick = (): void => { if (this.#stopped) return; this.#kick(); this.#resync = this.#timers.setTimeout(tick, every); };
     this.#resync = this.#timers.setTimeout(tick, every);
     this.#kick();
@@ -154,6 +156,14 @@ export class Reconciler {
       }
       if (this.#waitAttempt > 0) log.info('HAProxy is up');
       this.#waitAttempt = 0;
+      if (result.instance !== undefined && this.#instance !== undefined && result.instance !== this.#instance && this.#firstSuccess) {
+        // A restarted HAProxy (not a reload) starts with an empty table: ready again only once re-taught.
+        log.warn({ before: this.#instance, now: result.instance }, 'HAProxy restarted: unready until its tables are taught again');
+        this.#firstSuccess = false;
+        this.#taught = false;
+        metrics.ready.set(0);
+      }
+      this.#instance = result.instance ?? this.#instance;
       metrics.lastSuccess.set(Date.now() / 1000);
       if (!this.#firstSuccess) {
         this.#firstSuccess = true;

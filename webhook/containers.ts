@@ -80,7 +80,8 @@ export function syncerContainer(settings: InjectSettings, config: InjectorConfig
     command: ['haproxy-peer-sync', 'syncer'],
     env,
     ports: [{ name: NAMES.healthPortName, containerPort: config.healthPort, protocol: 'TCP' }],
-    readinessProbe: httpProbe('/readyz', 5, 3),
+    // Every 2 s: the probe is a local HTTP call, and a new replica should take traffic soon after it is taught.
+    readinessProbe: httpProbe('/readyz', 2, 3),
     livenessProbe: httpProbe('/healthz', 10, 3),
     // Only a native sidecar's startupProbe holds back the containers after it (HAProxy): the kubelet
     // starts them once the syncer's start-up gate is open — the full peers file is written and every
