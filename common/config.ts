@@ -15,10 +15,21 @@ export interface OptionSpec<T> {
   readonly secret?: boolean;        // never echoed in --help defaults or in the logged configuration
 }
 
+/** An option that always has a value after parsing: it has a default, or parsing fails without it. */
+type Always<T> = OptionSpec<T> & ({ readonly defaultValue: T } | { readonly required: true });
+
+/** Parsed values: an option with a default or `required: true` is never undefined. */
 export type OptionValues<S extends Record<string, OptionSpec<unknown>>> = {
-  readonly [K in keyof S]: S[K] extends OptionSpec<infer T> ? (S[K]['required'] extends true ? T : T | undefined) : never;
+  readonly [K in keyof S]: S[K] extends OptionSpec<infer T> ? (S[K] extends Always<T> ? T : T | undefined) : never;
 };
 
+/**
+ * Declares an option. The overloads keep whether a default or `required: true` was given, so
+ * {@link parseOptions} types those values as always present and no loader restates a default.
+ */
+export function option<T>(spec: OptionSpec<T> & { readonly defaultValue: T }): OptionSpec<T> & { readonly defaultValue: T };
+export function option<T>(spec: OptionSpec<T> & { readonly required: true }): OptionSpec<T> & { readonly required: true };
+export function option<T>(spec: OptionSpec<T>): OptionSpec<T>;
 export function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
   return spec;
 }

@@ -30,14 +30,12 @@ export interface InitConfig {
 /** Flags and environment → the init configuration, frozen; throws ConfigError listing every problem. */
 export function loadInitConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): InitConfig {
   const v = parseOptions(initOptions, argv, env);
-  // parseOptions already enforced the required options and applied the defaults; the `??` only
-  // narrows the types.
   return Object.freeze({
-    podName: v.podName ?? '',
-    podIp: v.podIp ?? '',
-    peersSection: v.peersSection ?? 'haproxy-peers',
-    peerPort: v.peerPort ?? 10000,
-    runtimeDir: v.runtimeDir ?? '/var/run/haproxy-peer-sync',
-    logLevel: v.logLevel ?? 'info',
+    podName: v.podName,
+    podIp: v.podIp,
+    peersSection: v.peersSection,
+    peerPort: v.peerPort,
+    runtimeDir: v.runtimeDir,
+    logLevel: v.logLevel,
   });
 }

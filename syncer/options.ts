@@ -61,26 +61,25 @@ export function loadSyncerConfig(argv: readonly string[], env: Readonly<Record<s
   const namespace = v.namespace ?? (env.POD_NAMESPACE ? tryParse(() => parse.dnsLabel(env.POD_NAMESPACE ?? ''), '--namespace (from POD_NAMESPACE)', problems) : undefined);
   if (namespace === undefined && problems.length === 0) problems.push('--namespace is required (or set HPS_NAMESPACE or POD_NAMESPACE)');
   if (v.mode === 'dataplaneapi' && v.credentialsFile === undefined) problems.push('--credentials-file is required with --mode dataplaneapi (or set HPS_CREDENTIALS_FILE)');
-  if ((v.coalesceMax ?? 1000) < (v.coalesceWindow ?? 200)) problems.push('--coalesce-max must not be shorter than --coalesce-window');
+  if ((v.coalesceMax) < (v.coalesceWindow)) problems.push('--coalesce-max must not be shorter than --coalesce-window');
   if (problems.length > 0) throw new ConfigError(problems);
-  // parseOptions enforced required options and applied defaults; `??` only narrows the types.
   return Object.freeze({
-    service: v.service ?? '',
+    service: v.service,
     namespace: namespace ?? '',
-    podName: v.podName ?? '',
-    podIp: v.podIp ?? '',
-    peersSection: v.peersSection ?? 'haproxy-peers',
-    peerPort: v.peerPort ?? 10000,
-    runtimeDir: v.runtimeDir ?? '/var/run/haproxy-peer-sync',
-    mode: v.mode ?? 'direct',
-    dataplaneapiUrl: v.dataplaneapiUrl ?? new URL('http://127.0.0.1:5555'),
+    podName: v.podName,
+    podIp: v.podIp,
+    peersSection: v.peersSection,
+    peerPort: v.peerPort,
+    runtimeDir: v.runtimeDir,
+    mode: v.mode,
+    dataplaneapiUrl: v.dataplaneapiUrl,
     credentialsFile: v.credentialsFile,
-    coalesceWindowMs: v.coalesceWindow ?? 200,
-    coalesceMaxMs: v.coalesceMax ?? 1000,
-    startupGateMaxMs: v.startupGateMax ?? 30_000,
-    healthPort: v.healthPort ?? 8585,
-    healthAddress: v.healthAddress ?? '0.0.0.0',
-    logLevel: v.logLevel ?? 'info',
+    coalesceWindowMs: v.coalesceWindow,
+    coalesceMaxMs: v.coalesceMax,
+    startupGateMaxMs: v.startupGateMax,
+    healthPort: v.healthPort,
+    healthAddress: v.healthAddress,
+    logLevel: v.logLevel,
     kubeconfig: v.kubeconfig,
   });
 }

@@ -90,7 +90,7 @@ export function loadWebhookConfig(argv: readonly string[], env: Readonly<Record<
       const svc = v.serviceName;
       certs = {
         kind: 'secret', name: v.secretName, namespace,
-        hosts: [svc, `${svc}.${namespace}`, `${svc}.${namespace}.svc`, `${svc}.${namespace}.svc.cluster.local`, ...(v.extraHosts ?? [])],
+        hosts: [svc, `${svc}.${namespace}`, `${svc}.${namespace}.svc`, `${svc}.${namespace}.svc.cluster.local`, ...v.extraHosts],
       };
     }
   } else {
@@ -98,22 +98,22 @@ export function loadWebhookConfig(argv: readonly string[], env: Readonly<Record<
   }
   if (problems.length > 0 || certs === undefined) throw new ConfigError(problems);
   return Object.freeze({
-    listen: v.listen ?? '0.0.0.0',
-    port: v.port ?? 8443,
+    listen: v.listen,
+    port: v.port,
     certs,
-    certPollMs: v.certPoll ?? 60_000,
+    certPollMs: v.certPoll,
     webhookConfigName: v.webhookConfigName,
-    caBundleIntervalMs: v.caBundleInterval ?? 30_000,
+    caBundleIntervalMs: v.caBundleInterval,
     image: v.image ?? `ghcr.io/haproxy-peer-sync/haproxy-peer-sync:${version}`,
     imagePullPolicy: v.imagePullPolicy,
-    sidecarMode: v.sidecarMode ?? 'native',
+    sidecarMode: v.sidecarMode,
     resources: {
-      requests: { cpu: v.cpuRequest ?? '10m', memory: v.memoryRequest ?? '32Mi' },
-      limits: { cpu: v.cpuLimit ?? '200m', memory: v.memoryLimit ?? '128Mi' },
+      requests: { cpu: v.cpuRequest, memory: v.memoryRequest },
+      limits: { cpu: v.cpuLimit, memory: v.memoryLimit },
     },
-    syncerHealthPort: v.syncerHealthPort ?? 8585,
-    accessCheck: v.accessCheck ?? true,
-    accessCacheTtlMs: v.accessCacheTtl ?? 300_000,
-    logLevel: v.logLevel ?? 'info',
+    syncerHealthPort: v.syncerHealthPort,
+    accessCheck: v.accessCheck,
+    accessCacheTtlMs: v.accessCacheTtl,
+    logLevel: v.logLevel,
   });
 }
