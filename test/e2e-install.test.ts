@@ -90,6 +90,11 @@ test('the example\'s pods are injected (as admitted) and run; the other example 
       process.kill(pid, 0);
     }
   }
+  // What a user sees: kubectl counts the native sidecar as a running container of the pod.
+  const table = await sb().kubectl('get', 'pods', '-l', 'app.kubernetes.io/name=haproxy', '--no-headers');
+  const rows = table.trim().split('\n');
+  assert.equal(rows.length, 3, table);
+  for (const row of rows) assert.match(row, /^haproxy-\S+\s+2\/2\s+Running\s/, `kubectl get pods: ${row}`);
   const core = sb().controlPlane.kubeConfig.makeApiClient(k8s.CoreV1Api);
   for (const selector of ['app.kubernetes.io/name=lb', 'app.kubernetes.io/name=sticky-backend']) {
     const others = (await core.listNamespacedPod({ namespace: NS, labelSelector: selector })).items;

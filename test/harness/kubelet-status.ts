@@ -89,10 +89,13 @@ export function runningPodStatus(pod: V1Pod, inputs: RunningInputs): V1PodStatus
       condition('ContainersReady', readyWord),
       condition('PodScheduled', 'True'),
     ],
-    initContainerStatuses: (pod.spec?.initContainers ?? []).map((c) => ({
-      name: c.name, image: c.image ?? '', imageID: '', containerID: containerId(pod, c.name), ready: true, restartCount: 0,
-      state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: startTime, finishedAt: startTime } },
-    })),
+    // A native sidecar (restartPolicy Always) keeps running and counts towards readiness, as kubectl's
+    // READY column shows it; a plain init container has completed.
+    initContainerStatuses: (pod.spec?.initContainers ?? []).map((c) => c.restartPolicy === 'Always'
+      ? { name: c.name, image: c.image ?? '', imageID: '', containerID: containerId(pod, c.name), ready: inputs.ready, started: true,
+          restartCount: 0, state: { running: { startedAt: startTime } } }
+      : { name: c.name, image: c.image ?? '', imageID: '', containerID: containerId(pod, c.name), ready: true, restartCount: 0,
+          state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: startTime, finishedAt: startTime } } }),
     containerStatuses: (pod.spec?.containers ?? []).map((c) => ({
       name: c.name, image: c.image ?? '', imageID: '', containerID: containerId(pod, c.name),
       ready: inputs.ready, started: true, restartCount: 0, state: { running: { startedAt: startedAt(c.name) } },
