@@ -40,7 +40,7 @@ test('the caBundle is set, left alone when right, and re-patched when overwritte
   assert.equal(await sync.syncOnce(), 'patched');
   assert.equal(client.config?.webhooks[0]?.caBundle, b64);
   assert.equal(await sync.syncOnce(), 'unchanged');
-  client.config!.webhooks[0]!.caBundle = undefined; // someone re-applied the manifest
+  client.config.webhooks[0].caBundle = undefined; // someone re-applied the manifest
   assert.equal(await sync.syncOnce(), 'patched');
   assert.equal(client.patches, 2);
   client.config = undefined;

@@ -85,11 +85,17 @@ function nonEmpty(value: string | undefined): string | undefined {
 export function renderHelp(usage: string, specs: Record<string, OptionSpec<unknown>>): string {
   const lines = [usage, '', 'Options (each can also be set by the environment variable shown):'];
   for (const spec of Object.values(specs)) {
-    const def = spec.secret ? '' : spec.defaultValue !== undefined ? ` (default: ${String(spec.defaultValue)})` : spec.required ? ' (required)' : '';
+    const def = spec.secret ? '' : spec.defaultValue !== undefined ? ` (default: ${formatDefault(spec.defaultValue)})` : spec.required ? ' (required)' : '';
     lines.push(`  --${spec.flag.padEnd(26)} ${spec.env.padEnd(30)} ${spec.description}${def}`);
   }
   lines.push(`  --${'help'.padEnd(26)} ${''.padEnd(30)} show this text`);
   return lines.join('\n');
+}
+
+function formatDefault(value: unknown): string {
+  if (Array.isArray(value)) return value.join(',');
+  if (value instanceof URL) return value.href;
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
 }
 
 /** Values safe to log: secret options replaced. */

@@ -17,6 +17,7 @@ command -v haproxy >/dev/null || die "haproxy is missing (run: bash scripts/setu
 
 echo "node $(node --version), $(haproxy -v | head -1 | cut -d' ' -f1-3), kube-apiserver $("$HPS_BIN/kube-apiserver" --version | cut -d' ' -f2)"
 tsc --noEmit -p .
+eslint .
 
 # Harness-backed tests start control planes and HAProxy fleets; on 2 cores they run one file at a time,
 # inside the lab network namespace (scripts/lab.sh) where the pod network 10.244.0.0/16 lives.

@@ -26,7 +26,7 @@ export function entriesFromResponse(body: unknown): PeerEntry[] {
   const list = Array.isArray(body) ? body : (body as { data?: unknown } | null)?.data;
   if (!Array.isArray(list)) throw new Error('peer_entries: the answer is not a list');
   return list.map((e: { name?: unknown; address?: unknown; port?: unknown }) => ({
-    name: String(e.name), address: String(e.address ?? ''), port: Number(e.port ?? 0),
+    name: String(e.name), address: typeof e.address === 'string' ? e.address : '', port: Number(e.port ?? 0),
   }));
 }
 

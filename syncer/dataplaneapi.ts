@@ -112,7 +112,7 @@ export class DataplaneBackend implements Backend {
       throw new ApiError(`${what}: ${(err as Error).message}`, { retryable: true, cause: err });
     });
     if (ok.includes(r.status) || tolerated.includes(r.status)) return r;
-    const message = typeof r.body === 'object' && r.body !== null && 'message' in r.body ? String((r.body as { message: unknown }).message) : '';
+    const message = typeof r.body === 'object' && r.body !== null && 'message' in r.body ? String((r.body).message) : '';
     this.#o.log.warn({ method, path, status: r.status, message }, 'Data Plane API call failed');
     throw new ApiError(`${what}: ${method} ${path} answered ${r.status}${message ? ` (${message})` : ''}`, { status: r.status, retryable: r.status >= 500 || r.status === 406 || r.status === 409 || r.status === 429 });
   }

@@ -76,7 +76,7 @@ export async function kubeconfigAccess(path: string): Promise<KubeAccess> {
 /** An API error with the HTTP status, retryable unless it is a client error other than 408/429. */
 function statusError(what: string, status: number, body: string): ApiError {
   let message = body.slice(0, 200);
-  try { message = String((JSON.parse(body) as { message?: unknown }).message ?? message); } catch { /* not JSON */ }
+  try { const m = (JSON.parse(body) as { message?: unknown }).message; if (typeof m === 'string') message = m; } catch { /* not JSON */ }
   return new ApiError(`${what}: ${status} ${message}`, { status, retryable: status >= 500 || status === 408 || status === 429 || status === 410, code: 'HPS_KUBE_API' });
 }
 

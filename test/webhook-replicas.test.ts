@@ -43,14 +43,14 @@ async function startReplica(): Promise<{ child: ChildProcess; port: number; exit
   { env: { ...process.env, KUBECONFIG: cp!.kubeconfigPath }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   let port = 0;
   for await (const line of lines) {
     const entry = JSON.parse(line) as Record<string, unknown>;
     if (typeof entry['port'] === 'number') port = entry['port'];
     if (entry['msg'] === 'serving certificate loaded') break;
   }
-  child.stdout!.resume(); // keep draining its log
+  child.stdout.resume(); // keep draining its log
   assert.ok(port > 0, 'the replica logged its port');
   return { child, port, exited };
 }

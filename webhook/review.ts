@@ -73,14 +73,14 @@ export function decodeReview(body: unknown): DecodeResult {
     ok: true,
     request: {
       uid,
-      kind: { group: String(kind['group'] ?? ''), version: kind['version'], kind: kind['kind'] },
-      resource: request['resource'] as AdmissionRequest['resource'],
+      kind: { group: typeof kind['group'] === 'string' ? kind['group'] : '', version: kind['version'], kind: kind['kind'] },
+      resource: request['resource'],
       subResource: request['subResource'] as string | undefined,
       namespace: request['namespace'] as string | undefined,
       name: request['name'] as string | undefined,
       operation,
       object: request['object'],
-      dryRun: request['dryRun'] as boolean | undefined,
+      dryRun: request['dryRun'],
     },
   };
 }

@@ -25,7 +25,7 @@ const labelled = (extra: Partial<V1Pod['metadata']> = {}, spec: Partial<V1Pod['s
 
 async function mutate(body: unknown) {
   const res = await app.inject({ method: 'POST', url: '/mutate', payload: body as object });
-  return { status: res.statusCode, json: res.json() as { apiVersion: string; kind: string; response: { uid: string; allowed: boolean; patch?: string; patchType?: string; warnings?: string[]; status?: { code: number; message: string } } } };
+  return { status: res.statusCode, json: res.json<{ apiVersion: string; kind: string; response: { uid: string; allowed: boolean; patch?: string; patchType?: string; warnings?: string[]; status?: { code: number; message: string } } }>() };
 }
 const decodePatch = (b64: string): Operation[] => JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) as Operation[];
 

@@ -39,6 +39,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   const sockets = new Set<Socket>();
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps the app's type the default one.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- without it tsc infers a pino-typed app
     loggerInstance: opts.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,

@@ -6,7 +6,7 @@ test('a query round-trips into an answer with A records', () => {
   const query = buildQuery(0x1234, 'Web-0.Web.Default.svc.cluster.local');
   const q = parseQuery(query);
   assert.equal(q?.name, 'web-0.web.default.svc.cluster.local');
-  const answer = parseAnswers(buildResponse(query, q!, ['127.0.0.11', '127.0.0.12'], 0));
+  const answer = parseAnswers(buildResponse(query, q, ['127.0.0.11', '127.0.0.12'], 0));
   assert.deepEqual(answer, { rcode: 0, addresses: ['127.0.0.11', '127.0.0.12'] });
 });
 

@@ -163,7 +163,7 @@ async function fillVolume(pod: V1Pod, volume: V1Volume, dir: string, opts: Volum
 
 async function writeKeys(dir: string, data: Map<string, Buffer> | undefined, items: readonly V1KeyToPath[] | undefined, mode: number, what: string, optional: boolean): Promise<void> {
   if (data === undefined) return;
-  const wanted = items ?? [...data.keys()].map((key) => ({ key, path: key }) as V1KeyToPath);
+  const wanted = items ?? [...data.keys()].map((key): V1KeyToPath => ({ key, path: key }));
   for (const item of wanted) {
     const value = data.get(item.key);
     if (value === undefined) {
