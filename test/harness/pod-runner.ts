@@ -6,8 +6,8 @@
  * in per-container mount namespaces; hostname = pod name; probes; restarts with backoff; and on stop
  * SIGTERM, grace period, SIGKILL — main containers first, then sidecars in reverse order.
  *
- * Not enforced (processes run as the current user, in the host network namespace on the pod's own
- * 127.0.0.x address): runAsUser / runAsNonRoot / capabilities / seccomp, resource limits, emptyDir
+ * Not enforced (processes run as the current user; with `network: 'shared'` also in the runner's network
+ * namespace on the pod's own address): runAsUser / runAsNonRoot / capabilities / seccomp, resource limits, emptyDir
  * `medium` and `sizeLimit`. `readOnlyRootFilesystem` is enforced for the root mount only (other host
  * mounts such as /dev/shm stay writable). A pod dir's volumes are removed when the pod stops.
  * @see https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/
@@ -36,7 +36,7 @@ export { DEFAULT_POD_NETWORK, type PodNetworkSettings } from './pod-runner-netwo
 
 /** Options of {@link startPod}. */
 export interface StartPodOptions {
-  /** The pod's address (127.0.0.x): status.podIP, probe target, and what its programs bind to. */
+  /** The pod's address (10.244.x.y in the lab network): status.podIP, probe target, and what its programs bind to. */
   readonly ip: string;
   /** The kubelet's root dir; the pod gets `<workDir>/<namespace>_<name>_<uid>` for its volumes. */
   readonly workDir: string;
