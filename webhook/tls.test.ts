@@ -7,8 +7,6 @@ import { connect } from 'node:tls';
 import { build, listen } from './server.ts';
 import { StaticKeyPairSource } from '../certs/key-pair.ts';
 import { certificateInfo } from '../certs/generate.ts';
-import { SecretKeyPairSource } from '../certs/secret-source.ts';
-import { MemorySecretStore } from '../certs/memory-secret-store.ts';
 import { fetchHttps, podReview, silentLogger, TEST_CONFIG, testKeyPair } from './test-support.ts';
 
 const first = testKeyPair();
@@ -91,23 +89,4 @@ test('close answers the request in flight, then drops idle and half-open connect
   assert.equal((JSON.parse(res.body) as { response: { allowed: boolean } }).response.allowed, true);
   await closed;
   assert.ok(halfOpen.destroyed || halfOpen.readyState === 'closed' || await new Promise<boolean>((resolve) => { halfOpen.once('close', () => resolve(true)); }));
-});
-
-test('a certificate due for renewal is renewed by its source and served without a restart, under the same CA', async () => {
-  // Issued 25 days ago (so real clients accept it), valid 30 days, renewed when 10 are left.
-  let clock = new Date(Date.now() - 25 * 86400_000);
-  const source = new SecretKeyPairSource({ store: new MemorySecretStore(), hosts: ['127.0.0.1'], now: () => clock, certValidityDays: 30, renewBeforeMs: 10 * 86400_000 });
-  await source.start();
-  after(() => source.stop());
-  const renewing = await build({ config: TEST_CONFIG, logger: silentLogger(), keyPairs: source });
-  after(() => renewing.close());
-  const { port: p } = await listen(renewing, { host: '127.0.0.1', port: 0 });
-  const caPem = source.current()!.caPem;
-  const before = await fetchHttps(`https://127.0.0.1:${p}/readyz`, { ca: caPem });
-  clock = new Date(); // 5 days left: due
-  assert.equal(await source.refresh(), true);
-  const afterRenewal = await fetchHttps(`https://127.0.0.1:${p}/readyz`, { ca: caPem });
-  assert.equal(afterRenewal.status, 200);
-  assert.notEqual(afterRenewal.peer.serialNumber, before.peer.serialNumber);
-  assert.equal(afterRenewal.peer.serialNumber, serial(source.current()!.certPem));
 });
