@@ -4,9 +4,10 @@
  * only if absent (temp file + link, which fails if the target exists), so a restarted init container
  * never rolls back what the syncer has written since.
  */
-import { chmod, link, mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { writeAtomic } from '../common/files.ts';
 
 /** Where the credentials live under the runtime directory. */
 export interface CredentialPaths { readonly dir: string; readonly password: string; readonly userlist: string }
@@ -15,19 +16,6 @@ export interface CredentialPaths { readonly dir: string; readonly password: stri
 export function credentialPaths(runtimeDir: string): CredentialPaths {
   const dir = join(runtimeDir, 'credentials');
   return { dir, password: join(dir, 'password'), userlist: join(dir, 'dataplaneapi.cfg') };
-}
-
-/** Writes `content` to `path` with exactly `mode` (umask does not apply), atomically. */
-export async function writeAtomic(path: string, content: string, mode: number): Promise<void> {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(tmp, content, { mode, flag: 'wx' });
-  try {
-    await chmod(tmp, mode);
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
 }
 
 /** Creates `path` with `content` unless it exists; returns whether it was created. */

@@ -10,7 +10,8 @@
  * so a later restart does not pick up a file HAProxy refused.
  * https://docs.haproxy.org/2.6/management.html#9.4 (master CLI)
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeAtomic } from '../common/files.ts';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HaproxyError } from '../common/errors.ts';
@@ -131,10 +132,8 @@ export class DirectBackend implements Backend {
 
   /** tmp + rename in the same directory: HAProxy never reads a half-written file. */
   async #write(content: string): Promise<void> {
-    const tmp = `${this.peersFile}.tmp-${process.pid}`;
     try {
-      await writeFile(tmp, content, { mode: 0o644 });
-      await rename(tmp, this.peersFile);
+      await writeAtomic(this.peersFile, content, 0o644);
     } catch (err) {
       throw new HaproxyError(`writing ${this.peersFile}: ${(err as Error).message}`, { cause: err, retryable: true, code: 'HPS_PEERS_FILE' });
     }
