@@ -27,7 +27,8 @@ test('init writes 0600 credentials with a new password each run, and the peers f
   assert.equal(statSync(join(dir, 'credentials')).mode & 0o777, 0o700);
   assert.equal(readFileSync(join(dir, 'credentials/dataplaneapi.cfg'), 'utf8'), `userlist haproxy-dataplaneapi\n    user admin insecure-password ${password1}\n`);
   assert.equal(readFileSync(join(dir, 'peers.cfg'), 'utf8'),
-    `global\n    localpeer haproxy-0\n    stats socket ${dir}/admin.sock mode 600 level admin\npeers sessions\n    peer haproxy-0 127.0.0.10:10001\n`);
+    '# Written by haproxy-peer-sync: rewritten whenever the replica set changes. Do not edit.\n' +
+    `global\n    localpeer haproxy-0\n    stats socket ${dir}/admin.sock mode 600 level admin\n\npeers sessions\n    peer haproxy-0 127.0.0.10:10001\n`);
   assert.ok(!first.stdout.includes(password1) && !first.stderr.includes(password1), 'the password is never logged');
 
   // The syncer has rewritten the peers file since: a second run must keep it.

@@ -10,7 +10,8 @@ import { redactOptions, renderHelp } from '../common/config.ts';
 import { ConfigError } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
 import { INIT_USAGE, initOptions, loadInitConfig, type InitConfig } from './options.ts';
-import { passwordFrom, renderPeersFile, renderUserlist } from './render.ts';
+import { renderPeersFile } from '../syncer/peers.ts';
+import { passwordFrom, renderUserlist } from './render.ts';
 import { createIfAbsent, writeCredentials } from './write.ts';
 
 /** Entry point of the `init` role (see bin/haproxy-peer-sync.ts); exit 2 on a bad flag, 1 on an I/O failure. */
@@ -35,8 +36,10 @@ export async function main(argv: string[]): Promise<void> {
     const paths = await writeCredentials(opts.runtimeDir, password, renderUserlist(password));
     log.info({ dir: paths.dir }, 'wrote Data Plane API credentials (0600)');
     const peersFile = join(opts.runtimeDir, 'peers.cfg');
+    // The local peer alone: all HAProxy needs to start; the syncer writes the whole set.
     const created = await createIfAbsent(peersFile, renderPeersFile({
-      podName: opts.podName, podIp: opts.podIp, section: opts.peersSection, port: opts.peerPort, runtimeDir: opts.runtimeDir,
+      localPeer: opts.podName, adminSocket: join(opts.runtimeDir, 'admin.sock'), section: opts.peersSection,
+      peers: [{ name: opts.podName, host: opts.podIp, port: opts.peerPort }],
     }), 0o644);
     log.info({ path: peersFile, created }, created ? 'wrote the first peers file' : 'peers file already there; left as it is');
   } catch (err) {
