@@ -34,6 +34,14 @@ export const NAMES = {
 /** Where the shared emptyDir is mounted in every container that uses it. */
 export const RUNTIME_DIR = '/var/run/haproxy-peer-sync';
 export const MASTER_SOCKET = `${RUNTIME_DIR}/master.sock`;
+/**
+ * A group every container of an injected pod belongs to (pod-level supplementalGroups), owning the
+ * master socket: HAProxy may run as its image's user (uid 99 in the official image) and the syncer as
+ * another uid, and a socket only its owner may write to would lock the syncer out.
+ */
+export const SHARED_GID = 65532;
+/** The master CLI as HAProxy binds it: group-writable for the shared group, no one else. */
+export const MASTER_SOCKET_BIND = `${MASTER_SOCKET},mode,660,gid,${SHARED_GID}`;
 export const PEERS_FILE = `${RUNTIME_DIR}/peers.cfg`;
 /** Written 0600 by the init container (init/write.ts), read by the syncer in dataplaneapi mode. */
 export const CREDENTIALS_PASSWORD_FILE = `${RUNTIME_DIR}/credentials/password`;

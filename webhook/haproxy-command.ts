@@ -3,11 +3,11 @@
  * peers file. Pure.
  */
 import type { V1Container } from '@kubernetes/client-node';
-import { ANNOTATIONS, MASTER_SOCKET, PEERS_FILE } from './annotations.ts';
+import { ANNOTATIONS, MASTER_SOCKET, MASTER_SOCKET_BIND, PEERS_FILE } from './annotations.ts';
 
 /**
  * Makes the HAProxy container run in master-worker mode with our master socket and peers file:
- * `haproxy -W -db -S <runtime>/master.sock -f <user cfg> -f <runtime>/peers.cfg`. An empty command gets
+ * `haproxy -W -db -S <runtime>/master.sock,mode,660,gid,<shared gid> -f <user cfg> -f <runtime>/peers.cfg`. An empty command gets
  * that command; a command that already runs haproxy gets the missing flags appended; anything else (a
  * shell wrapper, an image entrypoint we cannot see) is refused, because we could not know what runs.
  * https://docs.haproxy.org/3.0/management.html#3 (command line), #9.4 (master CLI)
@@ -17,7 +17,7 @@ export function haproxyCommand(container: V1Container, configPath: string):
   const command = container.command ?? [];
   const args = container.args ?? [];
   if (command.length === 0 && args.length === 0) {
-    return { command: ['haproxy', '-W', '-db', '-S', MASTER_SOCKET, '-f', configPath, '-f', PEERS_FILE], args: undefined, userConfigKept: false };
+    return { command: ['haproxy', '-W', '-db', '-S', MASTER_SOCKET_BIND, '-f', configPath, '-f', PEERS_FILE], args: undefined, userConfigKept: false };
   }
   const argv = [...command, ...args];
   const first = argv[0] ?? '';
@@ -31,7 +31,7 @@ export function haproxyCommand(container: V1Container, configPath: string):
   const missing: string[] = [];
   if (!argv.includes('-W') && !argv.includes('-Ws')) missing.push('-W');
   if (!argv.includes('-db')) missing.push('-db');
-  if (!hasOption(argv, '-S', (v) => v === MASTER_SOCKET || v.startsWith(`${MASTER_SOCKET},`))) missing.push('-S', MASTER_SOCKET);
+  if (!hasOption(argv, '-S', (v) => v === MASTER_SOCKET || v.startsWith(`${MASTER_SOCKET},`))) missing.push('-S', MASTER_SOCKET_BIND);
   const userConfigKept = argv.includes('-f');
   if (!userConfigKept) missing.push('-f', configPath);
   if (!hasOption(argv, '-f', (v) => v === PEERS_FILE)) missing.push('-f', PEERS_FILE);

@@ -113,9 +113,9 @@ test('the HAProxy command gets only the flags it lacks', () => {
     [['haproxy', '-W', '-db', '-S', '/var/run/haproxy-peer-sync/master.sock', '-f', '/c', '-f', '/var/run/haproxy-peer-sync/peers.cfg'], undefined,
       { command: undefined, args: undefined, userConfigKept: true }],
     [['haproxy', '-Ws'], ['-f', '/c'],
-      { command: undefined, args: ['-f', '/c', '-db', '-S', '/var/run/haproxy-peer-sync/master.sock', '-f', '/var/run/haproxy-peer-sync/peers.cfg'], userConfigKept: true }],
+      { command: undefined, args: ['-f', '/c', '-db', '-S', '/var/run/haproxy-peer-sync/master.sock,mode,660,gid,65532', '-f', '/var/run/haproxy-peer-sync/peers.cfg'], userConfigKept: true }],
     [['/usr/sbin/haproxy'], undefined,
-      { command: ['/usr/sbin/haproxy', '-W', '-db', '-S', '/var/run/haproxy-peer-sync/master.sock', '-f', '/default.cfg', '-f', '/var/run/haproxy-peer-sync/peers.cfg'], args: undefined, userConfigKept: false }],
+      { command: ['/usr/sbin/haproxy', '-W', '-db', '-S', '/var/run/haproxy-peer-sync/master.sock,mode,660,gid,65532', '-f', '/default.cfg', '-f', '/var/run/haproxy-peer-sync/peers.cfg'], args: undefined, userConfigKept: false }],
   ];
   for (const [command, args, expected] of cases) {
     assert.deepEqual(haproxyCommand({ name: 'h', command, args }, '/default.cfg'), expected);

@@ -9,7 +9,7 @@
 import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import {
   ANNOTATIONS, DEFAULTS, INJECT_LABEL, NAMES, PREFIX, RUNTIME_DIR,
-  type SidecarMode, type SyncMode,
+  SHARED_GID, type SidecarMode, type SyncMode,
 } from './annotations.ts';
 import { haproxyCommand } from './haproxy-command.ts';
 import { initContainer, syncerContainer } from './containers.ts';
@@ -195,6 +195,10 @@ export function mutate(pod: V1Pod, settings: InjectSettings, config: InjectorCon
     if (settings.command !== undefined) haproxy.command = settings.command;
     if (settings.args !== undefined) haproxy.args = settings.args;
   }
+  // Every container (HAProxy as whatever uid its image or securityContext gives it, and ours) shares a
+  // group, which owns the master socket (MASTER_SOCKET_BIND).
+  const groups = spec.securityContext?.supplementalGroups ?? [];
+  if (!groups.includes(SHARED_GID)) spec.securityContext = { ...spec.securityContext, supplementalGroups: [...groups, SHARED_GID] };
   // Memory-backed: the credentials never touch the node's disk.
   const volume: V1Volume = { name: NAMES.volume, emptyDir: { medium: 'Memory', sizeLimit: '8Mi' } };
   spec.volumes = [...(spec.volumes ?? []), volume];
