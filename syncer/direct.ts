@@ -1,14 +1,17 @@
 /**
  * Direct backend: the syncer owns `<runtime-dir>/peers.cfg`, which HAProxy loads after the user's
  * configuration, and reloads HAProxy through the master CLI. For images without the Data Plane API.
- * I/O; the decisions (what to write, whether a reload is due, how it went) are pure functions
- * elsewhere.
+ * I/O; the decisions (what to write, whether a reload is due, how it went, what the version's answers
+ * mean) are pure functions elsewhere.
  *
- * A reload is requested only when HAProxy runs and its live peers section differs from the desired
- * one; before HAProxy starts (the native sidecar starts first) writing the file is enough. A rejected
- * configuration leaves the old worker serving (master-worker mode); the previous file is then put back
- * so a later restart does not pick up a file HAProxy refused.
- * https://docs.haproxy.org/2.6/management.html#9.4 (master CLI)
+ * Every pass reads `show proc`, which also names HAProxy's version: a version the syncer does not know
+ * is refused (HPS_HAPROXY_VERSION) — no reload, no verdict. A reload is requested only when HAProxy runs
+ * and its live peers section differs from the desired one; before HAProxy starts (the native sidecar
+ * starts first) writing the file is enough. A rejected configuration leaves the old worker serving
+ * (master-worker mode); the previous file is then put back so a later restart does not pick up a file
+ * HAProxy refused. On 3.0 the reload's own answer says whether it loaded and, if not, why (HAProxy's
+ * error lines); on 2.6 it says nothing and `show proc` confirms it.
+ * https://docs.haproxy.org/2.6/management.html#9.4, https://docs.haproxy.org/3.0/management.html#9.4
  */
 import { readFile } from 'node:fs/promises';
 import { writeAtomic } from '../common/files.ts';
@@ -17,8 +20,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HaproxyError } from '../common/errors.ts';
 import { socketCommand } from './haproxy-socket.ts';
 import { parsePeersFile, renderPeersFile, sortPeers, type Peer } from './peers.ts';
-import { SECTION_FLAGS, parseShowPeers, type SectionStatus } from './show-peers.ts';
-import { parseShowProc, reloadOutcome, type ProcInfo } from './show-proc.ts';
+import { dialectFor, type HaproxyDialect } from './haproxy-version.ts';
+import { parseShowPeers, type SectionStatus } from './show-peers.ts';
+import { failureLines, parseReloadAnswer, parseShowProc, reloadOutcome, type ProcInfo } from './show-proc.ts';
 
 export interface DirectBackendOptions {
   readonly runtimeDir: string;
@@ -28,7 +32,7 @@ export interface DirectBackendOptions {
   readonly reloadTimeoutMs?: number;
   /**
    * Longest wait for the running worker to finish its own resync before reloading (default 6 s,
-   * just over HAProxy 2.6's fixed 5 s resync timeout).
+   * just over HAProxy's fixed 5 s resync timeout, the same in 2.6 and 3.0).
    */
   readonly resyncWaitMs?: number;
 }
@@ -47,6 +51,38 @@ export interface SyncResult {
    * reloaded — with an empty table that must be taught again. Undefined when the backend cannot tell.
    */
   readonly instance?: number;
+  /** The running HAProxy's version and what its answers mean; undefined when HAProxy is not up. */
+  readonly haproxy?: HaproxyDialect;
+}
+
+/** HAProxy refused the configuration on reload; the previous worker keeps serving. */
+export class ReloadRejectedError extends HaproxyError {
+  /** HAProxy's own log of the failed load (3.0's `reload` answer); empty when the version does not return it (2.6). */
+  readonly haproxyLog: readonly string[];
+  /** The lines that say why (its `[ALERT]` lines), for logs and the failure metric. */
+  readonly reasons: readonly string[];
+  /** The version of the HAProxy that refused it. */
+  readonly haproxyVersion: string;
+  constructor(message: string, haproxyLog: readonly string[], haproxyVersion: string) {
+    super(message, { retryable: true, code: 'HPS_RELOAD_FAILED' });
+    this.haproxyLog = haproxyLog;
+    this.reasons = failureLines(haproxyLog);
+    this.haproxyVersion = haproxyVersion;
+  }
+}
+
+/** The dialect of the HAProxy behind `proc`; throws HPS_HAPROXY_VERSION (retryable: it may be replaced) when unknown. */
+export function dialectOf(proc: ProcInfo): HaproxyDialect {
+  const d = dialectFor(proc.version ?? '');
+  if (!d.known) throw new HaproxyError(d.reason, { retryable: true, code: 'HPS_HAPROXY_VERSION' });
+  return d.dialect;
+}
+
+/** Reads `show proc` on a master CLI; throws a retryable HaproxyError when it does not answer. */
+export async function showProc(masterSocket: string): Promise<ProcInfo> {
+  const info = parseShowProc(await socketCommand(masterSocket, 'show proc'));
+  if (info === undefined) throw new HaproxyError('show proc: no master line in the answer', { retryable: true });
+  return info;
 }
 
 /** The interface the reconciler drives; the Data Plane API backend implements it too. */
@@ -93,27 +129,30 @@ export class DirectBackend implements Backend {
       const before = previous === undefined ? [] : parsePeersFile(previous).peers;
       return { running: false, fileChanged, reloaded: false, before, applied: desired };
     }
+    const haproxy = dialectOf(proc);
     const live = await this.showPeers();
     const before = live?.peers.map(statusToPeer) ?? [];
-    if (live !== undefined && samePeers(before, desired)) return { running: true, fileChanged, reloaded: false, before, applied: before, instance: proc.masterPid };
+    if (live !== undefined && samePeers(before, desired)) return { running: true, fileChanged, reloaded: false, before, applied: before, instance: proc.masterPid, haproxy };
 
-    const resyncWaitedMs = await this.#waitForResync(live);
+    const resyncWaitedMs = await this.#waitForResync(live, haproxy);
     try {
-      await this.#reload(proc);
+      await this.#reload(proc, haproxy, fileChanged && previous !== undefined);
     } catch (err) {
       if (fileChanged && previous !== undefined) await this.#write(previous).catch(() => undefined);
       throw err;
     }
-    return { running: true, fileChanged, reloaded: true, before, applied: desired, resyncWaitedMs, instance: proc.masterPid };
+    return { running: true, fileChanged, reloaded: true, before, applied: desired, resyncWaitedMs, instance: proc.masterPid, haproxy };
   }
 
   /**
-   * Seen on 2.6.12: a worker whose resync is still open (section flags without 0x2, e.g. within 5 s
-   * of a fresh start with no teacher) does not teach its successor, so a reload then loses the whole
-   * table. Wait until the resync is over (finished or timed out) — bounded, then reload anyway.
+   * Seen on 2.6.12 and 3.0.11: a worker whose resync is still open (section flags without 0x1|0x2,
+   * e.g. within 5 s of a fresh start with no teacher) does not teach its successor, so a reload then
+   * loses the whole table. Wait until the resync is over (finished or timed out) — bounded, then reload
+   * anyway. (3.0 ends it at once when there is no remote peer; 2.6 waits the 5 s.)
    */
-  async #waitForResync(live: SectionStatus | undefined): Promise<number> {
-    const done = (s: SectionStatus | undefined): boolean => s === undefined || (s.flags & RESYNC_OVER) === RESYNC_OVER;
+  async #waitForResync(live: SectionStatus | undefined, d: HaproxyDialect): Promise<number> {
+    const over = d.sectionFlags.localResyncDone | d.sectionFlags.remoteResyncDone;
+    const done = (s: SectionStatus | undefined): boolean => s === undefined || (s.flags & over) === over;
     if (done(live)) return 0;
     const started = Date.now();
     const deadline = started + (this.#opts.resyncWaitMs ?? 6000);
@@ -140,35 +179,44 @@ export class DirectBackend implements Backend {
   }
 
   async #showProc(): Promise<ProcInfo> {
-    const info = parseShowProc(await socketCommand(this.masterSocket, 'show proc'));
-    if (info === undefined) throw new HaproxyError('show proc: no master line in the answer', { retryable: true });
-    return info;
+    return showProc(this.masterSocket);
   }
 
   /**
-   * `reload` on 2.6 answers nothing (the master re-executes itself), so the result is read from
-   * `show proc`: the master's counter moves, and either a new current worker appears or the failure
-   * counter is set.
+   * 3.0 (`synchronous`): `reload` answers once the new worker has loaded, `Success=1`, or `Success=0`
+   * with HAProxy's error lines, which the error carries. 2.6 (`silent`) answers nothing (the master
+   * re-executes itself), so the result is read from `show proc`: the master's counter moves, and either
+   * a new current worker appears or the failure counter is set. 3.0 falls back to that too when its
+   * answer is lost.
    */
-  async #reload(before: ProcInfo): Promise<void> {
+  async #reload(before: ProcInfo, d: HaproxyDialect, restoring: boolean): Promise<void> {
     this.reloads++;
-    await socketCommand(this.masterSocket, 'reload').catch(() => undefined); // the master may drop the connection while re-executing
-    const deadline = Date.now() + (this.#opts.reloadTimeoutMs ?? 15_000);
+    const timeoutMs = this.#opts.reloadTimeoutMs ?? 15_000;
+    const restored = restoring ? '; the previous file was restored' : '';
+    if (d.reload === 'synchronous') {
+      const answer = parseReloadAnswer(await socketCommand(this.masterSocket, 'reload', timeoutMs).catch(() => ''));
+      if (answer?.success === true) return;
+      if (answer?.success === false) {
+        const why = failureLines(answer.log).join(' | ');
+        throw new ReloadRejectedError(`HAProxy ${d.version} rejected the configuration (the previous worker keeps serving${restored}): ${why}`, answer.log, d.version);
+      }
+    } else {
+      await socketCommand(this.masterSocket, 'reload').catch(() => undefined); // the master may drop the connection while re-executing
+    }
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const now = await this.#showProc().catch(() => undefined);
       const outcome = now === undefined ? 'pending' : reloadOutcome(before, now);
       if (outcome === 'succeeded') return;
       if (outcome === 'failed') {
-        throw new HaproxyError('HAProxy rejected the new peers file (reload failed; the previous worker keeps serving); the previous file was restored', { retryable: true, code: 'HPS_RELOAD_FAILED' });
+        throw new ReloadRejectedError(`HAProxy ${d.version} rejected the configuration (the previous worker keeps serving${restored}); `
+          + 'this version does not return its error lines: they are in the HAProxy container\'s log', [], d.version);
       }
       if (Date.now() > deadline) throw new HaproxyError('reload not confirmed by show proc in time', { retryable: true, code: 'HPS_RELOAD_TIMEOUT' });
       await sleep(20);
     }
   }
 }
-
-/** Local and remote resync over (finished or timed out): HAProxy 2.6 PEERS_F_RESYNC_LOCAL|REMOTE. */
-const RESYNC_OVER = SECTION_FLAGS.localResyncDone | SECTION_FLAGS.remoteResyncDone;
 
 function statusToPeer(s: SectionStatus['peers'][number]): Peer {
   return { name: s.name, host: s.host ?? '', port: s.port ?? 0 };

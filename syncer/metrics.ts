@@ -2,7 +2,7 @@
  * The syncer's Prometheus metrics, on a registry of their own (no global state, so tests can build
  * several). https://prometheus.io/docs/practices/naming/
  */
-import { Counter, Gauge, Histogram, Registry, registerProcessMetrics } from './prometheus.ts';
+import { Counter, Gauge, Histogram, InfoGauge, Registry, registerProcessMetrics } from './prometheus.ts';
 
 export interface SyncerMetrics {
   readonly registry: Registry;
@@ -14,6 +14,10 @@ export interface SyncerMetrics {
   readonly reloads: Counter;
   readonly lastSuccess: Gauge;
   readonly ready: Gauge;
+  /** `{version, branch, known}` of the running HAProxy. */
+  readonly haproxy: InfoGauge;
+  /** Present while the last reload was rejected: `{haproxy_version, message}` with HAProxy's own error lines. */
+  readonly reloadFailure: InfoGauge;
 }
 
 /** Builds the metrics; `defaults` adds the process metrics (resident memory, CPU, event loop lag). */
@@ -33,5 +37,10 @@ export function createMetrics(defaults = true): SyncerMetrics {
     reloads: new Counter({ name: 'hps_syncer_reloads_total', help: 'HAProxy reloads requested, by result (succeeded|failed).', registry }),
     lastSuccess: new Gauge({ name: 'hps_syncer_last_success_timestamp_seconds', help: 'Unix time of the last successful reconcile.', registry }),
     ready: new Gauge({ name: 'hps_syncer_ready', help: '1 once the first reconcile succeeded and the tables were taught.', registry }),
+    haproxy: new InfoGauge({ name: 'hps_syncer_haproxy_info', help: 'The running HAProxy\'s version (master CLI) and whether the syncer knows it (known="false": refused, un-Ready).', registry }),
+    reloadFailure: new InfoGauge({
+      name: 'hps_syncer_reload_failure_info', registry,
+      help: 'Present while the last reload was rejected (the previous worker keeps serving); message = HAProxy\'s own error lines (3.0; 2.6 does not return them).',
+    }),
   };
 }

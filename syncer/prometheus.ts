@@ -68,6 +68,21 @@ export class Gauge {
   }
 }
 
+/**
+ * At most one labelled series, of value 1: a fact whose details are labels (the HAProxy version, the
+ * last reload failure in HAProxy's own words). `clear()` removes the series.
+ */
+export class InfoGauge {
+  #labels: Labels | undefined;
+  readonly o: { name: string; help: string; registry: Registry };
+  constructor(o: { name: string; help: string; registry: Registry }) { this.o = o; o.registry.register(this); }
+  set(labels: Labels): void { this.#labels = { ...labels }; }
+  clear(): void { this.#labels = undefined; }
+  render(): string {
+    return header(this.o.name, this.o.help, 'gauge') + (this.#labels === undefined ? '' : `${this.o.name}${labelText(this.#labels)} 1\n`);
+  }
+}
+
 /** Observations counted into cumulative buckets, with their sum and count. */
 export class Histogram {
   readonly #counts: number[];

@@ -12,7 +12,8 @@ import type { Logger } from '../common/logger.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { Coalescer, realTimers, type Timers } from './coalescer.ts';
 import { desiredPeers, type Self } from './desired.ts';
-import type { Backend } from './direct.ts';
+import { ReloadRejectedError, type Backend } from './direct.ts';
+import { KNOWN_BRANCHES, describeSectionFlags, type HaproxyDialect } from './haproxy-version.ts';
 import type { SyncerMetrics } from './metrics.ts';
 import { diffPeers, formatAddress, isEmptyDiff, type Peer } from './peers.ts';
 import { taughtVerdict } from './show-peers.ts';
@@ -59,6 +60,10 @@ export class Reconciler {
   #taught = false;
   /** The HAProxy instance (master pid) the readiness verdict was made for. */
   #instance: number | undefined;
+  /** What the running HAProxy's answers mean (learned from its version every pass). */
+  #dialect: HaproxyDialect | undefined;
+  /** The last refusal of an unknown HAProxy version (logged once per distinct message). */
+  #refusedVersion = '';
   #reason = 'waiting for the first successful reconcile';
 
   constructor(opts: ReconcilerOptions) {
@@ -135,7 +140,7 @@ export class Reconciler {
     try {
       const result = await this.#o.backend.sync(desired.peers);
       metrics.appliedPeers.set(result.applied.length);
-      if (result.reloaded) metrics.reloads.inc({ result: 'succeeded' });
+      if (result.reloaded) { metrics.reloads.inc({ result: 'succeeded' }); metrics.reloadFailure.clear(); }
       const diff = diffPeers(result.before, desired.peers, self.name);
       if ((result.fileChanged || result.reloaded) && !isEmptyDiff(diff)) {
         log.info({
@@ -156,6 +161,7 @@ export class Reconciler {
       }
       if (this.#waitAttempt > 0) log.info('HAProxy is up');
       this.#waitAttempt = 0;
+      this.#learnVersion(result.haproxy);
       if (result.instance !== undefined && this.#instance !== undefined && result.instance !== this.#instance && this.#firstSuccess) {
         // A restarted HAProxy (not a reload) starts with an empty table: ready again only once re-taught.
         log.warn({ before: this.#instance, now: result.instance }, 'HAProxy restarted: unready until its tables are taught again');
@@ -175,13 +181,48 @@ export class Reconciler {
       const code = err instanceof AppError ? err.code : 'HPS_UNEXPECTED';
       metrics.reconciles.inc({ result: 'error' });
       metrics.errors.inc({ code });
-      if (code === 'HPS_RELOAD_FAILED') metrics.reloads.inc({ result: 'failed' });
       const delay = backoffDelay(this.#attempt++, this.#o.backoff);
-      log.warn({ err, attempt: this.#attempt, retryInMs: delay }, 'reconcile failed; retrying');
+      if (code === 'HPS_HAPROXY_VERSION') {
+        this.#refuseVersion((err as Error).message);
+      } else if (err instanceof ReloadRejectedError) {
+        metrics.reloads.inc({ result: 'failed' });
+        // HAProxy's own words (3.0 returns them with the reload; 2.6 does not).
+        metrics.reloadFailure.set({ haproxy_version: err.haproxyVersion, message: err.reasons.join('\n') || 'rejected (no error lines returned by this HAProxy version)' });
+        log.error({ err, haproxyLog: err.haproxyLog, attempt: this.#attempt, retryInMs: delay }, 'HAProxy rejected the new configuration; the previous worker keeps serving');
+      } else {
+        if (code === 'HPS_RELOAD_FAILED') metrics.reloads.inc({ result: 'failed' });
+        log.warn({ err, attempt: this.#attempt, retryInMs: delay }, 'reconcile failed; retrying');
+      }
       this.#schedule(delay);
     } finally {
       endTimer();
     }
+  }
+
+  /** Records which HAProxy runs and what its answers mean; logs a change of version. */
+  #learnVersion(d: HaproxyDialect | undefined): void {
+    if (d === undefined) return;
+    if (d.version !== this.#dialect?.version) {
+      this.#o.log.info({ version: d.version, branch: d.branch, reload: d.reload }, 'HAProxy version known: its section flags and reload answer are read as in this version');
+      this.#o.metrics.haproxy.set({ version: d.version, branch: d.branch, known: 'true' });
+    }
+    this.#dialect = d;
+    this.#refusedVersion = '';
+  }
+
+  /** An HAProxy version the syncer does not know: never guessed; un-Ready with that reason until it changes. */
+  #refuseVersion(message: string): void {
+    if (message !== this.#refusedVersion) {
+      this.#refusedVersion = message;
+      this.#o.log.error({ knownBranches: KNOWN_BRANCHES }, message);
+      const version = /^HAProxy (\S+)/.exec(message)?.[1] ?? '';
+      this.#o.metrics.haproxy.set({ version, branch: '', known: 'false' });
+    }
+    this.#dialect = undefined;
+    this.#firstSuccess = false;
+    this.#taught = false;
+    this.#reason = message;
+    this.#o.metrics.ready.set(0);
   }
 
   /** Reads `show peers` until the tables are taught, then latches (a later reload is taught by the old worker). */
@@ -191,20 +232,28 @@ export class Reconciler {
     const check = async (): Promise<void> => {
       this.#readinessTimer = undefined;
       if (this.#taught || this.#stopped) { this.#readinessLoop = false; return; }
+      const dialect = this.#dialect;
+      if (dialect === undefined) {
+        // A refused version: the pass set the reason. Else a backend that cannot tell: never guess either.
+        if (this.#refusedVersion === '') this.#reason = 'HAProxy did not report its version: its section flags are not interpreted';
+        this.#readinessLoop = false;
+        return;
+      }
       const section = await this.#o.backend.showPeers().catch(() => undefined);
-      const verdict = taughtVerdict(section, this.#desired.filter((p) => p.name !== this.#o.self.name), this.#noReadyOtherAtStart);
+      const verdict = taughtVerdict(section, dialect, this.#desired.filter((p) => p.name !== this.#o.self.name), this.#noReadyOtherAtStart);
+      const flags = section === undefined ? undefined : describeSectionFlags(section.flags, dialect);
       if (verdict.taught) {
         this.#taught = true;
         this.#o.metrics.ready.set(1);
-        this.#o.log.info({ reason: verdict.reason }, 'tables taught: ready');
+        this.#o.log.info({ reason: verdict.reason, haproxy: dialect.version, sectionFlags: flags }, 'tables taught: ready');
         this.#readinessLoop = false;
         return;
       }
       if (verdict.reason !== this.#reason) {
         // HAProxy never asks again once its resync ended: only a restart of HAProxy can teach it now.
         if (/timed out without a teacher/.test(verdict.reason)) {
-          this.#o.log.warn({ reason: verdict.reason }, 'this replica ended its table resync without a teacher while ready replicas exist; it stays unready until HAProxy restarts (delete the pod)');
-        } else this.#o.log.debug({ reason: verdict.reason }, 'not ready yet');
+          this.#o.log.warn({ reason: verdict.reason, sectionFlags: flags }, 'this replica ended its table resync without a teacher while ready replicas exist; it stays unready until HAProxy restarts (delete the pod)');
+        } else this.#o.log.debug({ reason: verdict.reason, sectionFlags: flags }, 'not ready yet');
       }
       this.#reason = verdict.reason;
       if (this.#stopped) { this.#readinessLoop = false; return; }

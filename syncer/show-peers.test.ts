@@ -1,57 +1,124 @@
+// `show peers` as the real binaries print it (fixtures captured from Debian's 2.6.12 and 3.0.11, peers on
+// 127.0.0.x), read with each version's flag table.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { isEstablished, parseShowPeers, taughtVerdict } from './show-peers.ts';
+import { isEstablished, parseShowPeers, taughtVerdict, type SectionStatus } from './show-peers.ts';
+import { dialectFor, type HaproxyDialect } from './haproxy-version.ts';
 import type { Peer } from './peers.ts';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
+const section = (name: string): SectionStatus => { const [s] = parseShowPeers(fixture(name)); assert.ok(s, name); return s; };
 const peer = (name: string, ready: boolean): Peer => ({ name, host: '127.0.3.1', port: 10000, ready });
+const dialect = (v: string): HaproxyDialect => { const d = dialectFor(v); assert.ok(d.known); return d.dialect; };
 
 test('parses the 2.6 format: section flags, local and remote peers, link state', () => {
-  const [s] = parseShowPeers(fixture('show-peers-2.6-taught.txt'));
-  assert.ok(s);
+  const s = section('show-peers-2.6-taught.txt');
   assert.equal(s.name, 'haproxy-peers');
   assert.equal(s.flags, 0x2213);
-  assert.deepEqual(s.peers.map((p) => [p.name, p.local, p.lastStatus, p.state]), [
-    ['p2', true, 'NONE', undefined], ['p1', false, 'ESTA', 'EST'], ['p3', false, 'UNKN', undefined]]);
+  assert.deepEqual(s.peers.map((p) => [p.name, p.local, p.lastStatus, p.state, p.appState]), [
+    ['p2', true, 'NONE', undefined, undefined], ['p1', false, 'ESTA', 'EST', undefined], ['p3', false, 'UNKN', undefined, undefined]]);
   assert.deepEqual([s.peers[2]?.host, s.peers[2]?.port], ['::1', 10002]);
   assert.deepEqual(s.peers.filter(isEstablished).map((p) => p.name), ['p1']);
 });
 
-test('tolerates the 3.x format (extra fields between the known ones)', () => {
-  const [s] = parseShowPeers(fixture('show-peers-3.x.txt'));
-  assert.equal(s?.peers[0]?.lastStatus, 'ESTA');
-  assert.equal(s?.peers[0]?.host, '10.0.0.2');
-  assert.equal(s?.peers[1]?.local, true);
+test('parses the 3.0 format: app_state= and learn_state= between the known fields; the header date is not read', () => {
+  const s = section('show-peers-3.0-joined.txt');
+  assert.equal(s.name, 'mypeers');
+  assert.equal(s.flags, 0x22100003);
+  assert.deepEqual(s.peers.map((p) => [p.name, p.local, p.active, p.lastStatus, p.appState, p.learnState, p.state]), [
+    ['p4', true, false, 'NONE', 'STOPPED', 'NOTASSIGNED', undefined],
+    ['p3', false, true, 'ESTA', 'RUNNING', 'NOTASSIGNED', 'EST'],
+    ['p2', false, true, 'ESTA', 'RUNNING', 'NOTASSIGNED', 'EST'],
+    ['p1', false, false, 'ESTA', 'STOPPED', 'NOTASSIGNED', undefined]]); // lost a connect collision a moment ago
+  assert.deepEqual([s.peers[3]?.host, s.peers[3]?.port], ['127.0.0.1', 13001]);
+  assert.deepEqual(s.peers.filter(isEstablished).map((p) => p.name), ['p3', 'p2']);
 });
 
-test('taught: remote finished and the ready replicas\' links established', () => {
-  const [s] = parseShowPeers(fixture('show-peers-2.6-taught.txt'));
-  assert.equal(taughtVerdict(s, [peer('p1', true)]).taught, true);
-  // p3 is Ready but refused us (UNKN): not taught until that link is up.
-  assert.match(taughtVerdict(s, [peer('p1', true), peer('p3', true)]).reason, /not established: p3/);
-  // p3 still starting (not Ready): it holds nothing that served traffic.
-  assert.equal(taughtVerdict(s, [peer('p1', true), peer('p3', false)]).taught, true);
+test('a link is up only when active and ESTA (and, on 3.0, app_state=RUNNING); a dead peer shows inactive, then CONN', () => {
+  // 3.0, just after a reload: p4 (just declared, not up yet) is dialled: (remote,active) but STOPPED and CONN.
+  const r = section('show-peers-3.0-reloaded.txt');
+  const p4 = r.peers.find((p) => p.name === 'p4');
+  assert.deepEqual([p4?.active, p4?.lastStatus, p4?.appState, p4?.state], [true, 'CONN', 'STOPPED', 'TAR']);
+  assert.equal(p4 && isEstablished(p4), false);
+  const p2 = r.peers.find((p) => p.name === 'p2');
+  assert.ok(p2 && isEstablished(p2));
+  assert.equal(isEstablished({ ...p2, appState: 'STARTING' }), false);
+  assert.equal(isEstablished({ ...p2, appState: 'STOPPING' }), false);
+  // p3 killed 6 s earlier: the same reading in both versions.
+  for (const f of ['show-peers-2.6-peer-down.txt', 'show-peers-3.0-peer-down.txt']) {
+    const s = section(f);
+    assert.deepEqual(s.peers.filter(isEstablished).map((p) => p.name).sort(), ['p2', 'p4'], f);
+    assert.equal(s.peers.find((p) => p.name === 'p3')?.lastStatus, 'CONN', f);
+  }
 });
 
-test('a timed-out resync (0x20) is not taught while a ready replica is reachable', () => {
-  const [s] = parseShowPeers(fixture('show-peers-2.6-timeout.txt'));
-  assert.equal(s?.flags, 0x33);
-  const v = taughtVerdict(s, [peer('p2', true)]);
-  assert.equal(v.taught, false);
-  assert.match(v.reason, /timed out/);
-});
+// The same cases, captured on each version: the verdicts must agree.
+const cases = [
+  { v: '2.6.12-1+deb12u4', joined: ['show-peers-2.6-joined.txt', 0x2213], reloaded: ['show-peers-2.6-reloaded.txt', 0x1103],
+    refused1: ['show-peers-2.6-refused-1s.txt', 0x11], refused7: ['show-peers-2.6-refused-7s.txt', 0x33],
+    together: ['show-peers-2.6-started-together.txt', 0x68b3] },
+  { v: '3.0.11-1+deb13u4', joined: ['show-peers-3.0-joined.txt', 0x22100003], reloaded: ['show-peers-3.0-reloaded.txt', 0x11000003],
+    refused1: ['show-peers-3.0-refused-1s.txt', 0x100001], refused7: ['show-peers-3.0-refused-7s.txt', 0x300003],
+    together: ['show-peers-3.0-started-together.txt', 0x28b00003] },
+] as const;
 
-test('a replica that started when no other was ready is taught once its resync is over and the links are up', () => {
-  const [s] = parseShowPeers(fixture('show-peers-2.6-timeout.txt'));
-  assert.equal(taughtVerdict(s, [peer('p2', true)], true).taught, true);
-  assert.match(taughtVerdict(s, [peer('p2', true), peer('p9', true)], true).reason, /not established: p9/);
-});
+for (const c of cases) {
+  const d = dialect(c.v);
+  const at = (f: readonly [string, number]): SectionStatus => { const s = section(f[0]); assert.equal(s.flags, f[1], f[0]); return s; };
 
-test('alone, or among replicas none of which is ready, a finished-or-timed-out resync is enough', () => {
-  const [s] = parseShowPeers(fixture('show-peers-2.6-timeout.txt'));
-  assert.equal(taughtVerdict(s, []).taught, true);
-  assert.equal(taughtVerdict(s, [peer('p2', false)]).taught, true);
-  assert.equal(taughtVerdict({ name: 'haproxy-peers', flags: 0x11, peers: [] }, [peer('p2', false)]).taught, false);
-  assert.equal(taughtVerdict(undefined, []).taught, false);
+  test(`${d.branch}: a fresh replica taught by a remote peer is taught once every ready replica's link is up`, () => {
+    const s = at(c.joined);
+    assert.deepEqual(taughtVerdict(s, d, [peer('p1', false), peer('p2', true), peer('p3', true)]),
+      { taught: true, reason: 'taught by a peer; links established' });
+    if (d.branch === '3.0') {
+      // p1's link was down (a connect collision) at that instant: not yet, and the reason names it.
+      assert.deepEqual(taughtVerdict(s, d, [peer('p1', true), peer('p2', true)]),
+        { taught: false, reason: 'links not established: p1 (ESTA: link lost)' });
+    }
+  });
+
+  test(`${d.branch}: the new worker taught by the old one after a reload is taught`, () => {
+    const s = at(c.reloaded);
+    // p4 was just declared and is still starting (not ready): its CONN does not matter.
+    assert.equal(taughtVerdict(s, d, [peer('p2', true), peer('p3', true), peer('p4', false)]).taught, true);
+    assert.match(taughtVerdict(s, d, [peer('p2', true), peer('p4', true)]).reason, /^links not established: p4 \(CONN: connecting\)$/);
+  });
+
+  test(`${d.branch}: refused (UNKN) by the ready replicas: un-Ready, and the reason names them, during and after the resync`, () => {
+    const ready = [peer('p1', true), peer('p2', true)];
+    assert.deepEqual(taughtVerdict(at(c.refused1), d, ready), { taught: false,
+      reason: 'resync in progress; no link to ready replicas: p1 (UNKN: it does not declare this replica), p2 (UNKN: it does not declare this replica)' });
+    assert.deepEqual(taughtVerdict(at(c.refused7), d, ready), { taught: false,
+      reason: 'resync timed out without a teacher; no link to ready replicas: p1 (UNKN: it does not declare this replica), p2 (UNKN: it does not declare this replica)' });
+    // A ready replica missing from the live section is named too.
+    assert.match(taughtVerdict(at(c.refused7), d, [peer('p9', true)]).reason, /p9 \(not in HAProxy's live section\)/);
+  });
+
+  test(`${d.branch}: replicas started together end their resync by the timeout; enough only when none was ready at start`, () => {
+    const s = at(c.together);
+    assert.match(taughtVerdict(s, d, [peer('p1', true), peer('p3', true)]).reason, /^resync timed out without a teacher$/);
+    assert.equal(taughtVerdict(s, d, [peer('p1', true), peer('p3', true)], true).taught, true);
+    assert.equal(taughtVerdict(s, d, [peer('p1', false), peer('p3', false)]).taught, true);
+  });
+
+  test(`${d.branch}: alone, or among replicas none of which is ready, a finished-or-timed-out resync is enough`, () => {
+    assert.equal(taughtVerdict(at(c.refused7), d, []).taught, true);
+    assert.equal(taughtVerdict(at(c.refused7), d, [peer('p1', false)]).taught, true);
+    assert.deepEqual(taughtVerdict(at(c.refused1), d, [peer('p1', false)]), { taught: false, reason: 'waiting for the resync to finish' });
+    assert.equal(taughtVerdict(undefined, d, []).taught, false);
+  });
+}
+
+test('3.0: a process with no reachable peer is over at once or after 5 s; 2.6 fixtures keep their meaning', () => {
+  const d30 = dialect('3.0.11');
+  const s = section('show-peers-3.0-unreachable.txt');
+  assert.equal(s.flags, 0x300003);
+  assert.equal(taughtVerdict(s, d30, [peer('p9', false)]).taught, true);
+  assert.match(taughtVerdict(s, d30, [peer('p9', true)]).reason, /^resync timed out without a teacher; no link to ready replicas: p9 \(CONN: connecting\)$/);
+  const d26 = dialect('2.6.12');
+  const t = section('show-peers-2.6-timeout.txt');
+  assert.equal(taughtVerdict(t, d26, [peer('p2', true)]).taught, false);
+  assert.equal(taughtVerdict(t, d26, [peer('p2', true)], true).taught, true);
+  assert.match(taughtVerdict(t, d26, [peer('p2', true), peer('p9', true)], true).reason, /not established: p9/);
 });

@@ -2,9 +2,12 @@
  * Parses `show peers` (admin socket or `@1 show peers` on the master CLI) and decides whether this
  * replica's tables have really been taught. Pure.
  *
- * Format: HAProxy 2.6 (management guide, "show peers"); 3.x adds fields (`app_state=`, `learn_state=`)
- * on the same lines, which are ignored, so the parser tolerates both.
+ * Format: HAProxy 2.6 (management guide, "show peers"); 3.0 inserts `app_state=` and `learn_state=` in
+ * each peer line, and its header date is not the wall clock. Fields are matched by name, so one parser
+ * reads both; what the section's `flags=` mean depends on the version (haproxy-version.ts), so the
+ * verdict takes the dialect.
  */
+import type { HaproxyDialect } from './haproxy-version.ts';
 import type { Peer } from './peers.ts';
 import { splitAddress } from './peers.ts';
 
@@ -19,6 +22,10 @@ export interface PeerStatus {
   readonly lastStatus: string;
   /** `EST` when an applet currently carries the link, else undefined. */
   readonly state: string | undefined;
+  /** 3.0: `STOPPED`, `STARTING`, `RUNNING` or `STOPPING` (the applet's state); absent in 2.6. */
+  readonly appState?: string;
+  /** 3.0: `NOTASSIGNED`, `ASSIGNED`, `PROCESSING` or `FINISHED` (a lesson from this peer); absent in 2.6. */
+  readonly learnState?: string;
 }
 
 /** One peers section as `show peers` reports it. */
@@ -27,16 +34,6 @@ export interface SectionStatus {
   readonly flags: number;
   readonly peers: readonly PeerStatus[];
 }
-
-/** Section flags of HAProxy 2.6 (src/peers.c, PEERS_F_*). */
-export const SECTION_FLAGS = {
-  localResyncDone: 0x1,
-  remoteResyncDone: 0x2,
-  localTimeout: 0x10,
-  remoteTimeout: 0x20,
-  localFinished: 0x100,
-  remoteFinished: 0x200,
-} as const;
 
 /** Every section in the output, in order. */
 export function parseShowPeers(text: string): SectionStatus[] {
@@ -53,9 +50,12 @@ export function parseShowPeers(text: string): SectionStatus[] {
     const current = sections.at(-1);
     if (peer && current) {
       const addr = splitAddress(/\baddr=(\S+)/.exec(line)?.[1] ?? '');
+      const appState = /\bapp_state=(\S+)/.exec(line)?.[1];
+      const learnState = /\blearn_state=(\S+)/.exec(line)?.[1];
       current.peers.push({
         name: peer[1] ?? '', local: peer[2] === 'local', active: peer[3] === 'active',
         host: addr?.host, port: addr?.port, lastStatus: /\blast_status=(\S+)/.exec(line)?.[1] ?? '', state: undefined,
+        ...(appState === undefined ? {} : { appState }), ...(learnState === undefined ? {} : { learnState }),
       });
       continue;
     }
@@ -69,9 +69,14 @@ export function parseShowPeers(text: string): SectionStatus[] {
   return sections;
 }
 
-/** A link counts as up when HAProxy says the last handshake succeeded and the peer is active. */
+/**
+ * A link counts as up when HAProxy says the last handshake succeeded and the peer is active — and, on
+ * 3.0, its applet is `RUNNING` (seen: a link that just lost a connect collision shows `(remote,active)`
+ * with `app_state=STOPPED` and `last_status=CONN`; a dead peer shows `inactive` for a moment with the old
+ * `ESTA`, in both versions).
+ */
 export function isEstablished(p: PeerStatus): boolean {
-  return !p.local && p.active && p.lastStatus === 'ESTA';
+  return !p.local && p.active && p.lastStatus === 'ESTA' && (p.appState === undefined || p.appState === 'RUNNING');
 }
 
 /** Why a replica is (not) considered taught; the reason goes to logs and /readyz bodies. */
@@ -80,38 +85,65 @@ export interface TaughtVerdict {
   readonly reason: string;
 }
 
+/** What a handshake status says about a peer that does not teach us (HAProxy's peers.c codes). */
+const STATUS_MEANING: Readonly<Record<string, string>> = {
+  UNKN: 'it does not declare this replica',
+  NAME: 'it knows itself under another name',
+  CONN: 'connecting',
+  HSHK: 'handshake under way',
+  NONE: 'never connected',
+  RETR: 'asked to retry',
+  PROT: 'protocol error',
+  VERS: 'peers protocol version mismatch',
+  ESTA: 'link lost',
+};
+
+/** `web-1 (UNKN: it does not declare this replica)`; `web-2 (not in the live section)`. */
+function linkProblem(name: string, s: PeerStatus | undefined): string {
+  if (s === undefined) return `${name} (not in HAProxy's live section)`;
+  const meaning = STATUS_MEANING[s.lastStatus];
+  return `${name} (${s.lastStatus}${meaning === undefined ? '' : `: ${meaning}`})`;
+}
+
 /**
- * Has this replica's table been taught? (Issue 3, "Health".)
+ * Has this replica's table been taught? (Issue 3, "Health"; issue 9 for the versions.)
  *
- * The section's "resync done" bit (0x2) is also set when the resync merely timed out (0x20), so it
- * proves nothing while another replica could have taught us. The rules:
+ * The section's "resync done" bit (0x2, the same in 2.6 and 3.0) is also set when the resync merely
+ * timed out, so it proves nothing while another replica could have taught us. The rules:
  * - no other replica in the desired set: nothing to learn → taught;
  * - no other replica is Ready (a fresh roll-out where all start together), now or when this replica
  *   started (`noReadyOtherAtStart`: the others then answered "partial" and became Ready later, their
  *   updates reaching us live over the established links): no one held data that served traffic, so a
- *   finished-or-timed-out resync (0x2) is enough — else they would wait for each other forever;
- * - otherwise: a teacher said "finished" (0x200 remote, or 0x100 the old process after a reload, which
- *   only says "finished" when it was itself done), and every Ready other replica's link is ESTA.
+ *   finished-or-timed-out resync is enough — else they would wait for each other forever;
+ * - otherwise: a teacher said "finished" (a remote peer, or the old worker after a reload, which only
+ *   says "finished" when it was itself done: 2.6 0x200 / 0x100, 3.0 0x02000000 / 0x01000000), and every
+ *   Ready other replica's link is established.
+ * A reason that is not "taught" names the Ready replicas whose link is not up and what HAProxy says of it.
+ * @param dialect what the flags mean in the running HAProxy (haproxy-version.ts)
  * @param others the desired peers except this pod (with their `ready` condition)
  * @param noReadyOtherAtStart no other replica was Ready when this replica's HAProxy started
  */
-export function taughtVerdict(section: SectionStatus | undefined, others: readonly Peer[], noReadyOtherAtStart = false): TaughtVerdict {
+export function taughtVerdict(section: SectionStatus | undefined, dialect: HaproxyDialect, others: readonly Peer[], noReadyOtherAtStart = false): TaughtVerdict {
   if (section === undefined) return { taught: false, reason: 'peers section not loaded by HAProxy' };
   if (others.length === 0) return { taught: true, reason: 'no other replica to learn from' };
   const f = section.flags;
+  const F = dialect.sectionFlags;
   const readyOthers = others.filter((p) => p.ready === true);
   if (readyOthers.length === 0) {
-    return (f & SECTION_FLAGS.remoteResyncDone) !== 0
+    return (f & F.remoteResyncDone) !== 0
       ? { taught: true, reason: 'no other replica is ready; resync over' }
       : { taught: false, reason: 'waiting for the resync to finish' };
   }
-  const finished = (f & (SECTION_FLAGS.remoteFinished | SECTION_FLAGS.localFinished)) !== 0;
-  const overWithNoReadyTeacher = noReadyOtherAtStart && (f & SECTION_FLAGS.remoteResyncDone) !== 0;
-  if (!finished && !overWithNoReadyTeacher) {
-    return { taught: false, reason: (f & SECTION_FLAGS.remoteTimeout) !== 0 ? 'resync timed out without a teacher' : 'resync in progress' };
-  }
   const byName = new Map(section.peers.map((p) => [p.name, p]));
-  const down = readyOthers.filter((p) => { const s = byName.get(p.name); return s === undefined || !isEstablished(s); }).map((p) => p.name);
+  const down = readyOthers.filter((p) => { const s = byName.get(p.name); return s === undefined || !isEstablished(s); })
+    .map((p) => linkProblem(p.name, byName.get(p.name)));
+  const finished = (f & (F.remoteFinished | F.localFinished)) !== 0;
+  const overWithNoReadyTeacher = noReadyOtherAtStart && (f & F.remoteResyncDone) !== 0;
+  if (!finished && !overWithNoReadyTeacher) {
+    const links = down.length > 0 ? `; no link to ready replicas: ${down.join(', ')}` : '';
+    if ((f & F.remoteTimeout) !== 0) return { taught: false, reason: `resync timed out without a teacher${links}` };
+    return { taught: false, reason: `resync in progress${links}` };
+  }
   if (down.length > 0) return { taught: false, reason: `links not established: ${down.join(', ')}` };
   return { taught: true, reason: finished ? 'taught by a peer; links established' : 'started with no ready replica; resync over; links established' };
 }

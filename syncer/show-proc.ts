@@ -1,9 +1,15 @@
 /**
- * Parses the master CLI's `show proc` and judges a reload from two readings. Pure.
+ * Parses the master CLI's `show proc` and the answer to `reload`, and judges a reload. Pure.
  *
- * 2.6 prints the master line as `<pid> master <reloads> [failed: N] <uptime> <version>`, then
- * `# workers` (the current one) and `# old workers` (still draining). `reloads` counts every reload
- * attempt, failed ones included; `failed` counts the failures since the last successful load.
+ * `show proc` has the same format in 2.6 and 3.0: the master line
+ * `<pid> master <reloads> [failed: N] <uptime> <version>`, then `# workers` (the current one) and
+ * `# old workers` (still draining). `reloads` counts every reload attempt, failed ones included; `failed`
+ * counts the failures since the last successful load. The `<version>` column is how the syncer learns
+ * which HAProxy it drives (haproxy-version.ts).
+ *
+ * `reload` answers nothing on 2.6 (the result is read from two `show proc`), and on 3.0 answers once the
+ * new worker has loaded: `Success=1` or `Success=0`, a `--` line, then the master's log of that load —
+ * with HAProxy's own `[ALERT]` lines when the configuration was rejected.
  */
 
 export interface ProcInfo {
@@ -14,11 +20,13 @@ export interface ProcInfo {
   readonly workers: readonly number[];
   /** Workers of earlier generations still finishing their connections. */
   readonly oldWorkers: readonly number[];
+  /** The master's `<version>` column, e.g. `3.0.11-1+deb13u5`; undefined when the line has none. */
+  readonly version: string | undefined;
 }
 
 /** Undefined when the text has no master line (not a master CLI, or a truncated answer). */
 export function parseShowProc(text: string): ProcInfo | undefined {
-  let master: { pid: number; reloads: number; failed: number } | undefined;
+  let master: { pid: number; reloads: number; failed: number; version: string | undefined } | undefined;
   const workers: number[] = [];
   const oldWorkers: number[] = [];
   let block: 'workers' | 'old' | 'other' = 'other';
@@ -28,13 +36,13 @@ export function parseShowProc(text: string): ProcInfo | undefined {
       block = /^#\s*workers/.test(t) ? 'workers' : /^#\s*old workers/.test(t) ? 'old' : 'other';
       continue;
     }
-    const m = /^(\d+)\s+master\s+(\d+)(?:\s*\[failed:\s*(\d+)\])?/.exec(t);
-    if (m) { master = { pid: Number(m[1]), reloads: Number(m[2]), failed: Number(m[3] ?? 0) }; continue; }
+    const m = /^(\d+)\s+master\s+(\d+)(?:\s*\[failed:\s*(\d+)\])?(?:\s+\S+\s+(\S+))?/.exec(t);
+    if (m) { master = { pid: Number(m[1]), reloads: Number(m[2]), failed: Number(m[3] ?? 0), version: m[4] }; continue; }
     const w = /^(\d+)\s+worker\b/.exec(t);
     if (w) (block === 'old' ? oldWorkers : workers).push(Number(w[1]));
   }
   if (master === undefined) return undefined;
-  return { masterPid: master.pid, reloads: master.reloads, failed: master.failed, workers, oldWorkers };
+  return { masterPid: master.pid, reloads: master.reloads, failed: master.failed, workers, oldWorkers, version: master.version };
 }
 
 export type ReloadOutcome = 'pending' | 'succeeded' | 'failed';
@@ -51,4 +59,30 @@ export function reloadOutcome(before: ProcInfo, after: ProcInfo): ReloadOutcome 
   if (after.failed > 0) return 'failed';
   const fresh = after.workers.some((pid) => !before.workers.includes(pid));
   return fresh ? 'succeeded' : 'pending';
+}
+
+/** 3.0's answer to `reload`. */
+export interface ReloadAnswer {
+  readonly success: boolean;
+  /** The master's log lines of that load, as HAProxy wrote them (`[ALERT]    (pid) : config : …`). */
+  readonly log: readonly string[];
+}
+
+/** Undefined when the text is not a `Success=` answer (2.6 says nothing; a dropped connection says nothing). */
+export function parseReloadAnswer(text: string): ReloadAnswer | undefined {
+  const lines = text.split('\n').map((l) => l.trimEnd());
+  const first = lines.findIndex((l) => l !== '');
+  const m = first === -1 ? null : /^Success=([01])$/.exec(lines[first] ?? '');
+  if (m === null) return undefined;
+  const rest = lines.slice(first + 1);
+  const log = (rest[0] === '--' ? rest.slice(1) : rest).filter((l) => l !== '');
+  return { success: m[1] === '1', log };
+}
+
+/** The lines that say why a load failed: HAProxy's `[ALERT]` lines, else its warnings, else the whole log. */
+export function failureLines(log: readonly string[]): readonly string[] {
+  const alerts = log.filter((l) => l.startsWith('[ALERT]'));
+  if (alerts.length > 0) return alerts;
+  const warnings = log.filter((l) => l.startsWith('[WARNING]'));
+  return warnings.length > 0 ? warnings : log;
 }
