@@ -1,7 +1,8 @@
 /**
  * The syncer lab: a real control plane, the kubelet stand-in, a headless Service and a Deployment whose
- * pods each run — as real processes on the pod's 127.x address — one HAProxy and one syncer (the real
- * CLI, `node bin/haproxy-peer-sync.ts syncer`), sharing a runtime directory like the pod's volume.
+ * pods each run — as real processes on the pod's 10.244.x.y address (the lab network) — one HAProxy (2.6
+ * or 3.0: `haproxyVersion`) and one syncer (the real CLI, `node bin/haproxy-peer-sync.ts syncer`),
+ * sharing a runtime directory like the pod's volume.
  *
  * The pod's readiness is the syncer's /readyz, as a readiness probe on the sidecar would make it.
  * Everything started here is stopped by `stop()`, and by the harnesses' exit hooks on a crash.
@@ -14,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { startControlPlane, type ControlPlane } from './control-plane.ts';
 import { startKubelet, type Kubelet } from './kubelet.ts';
 import { spawnProcess, tailLog, type ExitInfo, type ManagedProcess } from './processes.ts';
-import { startHaproxy, waitFor, type HaproxyReplica } from './haproxy.ts';
+import { DEFAULT_HAPROXY_VERSION, haproxyBinary, startHaproxy, waitFor, type HaproxyReplica, type HaproxyVersion } from './haproxy.ts';
 import { isEstablished } from '../../syncer/show-peers.ts';
 import { createLogger } from '../../common/logger.ts';
 import { pino } from 'pino';
@@ -36,6 +37,8 @@ export interface LabOptions {
   readonly deferHaproxy?: boolean;
   /** The CLI the syncers run; default the TypeScript sources (the bench passes the compiled dist/). */
   readonly syncerEntry?: string;
+  /** Which HAProxy every pod runs (default 2.6; see HAPROXY_VERSIONS). */
+  readonly haproxyVersion?: HaproxyVersion;
 }
 
 /** One pod of the lab. */
@@ -73,6 +76,8 @@ export interface Lab {
   readonly kubelet: Kubelet;
   readonly namespace: string;
   readonly name: string;
+  /** The HAProxy version every pod runs. */
+  readonly haproxyVersion: HaproxyVersion;
   /** Live pods (bound and not yet deleted), by name. */
   readonly pods: Map<string, LabPod>;
   /** Every pod ever started, deleted ones included (for exit codes). */
@@ -126,6 +131,8 @@ export async function meshed(pods: readonly LabPod[]): Promise<boolean> {
 export async function startLab(opts: LabOptions): Promise<Lab> {
   const name = opts.name ?? 'web';
   const namespace = `hps-${Math.random().toString(36).slice(2, 8)}`;
+  const haproxyVersion = opts.haproxyVersion ?? DEFAULT_HAPROXY_VERSION;
+  haproxyBinary(haproxyVersion); // a missing binary fails here, before a control plane starts
   ensurePodNetwork();
   // A /24 of our own: parallel test files must not share peer/health ports on one address.
   const addressBase = `10.244.${10 + Math.floor(Math.random() * 240)}.10`;
@@ -154,7 +161,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       name: podName, ip, dir, syncer, haproxy: undefined, syncerExit: undefined, startedAt: Date.now(),
       startHaproxy: () => starting ??= (async () => {
         await waitFor(`${podName}'s first peers file`, () => (existsSync(join(dir, 'peers.cfg')) ? true : undefined), 20_000);
-        labPod.haproxy = await startHaproxy({ name: podName, ip, dir });
+        labPod.haproxy = await startHaproxy({ name: podName, ip, dir, version: haproxyVersion });
         return labPod.haproxy;
       })(),
       readyz: async () => (await fetch(`http://${ip}:${HEALTH_PORT}/readyz`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined))?.status ?? 0,
@@ -226,11 +233,11 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       metadata: { name },
       spec: {
         replicas: opts.replicas, selector: { matchLabels: { app: name } },
-        template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'haproxy', image: 'haproxy:2.6' }] } },
+        template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'haproxy', image: `haproxy:${haproxyVersion}` }] } },
       },
     } });
     const lab: Lab = {
-      controlPlane, kubelet, namespace, name, pods, allPods, stop,
+      controlPlane, kubelet, namespace, name, haproxyVersion, pods, allPods, stop,
       scale: async (replicas) => {
         await apps.patchNamespacedDeploymentScale({ name, namespace, body: { spec: { replicas } } },
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch));

@@ -3,20 +3,81 @@
  * 127.0.0.x address with its own runtime directory (master socket, admin socket, user config, peers
  * file), laid out like the shared volume of an injected pod (docs/design.md).
  *
+ * The HAProxy version is a parameter: `2.6` is Debian bookworm's package (/usr/sbin/haproxy, 2.6.12),
+ * `3.0` is Debian trixie's 3.0.11 made runnable on this host by scripts/install-haproxy-3.0.sh (in
+ * $HPS_CACHE/haproxy-<version>). Every test that runs real HAProxy runs on both (HAPROXY_VERSIONS). A
+ * missing or wrong binary fails the test, saying how to install it: tests never skip.
+ *
  * Every process is started in its own process group so stop() can kill the master and every worker
  * (current and draining) at once; a process-exit hook kills whatever a crashed test left behind.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { socketCommand } from '../../syncer/haproxy-socket.ts';
 import { parseShowPeers, type SectionStatus } from '../../syncer/show-peers.ts';
 import { parseShowProc, type ProcInfo } from '../../syncer/show-proc.ts';
 import { renderPeersFile, type Peer } from '../../syncer/peers.ts';
 
-export const HAPROXY_BIN = process.env.HPS_HAPROXY ?? '/usr/sbin/haproxy';
+/** The HAProxy versions the project supports and tests; every HAProxy-backed test runs on each. */
+export const HAPROXY_VERSIONS = ['2.6', '3.0'] as const;
+export type HaproxyVersion = (typeof HAPROXY_VERSIONS)[number];
+export const DEFAULT_HAPROXY_VERSION: HaproxyVersion = '2.6';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+/** $HPS_CACHE the way scripts/lib.sh finds it (scripts/node.sh exports HPS_CACHE and HPS_BIN). */
+export function hpsCache(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.HPS_CACHE) return env.HPS_CACHE;
+  if (env.HPS_BIN) return dirname(env.HPS_BIN);
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'haproxy-peer-sync');
+}
+
+/** A `KEY=value` of scripts/versions.env (the one place versions are pinned). */
+function pinned(key: string): string {
+  const m = new RegExp(`^${key}=(.*)$`, 'm').exec(readFileSync(join(ROOT, 'scripts/versions.env'), 'utf8'));
+  if (!m?.[1]) throw new Error(`${key} is not set in scripts/versions.env`);
+  return m[1].trim();
+}
+
+/** Where each version's binary is, which version it must report, and how to install it. */
+export function haproxyInstall(version: HaproxyVersion): { binary: string; expect: RegExp; install: string } {
+  if (version === '2.6') {
+    return { binary: '/usr/sbin/haproxy', expect: /^2\.6\.\d+/, install: 'Debian bookworm\'s haproxy package: run `bash scripts/setup.sh`' };
+  }
+  const v = pinned('HAPROXY_30_VERSION');
+  return {
+    binary: join(hpsCache(), `haproxy-${v}`, 'sbin', 'haproxy'),
+    expect: new RegExp(`^${v.replaceAll('.', '\\.')}(?:[-+~]|$)`),
+    install: `Debian trixie's ${v} made runnable here: run \`bash scripts/install-haproxy-3.0.sh\` (or \`bash scripts/setup.sh\`)`,
+  };
+}
+
+const checked = new Map<HaproxyVersion, { binary: string; reported: string }>();
+
+/**
+ * The binary of `version`, checked once per process: it must exist and report that version. Throws an
+ * error that says how to install it (a test that needs it then fails; it is never skipped).
+ */
+export function haproxyBinary(version: HaproxyVersion = DEFAULT_HAPROXY_VERSION): { binary: string; reported: string } {
+  const known = checked.get(version);
+  if (known) return known;
+  const { binary, expect, install } = haproxyInstall(version);
+  if (!existsSync(binary)) throw new Error(`HAProxy ${version} is not installed (no ${binary}). Install it: ${install}.`);
+  let reported = '';
+  try {
+    reported = /^HAProxy version (\S+)/.exec(execFileSync(binary, ['-v'], { encoding: 'utf8', timeout: 10_000 }))?.[1] ?? '';
+  } catch (err) {
+    throw new Error(`HAProxy ${version} at ${binary} does not run (${(err as Error).message.split('\n')[0]}). Reinstall it: ${install}.`, { cause: err });
+  }
+  if (!expect.test(reported)) throw new Error(`${binary} reports HAProxy ${reported || '(nothing)'}, not ${version} (${expect.source}). Install it: ${install}.`);
+  const found = { binary, reported };
+  checked.set(version, found);
+  return found;
+}
+
 export const DEFAULT_SECTION = 'haproxy-peers';
 export const DEFAULT_TABLE = 'sessions';
 export const DEFAULT_PEER_PORT = 10000;
@@ -53,12 +114,17 @@ export interface StartOptions {
   readonly peers?: readonly Peer[];
   readonly section?: string;
   readonly table?: string;
+  /** Which HAProxy runs it (default 2.6). */
+  readonly version?: HaproxyVersion;
 }
 
 /** A running HAProxy replica. */
 export interface HaproxyReplica {
   readonly name: string;
   readonly ip: string;
+  /** The requested version (`2.6`, `3.0`) and the full one the binary reports (`3.0.11-1+deb13u4`). */
+  readonly version: HaproxyVersion;
+  readonly fullVersion: string;
   readonly dir: string;
   readonly masterSocket: string;
   readonly adminSocket: string;
@@ -97,6 +163,8 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
  * resolves once the admin socket answers. Throws (after stopping it) when HAProxy does not come up.
  */
 export async function startHaproxy(opts: StartOptions): Promise<HaproxyReplica> {
+  const version = opts.version ?? DEFAULT_HAPROXY_VERSION;
+  const { binary, reported } = haproxyBinary(version);
   const section = opts.section ?? DEFAULT_SECTION;
   const table = opts.table ?? DEFAULT_TABLE;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `hps-haproxy-${opts.name}-`));
@@ -111,7 +179,7 @@ export async function startHaproxy(opts: StartOptions): Promise<HaproxyReplica> 
   if (!existsSync(peersFile)) throw new Error(`${peersFile} does not exist: pass peers or let the syncer write it first`);
 
   let out = '';
-  const child = spawn(HAPROXY_BIN, ['-W', '-db', '-S', `${masterSocket},mode,600`, '-f', userFile, '-f', peersFile], {
+  const child = spawn(binary, ['-W', '-db', '-S', `${masterSocket},mode,600`, '-f', userFile, '-f', peersFile], {
     env: { ...process.env, POD_IP: opts.ip },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group: stop() kills master and workers together
@@ -141,7 +209,7 @@ export async function startHaproxy(opts: StartOptions): Promise<HaproxyReplica> 
     return info;
   };
   const replica: HaproxyReplica = {
-    name: opts.name, ip: opts.ip, dir, masterSocket, adminSocket, peersFile, table, section,
+    name: opts.name, ip: opts.ip, version, fullVersion: reported, dir, masterSocket, adminSocket, peersFile, table, section,
     output: () => out,
     cli, masterCli, showProc,
     showPeers: async () => parseShowPeers(await masterCli('@1 show peers')).find((s) => s.name === section),
@@ -167,7 +235,7 @@ export async function startHaproxy(opts: StartOptions): Promise<HaproxyReplica> 
     try { await cli('show info'); await showProc(); return replica; } catch { /* not up yet */ }
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
-      throw new Error(`HAProxy ${opts.name} on ${opts.ip} did not start:\n${out}`);
+      throw new Error(`HAProxy ${reported} ${opts.name} on ${opts.ip} did not start:\n${out}`);
     }
     await sleep(50);
   }
@@ -188,11 +256,11 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 }
 
 /** Starts `names.length` replicas that all declare each other, on the given addresses. */
-export async function startCluster(replicas: readonly { name: string; ip: string }[], port = DEFAULT_PEER_PORT): Promise<HaproxyReplica[]> {
+export async function startCluster(replicas: readonly { name: string; ip: string }[], port = DEFAULT_PEER_PORT, version: HaproxyVersion = DEFAULT_HAPROXY_VERSION): Promise<HaproxyReplica[]> {
   const peers = replicas.map((r) => ({ name: r.name, host: r.ip, port }));
   const started: HaproxyReplica[] = [];
   try {
-    for (const r of replicas) started.push(await startHaproxy({ name: r.name, ip: r.ip, peers }));
+    for (const r of replicas) started.push(await startHaproxy({ name: r.name, ip: r.ip, peers, version }));
   } catch (err) {
     await Promise.all(started.map((s) => s.stop()));
     throw err;
