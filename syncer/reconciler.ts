@@ -34,7 +34,7 @@ export interface ReconcilerOptions {
   /** How often readiness is re-read until the tables are taught (default 250 ms). */
   readonly readinessPollMs?: number;
   readonly backoff?: BackoffOptions;
-  /** Longest wait between checks for HAProxy's master socket while HAProxy is not up (default 2 s). */
+  /** Longest wait between checks for HAProxy's master socket while HAProxy is not up (default 400 ms). */
   readonly waitForHaproxyMaxMs?: number;
 }
 
@@ -153,8 +153,11 @@ export class Reconciler {
       this.#attempt = 0;
       if (!result.running) {
         // No start-up sleep: the file is ready for HAProxy's start; look for it again with backoff.
-        const delay = Math.min(backoffDelay(this.#waitAttempt++, this.#o.backoff), this.#o.waitForHaproxyMaxMs ?? 2000);
-        log.info({ attempt: this.#waitAttempt, retryInMs: delay }, 'HAProxy master socket not answering yet; peers file is in place for its start');
+        // A short cap: HAProxy starts once the start-up gate opens, and readiness should follow its
+        // lesson within a second; a refused connect on a unix socket costs next to nothing.
+        const delay = Math.min(backoffDelay(this.#waitAttempt++, this.#o.backoff), this.#o.waitForHaproxyMaxMs ?? 400);
+        const level = this.#waitAttempt === 1 || this.#waitAttempt % 50 === 0 ? 'info' : 'debug';
+        log[level]({ attempt: this.#waitAttempt, retryInMs: delay }, 'HAProxy master socket not answering yet; peers file is in place for its start');
         this.#reason = 'waiting for HAProxy to start';
         this.#schedule(delay);
         return;

@@ -12,6 +12,14 @@ const section = (name: string): SectionStatus => { const [s] = parseShowPeers(fi
 const peer = (name: string, ready: boolean): Peer => ({ name, host: '127.0.3.1', port: 10000, ready });
 const dialect = (v: string): HaproxyDialect => { const d = dialectFor(v); assert.ok(d.known); return d.dialect; };
 
+test('a ready replica that refuses us (UNKN) keeps us un-Ready even though another taught us', () => {
+  const s = section('show-peers-2.6-taught.txt');
+  assert.deepEqual(taughtVerdict(s, dialect('2.6.12'), [peer('p1', true), peer('p3', true)]),
+    { taught: false, reason: 'links not established: p3 (UNKN: it does not declare this replica)' });
+  // p3 still starting (not Ready): it holds nothing that served traffic.
+  assert.equal(taughtVerdict(s, dialect('2.6.12'), [peer('p1', true), peer('p3', false)]).taught, true);
+});
+
 test('parses the 2.6 format: section flags, local and remote peers, link state', () => {
   const s = section('show-peers-2.6-taught.txt');
   assert.equal(s.name, 'haproxy-peers');
@@ -71,11 +79,9 @@ for (const c of cases) {
     const s = at(c.joined);
     assert.deepEqual(taughtVerdict(s, d, [peer('p1', false), peer('p2', true), peer('p3', true)]),
       { taught: true, reason: 'taught by a peer; links established' });
-    if (d.branch === '3.0') {
-      // p1's link was down (a connect collision) at that instant: not yet, and the reason names it.
-      assert.deepEqual(taughtVerdict(s, d, [peer('p1', true), peer('p2', true)]),
-        { taught: false, reason: 'links not established: p1 (ESTA: link lost)' });
-    }
+    // 3.0's p1 session was closed by a connect collision at that instant (inactive, ESTA): HAProxy redials
+    // it by itself and pushes again what p1 has not acknowledged, so it counts.
+    assert.equal(taughtVerdict(s, d, [peer('p1', true), peer('p2', true), peer('p3', true)]).taught, true);
   });
 
   test(`${d.branch}: the new worker taught by the old one after a reload is taught`, () => {

@@ -70,10 +70,10 @@ export function parseShowPeers(text: string): SectionStatus[] {
 }
 
 /**
- * A link counts as up when HAProxy says the last handshake succeeded and the peer is active — and, on
- * 3.0, its applet is `RUNNING` (seen: a link that just lost a connect collision shows `(remote,active)`
- * with `app_state=STOPPED` and `last_status=CONN`; a dead peer shows `inactive` for a moment with the old
- * `ESTA`, in both versions).
+ * A session is up right now when HAProxy says the last handshake succeeded and the peer is active — and,
+ * on 3.0, its applet is `RUNNING` (seen: a peer being dialled shows `(remote,active)` with
+ * `app_state=STOPPED` and `last_status=CONN`; a dead peer shows `inactive` for a moment with the old
+ * `ESTA`, in both versions). The harness's "fully meshed" check; readiness uses handshakeAccepted.
  */
 export function isEstablished(p: PeerStatus): boolean {
   return !p.local && p.active && p.lastStatus === 'ESTA' && (p.appState === undefined || p.appState === 'RUNNING');
@@ -95,8 +95,20 @@ const STATUS_MEANING: Readonly<Record<string, string>> = {
   RETR: 'asked to retry',
   PROT: 'protocol error',
   VERS: 'peers protocol version mismatch',
-  ESTA: 'link lost',
 };
+
+/**
+ * For readiness, a Ready replica's link counts once its last handshake was accepted (`last_status=ESTA`),
+ * even while that session is closed for a moment: HAProxy redials such a peer by itself, and on every new
+ * session it pushes again what the peer has not acknowledged (peers.c: `last_pushed = update`), so nothing
+ * written in between is lost. Seen in both versions: a replica that joins is dialled by its peers while it
+ * dials them, and the collision closes one link or both for 0.5–1 s right after the lesson (`(remote,
+ * inactive)`, `ESTA`, 3.0 `app_state=STOPPED`). What never heals by itself: UNKN, NAME, PROT, VERS, RETR
+ * (the caller does not retry) — and CONN / NONE is no link yet.
+ */
+export function handshakeAccepted(p: PeerStatus): boolean {
+  return !p.local && p.lastStatus === 'ESTA';
+}
 
 /** `web-1 (UNKN: it does not declare this replica)`; `web-2 (not in the live section)`. */
 function linkProblem(name: string, s: PeerStatus | undefined): string {
@@ -117,7 +129,7 @@ function linkProblem(name: string, s: PeerStatus | undefined): string {
  *   finished-or-timed-out resync is enough — else they would wait for each other forever;
  * - otherwise: a teacher said "finished" (a remote peer, or the old worker after a reload, which only
  *   says "finished" when it was itself done: 2.6 0x200 / 0x100, 3.0 0x02000000 / 0x01000000), and every
- *   Ready other replica's link is established.
+ *   Ready other replica accepted our handshake (handshakeAccepted: it declares us and its updates reach us).
  * A reason that is not "taught" names the Ready replicas whose link is not up and what HAProxy says of it.
  * @param dialect what the flags mean in the running HAProxy (haproxy-version.ts)
  * @param others the desired peers except this pod (with their `ready` condition)
@@ -135,7 +147,7 @@ export function taughtVerdict(section: SectionStatus | undefined, dialect: Hapro
       : { taught: false, reason: 'waiting for the resync to finish' };
   }
   const byName = new Map(section.peers.map((p) => [p.name, p]));
-  const down = readyOthers.filter((p) => { const s = byName.get(p.name); return s === undefined || !isEstablished(s); })
+  const down = readyOthers.filter((p) => { const s = byName.get(p.name); return s === undefined || !handshakeAccepted(s); })
     .map((p) => linkProblem(p.name, byName.get(p.name)));
   const finished = (f & (F.remoteFinished | F.localFinished)) !== 0;
   const overWithNoReadyTeacher = noReadyOtherAtStart && (f & F.remoteResyncDone) !== 0;
