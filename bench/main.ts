@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: a benchmark, not a test. On the lab (real control plane, kubelet stand-in, one real
- * HAProxy + syncer per pod) it scales 3 → 10 → 3 and bursts 3 → 20, and measures per replica the time
+ * `npm run bench`: a benchmark, not a test. On the sandbox (real control plane, one real node, the webhook
+ * from deploy/ injecting a labelled HAProxy Deployment, so each pod runs our image's syncer beside HAProxy) it scales 3 → 10 → 3 and bursts 3 → 20, and measures per replica the time
  * from the EndpointSlice change (the moment the slice first holds the final replica set, seen by a
  * watch in this process) to its peers file and to its live peers section (after the reload) holding
  * that set, and to every link established; reloads per replica (master `show proc`); syncer RSS.
@@ -11,14 +11,15 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
-import { startLab, meshed, type Lab, type LabPod } from '../test/harness/haproxy-lab.ts';
+import { startSandbox } from '../test/harness/sandbox.ts';
+import { meshed, startWorkload, type Workload, type WorkloadPod } from '../test/harness/workload.ts';
 import { createLogger } from '../common/logger.ts';
 import { watchEndpointSlices } from '../syncer/watch.ts';
 import { kubeconfigAccess } from '../syncer/kube-client.ts';
 import { parsePeersFile } from '../syncer/peers.ts';
 import { renderTable, summary, type ScenarioResult } from './stats.ts';
 
-// The pod network exists only inside the lab network namespace: re-run there when started outside.
+// The node exists only inside the lab namespaces: re-run there when started outside.
 if (process.env.HPS_LAB_NETNS !== '1') {
   const root = resolve(import.meta.dirname, '..');
   const r = spawnSync('bash', [join(root, 'scripts/lab.sh'), process.execPath, ...process.argv.slice(1)], { stdio: 'inherit' });
@@ -31,9 +32,9 @@ const names = (slices: readonly V1EndpointSlice[]): string =>
 
 const sortedNames = (list: readonly string[]): string => [...list].sort().join(',');
 
-async function scenario(lab: Lab, name: string, target: number, sliceSet: () => { set: string; at: number }): Promise<ScenarioResult> {
+async function scenario(lab: Workload, name: string, target: number, sliceSet: () => { set: string; at: number }): Promise<ScenarioResult> {
   const reloadsBefore = new Map<string, number>();
-  for (const p of lab.pods.values()) reloadsBefore.set(p.name, (await p.haproxy?.reloadCount()) ?? 0);
+  for (const p of await lab.pods()) reloadsBefore.set(p.name, await p.reloadCount().catch(() => 0));
   const began = Date.now();
   await lab.scale(target);
   // The change: the first moment the slice holds `target` live endpoints.
@@ -42,17 +43,17 @@ async function scenario(lab: Lab, name: string, target: number, sliceSet: () => 
   const sectionAt = new Map<string, number>();
   let linksAt: number | undefined;
   while (linksAt === undefined) {
-    if (Date.now() - began > 120_000) throw new Error(`${name}: no convergence within 120 s`);
+    if (Date.now() - began > 300_000) throw new Error(`${name}: no convergence within 300 s`);
     const s = sliceSet();
     if (change === undefined && s.at >= began && s.set.split(',').filter(Boolean).length === target) change = s;
-    const live = [...lab.pods.values()];
+    const live = await lab.pods();
     if (change !== undefined && live.length === target && sortedNames(live.map((p) => p.name)) === change.set) {
       for (const p of live) {
         if (!fileAt.has(p.name)) {
-          const file = parsePeersFile(readPeersFile(p));
+          const file = parsePeersFile(await p.peersFile().catch(() => ''));
           if (sortedNames(file.peers.map((x) => x.name)) === change.set) fileAt.set(p.name, Date.now());
-        } else if (!sectionAt.has(p.name) && p.haproxy) {
-          const section = await p.haproxy.showPeers().catch(() => undefined);
+        } else if (!sectionAt.has(p.name)) {
+          const section = await p.showPeers().catch(() => undefined);
           if (section && sortedNames(section.peers.map((x) => x.name)) === change.set) sectionAt.set(p.name, Date.now());
         }
       }
@@ -61,19 +62,24 @@ async function scenario(lab: Lab, name: string, target: number, sliceSet: () => 
     await sleep(10);
   }
   if (change === undefined) throw new Error('unreachable');
-  const live = [...lab.pods.values()];
+  const live = await lab.pods();
   let reloadsMax = 0;
   let reloadsNewMax = 0;
   let rssMbMax = 0;
   let privateMbMax = 0;
   let pssMbMax = 0;
+  let workingSetMbMax = 0;
   for (const p of live) {
-    const reloads = ((await p.haproxy?.reloadCount()) ?? 0) - (reloadsBefore.get(p.name) ?? 0);
+    const reloads = (await p.reloadCount()) - (reloadsBefore.get(p.name) ?? 0);
     if (reloadsBefore.has(p.name)) reloadsMax = Math.max(reloadsMax, reloads);
     else reloadsNewMax = Math.max(reloadsNewMax, reloads);
-    rssMbMax = Math.max(rssMbMax, p.rssMb());
-    privateMbMax = Math.max(privateMbMax, p.privateMb());
-    pssMbMax = Math.max(pssMbMax, p.pssMb());
+    const pid = await p.syncerPid();
+    if (pid !== undefined) {
+      rssMbMax = Math.max(rssMbMax, procStatusMb(pid, 'VmRSS'));
+      privateMbMax = Math.max(privateMbMax, procStatusMb(pid, 'RssAnon'));
+      pssMbMax = Math.max(pssMbMax, procStatusMb(pid, 'Pss', 'smaps_rollup'));
+    }
+    workingSetMbMax = Math.max(workingSetMbMax, await p.syncerWorkingSetMb());
   }
   const changeAt = change.at;
   const existing = live.filter((p) => reloadsBefore.has(p.name));
@@ -83,38 +89,42 @@ async function scenario(lab: Lab, name: string, target: number, sliceSet: () => 
     name, replicas: target,
     fileMs: existing.map((p) => since(fileAt.get(p.name))),
     sectionMs: existing.map((p) => since(sectionAt.get(p.name))),
-    newMs: fresh.map((p) => (sectionAt.get(p.name) ?? p.startedAt) - p.startedAt),
-    linksMs: since(linksAt), reloadsMax, reloadsNewMax, rssMbMax, privateMbMax, pssMbMax,
+    newMs: fresh.map((p) => (sectionAt.get(p.name) ?? p.createdAt) - p.createdAt),
+    linksMs: since(linksAt), reloadsMax, reloadsNewMax, rssMbMax, privateMbMax, pssMbMax, workingSetMbMax,
   };
 }
 
-/** The pod's peers file, empty while its syncer has not written one yet. */
-function readPeersFile(p: LabPod): string {
-  try { return readFileSync(join(p.dir, 'peers.cfg'), 'utf8'); } catch { return ''; }
+function procStatusMb(pid: number, field: string, file = 'status'): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Lets the replicas finish their start-up resync (5 s on 2.6) so each scenario starts from rest. */
-async function settle(pods: Iterable<LabPod>): Promise<void> {
+async function settle(pods: Iterable<WorkloadPod>): Promise<void> {
   for (const p of pods) {
     for (let i = 0; i < 100; i++) {
-      const s = await p.haproxy?.showPeers().catch(() => undefined);
+      const s = await p.showPeers().catch(() => undefined);
       if (s && (s.flags & 0x3) === 0x3) break;
       await sleep(100);
     }
   }
 }
 
-// Extra arguments are syncer flags (e.g. `npm run bench -- --coalesce-max=3s`), to measure trade-offs.
-const syncerArgs = process.argv.slice(2);
-if (syncerArgs.length > 0) process.stderr.write(`bench: syncer flags ${syncerArgs.join(' ')}\n`);
-// The syncers run as the container image runs them: compiled JavaScript (tsconfig.build.json).
-const root = resolve(import.meta.dirname, '..');
-const build = spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
-if (build.status !== 0) throw new Error('bench: building dist/ failed');
-const lab = await startLab({ replicas: 3, syncerArgs, syncerEntry: join(root, 'dist/bin/haproxy-peer-sync.js') });
+if (process.argv.length > 2) {
+  process.stderr.write('bench: takes no arguments (the syncers run as the webhook injects them)\n');
+  process.exit(2);
+}
+// Everything as in a cluster: the image built from the Dockerfile, injected by the webhook from deploy/.
+const sandbox = await startSandbox();
+await sandbox.installWebhook();
+const lab = await startWorkload(sandbox, { replicas: 3, name: 'bench' });
 let current = { set: '', at: 0 };
 const watch = watchEndpointSlices({
-  access: await kubeconfigAccess(lab.controlPlane.kubeconfigPath), namespace: lab.namespace, service: lab.name, log: createLogger('bench', 'silent'),
+  access: await kubeconfigAccess(sandbox.controlPlane.kubeconfigPath), namespace: lab.namespace, service: lab.name, log: createLogger('bench', 'silent'),
   onChange: () => {
     const set = names(watch.slices() ?? []);
     if (set !== current.set) current = { set, at: Date.now() };
@@ -123,13 +133,13 @@ const watch = watchEndpointSlices({
 const results: ScenarioResult[] = [];
 try {
   for (const [label, target] of [['scale 3→10', 10], ['scale 10→3', 3], ['burst 3→20', 20], ['back 20→3', 3]] as const) {
-    await settle(lab.pods.values());
+    await settle(await lab.pods());
     process.stderr.write(`bench: ${label}…\n`);
     results.push(await scenario(lab, label, target, () => current));
   }
 } finally {
   await watch.stop();
-  await lab.stop();
+  await sandbox.stop();
 }
 console.log(renderTable(results));
 console.log('');
@@ -137,6 +147,7 @@ console.log('file / section: per replica that existed before the change, Endpoin
 console.log('its live HAProxy peers section holding the new set (after the reload). new replica: pod start (syncer spawned) →');
 console.log('its live section complete. links up: change → every link of every replica ESTA. reloads: master `show proc`.');
 console.log('RSS = VmRSS (includes the file-backed Node binary shared between processes); PSS = private + a fair share of');
-console.log('the shared pages; private = RssAnon. The syncers run compiled JavaScript, as in the container image.');
+console.log('the shared pages; private = RssAnon; working set = the syncer container\'s memory cgroup usage − inactive file,');
+console.log('as the kubelet counts it against the limit. The syncers run the image built from the Dockerfile, on the real node.');
 console.log(JSON.stringify(summary(results)));
 process.exit(0);

@@ -30,14 +30,16 @@ export interface ScenarioResult {
   readonly privateMbMax: number;
   /** Proportional set size (Pss): private memory plus a fair share of the pages shared with other syncers. */
   readonly pssMbMax: number;
+  /** The syncer container's working set (memory cgroup usage − inactive file): what its limit is held against. */
+  readonly workingSetMbMax: number;
 }
 
 /** A fixed-width table, one row per scenario. */
 export function renderTable(results: readonly ScenarioResult[]): string {
-  const head = ['scenario', 'replicas', 'file p50', 'file max', 'section p50', 'section max', 'new replica max', 'links up', 'reloads max (existing/new)', 'syncer RSS max', 'syncer PSS max', 'syncer private max'];
+  const head = ['scenario', 'replicas', 'file p50', 'file max', 'section p50', 'section max', 'new replica max', 'links up', 'reloads max (existing/new)', 'syncer RSS max', 'syncer PSS max', 'syncer private max', 'syncer working set max'];
   const rows = results.map((r) => [
     r.name, String(r.replicas), ms(percentile(r.fileMs, 50)), ms(Math.max(...r.fileMs)), ms(percentile(r.sectionMs, 50)),
-    ms(Math.max(...r.sectionMs)), r.newMs.length > 0 ? ms(Math.max(...r.newMs)) : '-', ms(r.linksMs), `${r.reloadsMax}/${r.newMs.length > 0 ? r.reloadsNewMax : '-'}`, `${r.rssMbMax.toFixed(1)} MB`, `${r.pssMbMax.toFixed(1)} MB`, `${r.privateMbMax.toFixed(1)} MB`,
+    ms(Math.max(...r.sectionMs)), r.newMs.length > 0 ? ms(Math.max(...r.newMs)) : '-', ms(r.linksMs), `${r.reloadsMax}/${r.newMs.length > 0 ? r.reloadsNewMax : '-'}`, `${r.rssMbMax.toFixed(1)} MB`, `${r.pssMbMax.toFixed(1)} MB`, `${r.privateMbMax.toFixed(1)} MB`, `${r.workingSetMbMax.toFixed(1)} MB`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
@@ -58,6 +60,7 @@ export function summary(results: readonly ScenarioResult[]): Record<string, numb
     syncer_rss_mb_max: Number(Math.max(...results.map((r) => r.rssMbMax)).toFixed(1)),
     syncer_private_mb_max: Number(Math.max(...results.map((r) => r.privateMbMax)).toFixed(1)),
     syncer_pss_mb_max: Number(Math.max(...results.map((r) => r.pssMbMax)).toFixed(1)),
+    syncer_working_set_mb_max: Number(Math.max(...results.map((r) => r.workingSetMbMax)).toFixed(1)),
   };
 }
 

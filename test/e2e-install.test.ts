@@ -83,9 +83,8 @@ test('the example\'s pods are injected (as admitted) and run; the other example 
     const init = pod.status?.initContainerStatuses?.find((c) => c.name === SYNCER_INIT);
     assert.equal(init?.state?.terminated?.exitCode, 0, `${name}: init container ran and succeeded`);
     // The processes really run, with the admitted spec: HAProxy and the syncer each have a live pid.
-    const handle = sb().handle(NS, name);
     for (const container of ['haproxy', SYNCER]) {
-      const pid = handle?.pidOf(container);
+      const pid = await sb().containerPid(NS, name, container);
       assert.ok(pid !== undefined, `${name}/${container} runs`);
       process.kill(pid, 0);
     }
@@ -105,7 +104,7 @@ test('the example\'s pods are injected (as admitted) and run; the other example 
 
 /** Time of the syncer's first "tables taught: ready" log line (it latches: /readyz answers 200 from then on). */
 async function taughtAt(pod: string): Promise<number> {
-  const log = await readFile(sb().handle(NS, pod)?.logFile(SYNCER) ?? '', 'utf8');
+  const log = await sb().kubectl('logs', '-n', NS, pod, '-c', SYNCER);
   for (const line of log.split('\n')) {
     if (!line.startsWith('{')) continue;
     const entry = JSON.parse(line) as { msg?: string; time?: number };

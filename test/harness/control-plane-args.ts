@@ -56,6 +56,12 @@ export interface ApiserverSettings {
   readonly serviceClusterIpRange: string;
   readonly serviceAccountIssuer: string;
   readonly extraArgs: readonly string[];
+  /**
+   * The lab node's address (scripts/lab.sh): the apiserver then listens on every lab address, publishes
+   * this one as the `kubernetes` Service's endpoint (pods reach it through kube-proxy), authorizes
+   * kubelets as nodes, and reaches them by address for logs, exec and port-forward.
+   */
+  readonly nodeIp?: string | undefined;
 }
 
 /**
@@ -68,20 +74,24 @@ export function apiserverArgs(ports: ControlPlanePorts, pki: Pki, s: ApiserverSe
   return [
     `--etcd-servers=http://127.0.0.1:${ports.etcdClient}`,
     `--secure-port=${ports.apiserver}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    ...(s.nodeIp === undefined ? ['--bind-address=127.0.0.1', '--advertise-address=127.0.0.1'] : [
+      '--bind-address=0.0.0.0', `--advertise-address=${s.nodeIp}`,
+      `--kubelet-client-certificate=${pki.admin.cert}`, `--kubelet-client-key=${pki.admin.key}`,
+      // The node's name resolves nowhere in the lab; its InternalIP does.
+      '--kubelet-preferred-address-types=InternalIP',
+    ]),
     `--tls-cert-file=${pki.apiserverServing.cert}`,
     `--tls-private-key-file=${pki.apiserverServing.key}`,
     `--client-ca-file=${pki.ca.cert}`,
-    '--authorization-mode=RBAC',
+    '--authorization-mode=Node,RBAC',
     `--service-cluster-ip-range=${s.serviceClusterIpRange}`,
     '--allow-privileged=true',
     `--service-account-issuer=${s.serviceAccountIssuer}`,
     `--service-account-key-file=${pki.serviceAccountPublicKey}`,
     `--service-account-signing-key-file=${pki.serviceAccountKey}`,
-    // The lease reconciler would publish 127.0.0.1 as the `kubernetes` Service's endpoint, which
-    // validation rejects (loopback) every 10 s; nothing in the lab reaches the apiserver through it.
-    '--endpoint-reconciler-type=none',
+    // Without a node the lease reconciler would publish 127.0.0.1 as the `kubernetes` Service's
+    // endpoint, which validation rejects (loopback) every 10 s; nothing reaches the apiserver through it.
+    ...(s.nodeIp === undefined ? ['--endpoint-reconciler-type=none'] : []),
     // On SIGTERM, close open watches within 1 s instead of waiting for clients to hang up: stop() and
     // restartApiserver() otherwise wait out the kill timeout while the controller-manager watches.
     '--shutdown-watch-termination-grace-period=1s',
@@ -108,15 +118,18 @@ export function controllerManagerArgs(ports: ControlPlanePorts, pki: Pki, kubeco
   ];
 }
 
-/** A kubeconfig (YAML) with the CA and admin client cert inlined, usable by kubectl and client-node. */
-export function adminKubeconfig(server: string, pems: { ca: string; cert: string; key: string }): string {
+/**
+ * A kubeconfig (YAML) with the CA and a client cert inlined, usable by kubectl and client-node: the
+ * admin's by default, or a node component's.
+ */
+export function adminKubeconfig(server: string, pems: { ca: string; cert: string; key: string }, user = 'hps-admin'): string {
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [{ name: 'hps-test', cluster: { server, 'certificate-authority-data': b64(pems.ca) } }],
-    users: [{ name: 'hps-admin', user: { 'client-certificate-data': b64(pems.cert), 'client-key-data': b64(pems.key) } }],
-    contexts: [{ name: 'hps-test', context: { cluster: 'hps-test', user: 'hps-admin', namespace: 'default' } }],
+    users: [{ name: user, user: { 'client-certificate-data': b64(pems.cert), 'client-key-data': b64(pems.key) } }],
+    contexts: [{ name: 'hps-test', context: { cluster: 'hps-test', user, namespace: 'default' } }],
     'current-context': 'hps-test',
   });
 }

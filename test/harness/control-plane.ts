@@ -26,6 +26,11 @@ export interface ControlPlaneOptions {
   readonly serviceClusterIpRange?: string;
   /** Extra kube-apiserver flags (e.g. feature gates). */
   readonly apiserverArgs?: readonly string[];
+  /**
+   * The lab node's address (`HPS_NODE_IP`, set by scripts/lab.sh), when a real node will join: see
+   * {@link ApiserverSettings.nodeIp}. Default: none (the apiserver listens on 127.0.0.1 only).
+   */
+  readonly nodeIp?: string;
   /** Extra kube-controller-manager flags. */
   readonly controllerManagerArgs?: readonly string[];
   /** Budget for each process to become healthy. Default 60 s (cold start is ~10 s on 2 cores). */
@@ -100,7 +105,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     signal?.throwIfAborted();
     const serviceClusterIpRange = opts.serviceClusterIpRange ?? '10.0.0.0/24';
     const [pki, portList] = await Promise.all([
-      createPki(dir, { kubernetesServiceIp: firstServiceIp(serviceClusterIpRange) }),
+      createPki(dir, { kubernetesServiceIp: firstServiceIp(serviceClusterIpRange), extraIps: opts.nodeIp === undefined ? [] : [opts.nodeIp] }),
       freePorts(4),
     ]);
     const [etcdClient, etcdPeer, apiserver, controllerManager] = portList as [number, number, number, number];
@@ -124,6 +129,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       serviceClusterIpRange,
       serviceAccountIssuer: server,
       extraArgs: opts.apiserverArgs ?? [],
+      nodeIp: opts.nodeIp,
     };
     const startApiserver = async (w: { timeoutMs: number; signal?: AbortSignal | undefined }): Promise<void> => {
       w.signal?.throwIfAborted();

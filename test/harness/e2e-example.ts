@@ -32,10 +32,13 @@ export async function kubectlWithStderr(s: Sandbox, ...args: string[]): Promise<
   return run(bin, ['--kubeconfig', s.controlPlane.kubeconfigPath, ...args], { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
 }
 
-/** Installs the webhook from deploy/, applies examples/ and waits for the 3 replicas to converge. */
-export async function bringUpExample(s: Sandbox): Promise<ReplicaState[]> {
+/**
+ * Installs the webhook from deploy/, applies examples/ (with `haproxyImage` for the labelled HAProxy
+ * Deployment when given) and waits for the 3 replicas to converge.
+ */
+export async function bringUpExample(s: Sandbox, haproxyImage?: string): Promise<ReplicaState[]> {
   await s.installWebhook();
-  await s.applyExamples();
+  await s.applyExamples(haproxyImage);
   return waitConverged(s, 3, 'the example after apply');
 }
 
@@ -108,9 +111,7 @@ export async function missingEntries(s: Sandbox, pods: readonly string[], keys: 
 
 /** The `peer <name> <ip>:<port>` lines of a replica's peers.cfg on the shared volume. */
 export async function peersFile(s: Sandbox, pod: string): Promise<Map<string, string>> {
-  const dir = s.handle(NS, pod)?.volumePath(RUNTIME_VOLUME);
-  if (dir === undefined) throw new Error(`${pod} has no ${RUNTIME_VOLUME} volume`);
-  const text = await readFile(join(dir, 'peers.cfg'), 'utf8');
+  const text = await readFile(join(await s.volumePath(NS, pod, RUNTIME_VOLUME), 'peers.cfg'), 'utf8');
   return new Map([...text.matchAll(/^\s*peer\s+(\S+)\s+(\S+):\d+\s*$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
 }
 

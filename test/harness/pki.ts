@@ -37,6 +37,8 @@ export interface Pki {
 export interface PkiOptions {
   /** First address of the service CIDR: the `kubernetes` Service's ClusterIP, a SAN of the serving cert. */
   readonly kubernetesServiceIp: string;
+  /** More addresses the apiserver is reached at (the lab node's address). */
+  readonly extraIps?: readonly string[];
 }
 
 // A config with no default extensions: openssl's stock config would mark every leaf as a CA.
@@ -47,22 +49,15 @@ const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-n
 
 /** Writes the PKI into `dir` (which must exist) and returns the paths. Runs the openssl calls in parallel. */
 export async function createPki(dir: string, opts: PkiOptions): Promise<Pki> {
-  const config = join(dir, 'openssl.cnf');
-  await writeFile(config, OPENSSL_CONFIG);
+  await writeFile(join(dir, 'openssl.cnf'), OPENSSL_CONFIG);
   const ca = files(dir, 'ca');
-  await openssl(['req', '-config', config, '-x509', ...EC_KEY, '-keyout', ca.key, '-out', ca.cert, '-days', DAYS,
+  await openssl(['req', '-config', join(dir, 'openssl.cnf'), '-x509', ...EC_KEY, '-keyout', ca.key, '-out', ca.cert, '-days', DAYS,
     '-subj', '/CN=haproxy-peer-sync-test-ca',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature']);
 
-  const leaf = async (name: string, subject: string, usage: string, san?: string): Promise<CertFiles> => {
-    const out = files(dir, name);
-    await openssl(['req', '-config', config, '-x509', '-CA', ca.cert, '-CAkey', ca.key, ...EC_KEY,
-      '-keyout', out.key, '-out', out.cert, '-days', DAYS, '-subj', subject,
-      '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature',
-      '-addext', `extendedKeyUsage=${usage}`, ...(san ? ['-addext', `subjectAltName=${san}`] : [])]);
-    return out;
-  };
-  const apiserverSans = ['IP:127.0.0.1', `IP:${opts.kubernetesServiceIp}`, 'DNS:localhost', 'DNS:kubernetes',
+  const leaf = (name: string, subject: string, usage: string, san?: string): Promise<CertFiles> =>
+    issueLeaf(dir, ca, name, subject, usage, san);
+  const apiserverSans = ['IP:127.0.0.1', `IP:${opts.kubernetesServiceIp}`, ...(opts.extraIps ?? []).map((ip) => `IP:${ip}`), 'DNS:localhost', 'DNS:kubernetes',
     'DNS:kubernetes.default', 'DNS:kubernetes.default.svc', 'DNS:kubernetes.default.svc.cluster.local'].join(',');
   const saKey = join(dir, 'sa.key');
   const saPub = join(dir, 'sa.pub');
@@ -83,6 +78,19 @@ export async function createPki(dir: string, opts: PkiOptions): Promise<Pki> {
     serviceAccountKey: saKey,
     serviceAccountPublicKey: saPub,
   };
+}
+
+/**
+ * A certificate signed by the CA of `dir` (made by {@link createPki}): `usage` is the extended key usage
+ * (`serverAuth` or `clientAuth`); for a client, the subject's CN is the user and each O a group.
+ */
+export async function issueLeaf(dir: string, ca: CertFiles, name: string, subject: string, usage: string, san?: string): Promise<CertFiles> {
+  const out = files(dir, name);
+  await openssl(['req', '-config', join(dir, 'openssl.cnf'), '-x509', '-CA', ca.cert, '-CAkey', ca.key, ...EC_KEY,
+    '-keyout', out.key, '-out', out.cert, '-days', DAYS, '-subj', subject,
+    '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature',
+    '-addext', `extendedKeyUsage=${usage}`, ...(san ? ['-addext', `subjectAltName=${san}`] : [])]);
+  return out;
 }
 
 function files(dir: string, name: string): CertFiles {

@@ -1,19 +1,17 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import type { V1Pod } from '@kubernetes/client-node';
-import { pino } from 'pino';
-import { createLogger, type Logger } from '../../common/logger.ts';
+import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { socketCommand } from '../../syncer/haproxy-socket.ts';
 import { parseShowPeers } from '../../syncer/show-peers.ts';
 import { parseShowProc } from '../../syncer/show-proc.ts';
-import { startClusterDns, type ClusterDns } from './cluster-dns.ts';
-import { startControlPlane, type ControlPlane } from './control-plane.ts';
-import { startKubelet, type Kubelet } from './kubelet.ts';
-import { kubeAccessFromKubeConfig, objectSourceFromKube, startPod, type PodHandle } from './pod-runner.ts';
+import { DEFAULT_CONTROLLERS } from './control-plane-args.ts';
+import { defaultBinDir, startControlPlane, type ControlPlane } from './control-plane.ts';
+import { startClusterDns } from './coredns.ts';
+import { startNode, type KubeNode } from './node.ts';
 import { waitFor } from './processes.ts';
 
 const run = promisify(execFile);
@@ -37,16 +35,26 @@ export interface ReplicaState {
 
 export interface Sandbox {
   readonly controlPlane: ControlPlane;
-  readonly kubelet: Kubelet;
+  readonly node: KubeNode;
+  /** Logs of every process (control plane, node daemons). */
   readonly dir: string;
   /** Runs the pinned kubectl against the sandbox; resolves with stdout, rejects with stderr. */
   kubectl(...args: string[]): Promise<string>;
   /** `kubectl apply -k deploy/`, then waits until both webhook replicas serve and the caBundle is set. */
   installWebhook(): Promise<void>;
-  /** `kubectl apply` of examples/ (sticky backend, HAProxy, front load balancer). */
-  applyExamples(): Promise<void>;
-  /** The pod handle that runs a pod's containers (undefined before it is bound). */
-  handle(namespace: string, name: string): PodHandle | undefined;
+  /**
+   * `kubectl apply` of examples/ (sticky backend, HAProxy, front load balancer), the labelled HAProxy
+   * Deployment with `haproxyImage` instead of the example's own when given.
+   */
+  applyExamples(haproxyImage?: string): Promise<void>;
+  /** Status of one container of a pod (init, sidecar or regular), as the kubelet reports it. */
+  containerStatus(namespace: string, pod: string, container: string): Promise<V1ContainerStatus | undefined>;
+  /** Host pid of a running container's main process (the lab shares the host's pid namespace). */
+  containerPid(namespace: string, pod: string, container: string): Promise<number | undefined>;
+  /** Stops a running container the way its runtime would (SIGTERM): the kubelet restarts it. */
+  restartContainer(namespace: string, pod: string, container: string): Promise<void>;
+  /** Path on the node of a pod's emptyDir volume. */
+  volumePath(namespace: string, pod: string, volume: string): Promise<string>;
   /** Sends a command to the HAProxy master CLI of a pod (e.g. `@1 show peers`). */
   masterCli(namespace: string, name: string, command: string): Promise<string>;
   /** Every live (not yet deleted) HAProxy pod of the example with its peers, table size and reloads. */
@@ -54,71 +62,45 @@ export interface Sandbox {
   stop(): Promise<void>;
 }
 
-export interface SandboxOptions {
-  readonly nodes?: number;
-  readonly logger?: Logger;
-}
+/** Controllers a node needs besides the product's: taints of a new node, pods of a gone one. */
+const NODE_CONTROLLERS = ['node-lifecycle-controller', 'pod-garbage-collector-controller', 'taint-eviction-controller'];
 
 /**
- * The whole product on one machine: the real control plane, the cluster-DNS stand-in and the kubelet
- * stand-in running every bound pod's containers (as admitted, so what the webhook injected is what
- * runs), each pod in its own network namespace. Needs the lab network namespace (scripts/lab.sh).
- * The apiserver reaches webhooks at their endpoints (--enable-aggregator-routing), as there is no
- * kube-proxy to route a Service's ClusterIP.
+ * The whole product on one machine: the real control plane, one real node (containerd, kubelet,
+ * kube-proxy, kube-scheduler) and CoreDNS, with the project's image and HAProxy images imported. Every
+ * pod runs as its admitted spec says. Needs the lab namespaces (scripts/lab.sh).
  */
-export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
-  const log = opts.logger ?? createLogger('sandbox', 'warn', pino.destination(2));
+export async function startSandbox(): Promise<Sandbox> {
   const dir = mkdtempSync(join(tmpdir(), 'hps-sandbox-'));
-  const handles = new Map<string, PodHandle>();
-  const key = (namespace: string, name: string): string => `${namespace}/${name}`;
+  const logDir = join(dir, 'logs');
+  mkdirSync(logDir);
   let controlPlane: ControlPlane | undefined;
-  let dns: ClusterDns | undefined;
-  let kubelet: Kubelet | undefined;
+  let node: KubeNode | undefined;
 
   const stop = async (): Promise<void> => {
-    await kubelet?.stop();
-    await Promise.allSettled([...handles.values()].map((h) => h.stop(1)));
-    handles.clear();
-    await dns?.stop();
+    await node?.stop();
     await controlPlane?.stop();
     rmSync(dir, { recursive: true, force: true });
   };
 
   try {
-    controlPlane = await startControlPlane({ apiserverArgs: ['--enable-aggregator-routing=true'] });
-    const cp = controlPlane;
-    dns = await startClusterDns(cp.kubeConfig);
-    const clusterDns = dns;
-    const kube = await kubeAccessFromKubeConfig(cp.kubeConfig);
-    const objects = objectSourceFromKube(cp.kubeConfig);
-    kubelet = await startKubelet(cp.kubeConfig, {
-      nodeNames: Array.from({ length: opts.nodes ?? 1 }, (_, i) => `hps-node-${i + 1}`),
-      onPodBound: (pod: V1Pod, ip: string) => {
-        const namespace = pod.metadata?.namespace ?? 'default';
-        handles.set(key(namespace, pod.metadata?.name ?? ''), startPod(pod, {
-          ip, workDir: join(dir, 'pods'), logDir: join(dir, 'logs'), kube, objects, network: 'pod',
-          resolvConf: clusterDns.resolvConf(namespace), logger: log,
-        }));
-      },
-      readiness: (pod: V1Pod) => handles.get(key(pod.metadata?.namespace ?? '', pod.metadata?.name ?? ''))?.ready() ?? false,
-      onPodDeleting: async (pod: V1Pod) => {
-        const k = key(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '');
-        await handles.get(k)?.stop(pod.metadata?.deletionGracePeriodSeconds ?? 30);
-        handles.delete(k);
-      },
-      logger: log,
-    });
+    const nodeIp = process.env['HPS_NODE_IP'];
+    if (nodeIp === undefined) throw new Error('the sandbox runs only inside the lab namespaces: run the command through `bash scripts/lab.sh <command>`');
+    controlPlane = await startControlPlane({ nodeIp, controllers: [...DEFAULT_CONTROLLERS, ...NODE_CONTROLLERS] });
+    node = await startNode(controlPlane, { logDir });
+    await startClusterDns(controlPlane, node);
   } catch (err) {
     await stop();
     throw err;
   }
   const cp = controlPlane;
-  const kubeletReady = kubelet;
+  const kubeNode = node;
+  const core = cp.kubeConfig.makeApiClient(k8s.CoreV1Api);
 
   const kubectl = async (...args: string[]): Promise<string> => {
     try {
-      const { stdout } = await run(join(process.env.HPS_BIN ?? join(process.env.HOME ?? '', '.cache/haproxy-peer-sync/bin'), 'kubectl'),
-        ['--kubeconfig', cp.kubeconfigPath, ...args], { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
+      const { stdout } = await run(join(defaultBinDir(), 'kubectl'), ['--kubeconfig', cp.kubeconfigPath, ...args],
+        { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
       return stdout;
     } catch (err) {
       const e = err as { stderr?: string; message: string };
@@ -126,11 +108,34 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     }
   };
 
-  const masterCli = (namespace: string, name: string, command: string): Promise<string> => {
-    const volume = handles.get(key(namespace, name))?.volumePath(RUNTIME_VOLUME);
-    if (volume === undefined) return Promise.reject(new Error(`${namespace}/${name} has no ${RUNTIME_VOLUME} volume running`));
-    return socketCommand(join(volume, 'master.sock'), command, 2000);
+  const containerStatus = async (namespace: string, name: string, container: string): Promise<V1ContainerStatus | undefined> => {
+    const pod = await core.readNamespacedPod({ namespace, name });
+    return [...pod.status?.initContainerStatuses ?? [], ...pod.status?.containerStatuses ?? []].find((c) => c.name === container);
   };
+
+  const runningContainerId = async (namespace: string, name: string, container: string): Promise<string | undefined> => {
+    const status = await containerStatus(namespace, name, container);
+    if (status?.state?.running === undefined) return undefined;
+    return /^containerd:\/\/(\w+)$/.exec(status.containerID ?? '')?.[1];
+  };
+
+  const containerPid = async (namespace: string, name: string, container: string): Promise<number | undefined> => {
+    const id = await runningContainerId(namespace, name, container);
+    if (id === undefined) return undefined;
+    // `ctr tasks ls`: TASK PID STATUS
+    const row = (await kubeNode.ctr('tasks', 'ls')).split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[0] === id);
+    return row?.[2] === 'RUNNING' && row[1] !== undefined ? Number(row[1]) : undefined;
+  };
+
+  const volumePath = async (namespace: string, name: string, volume: string): Promise<string> => {
+    const pod = await core.readNamespacedPod({ namespace, name });
+    const uid = pod.metadata?.uid;
+    if (uid === undefined) throw new Error(`${namespace}/${name} has no uid`);
+    return kubeNode.emptyDirPath(uid, volume);
+  };
+
+  const masterCli = async (namespace: string, name: string, command: string): Promise<string> =>
+    socketCommand(join(await volumePath(namespace, name, RUNTIME_VOLUME), 'master.sock'), command, 2000);
 
   const replicaState = async (pod: V1Pod): Promise<ReplicaState> => {
     const namespace = pod.metadata?.namespace ?? '';
@@ -152,25 +157,38 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
 
   return {
     controlPlane: cp,
-    kubelet: kubeletReady,
+    node: kubeNode,
     dir,
     kubectl,
     async installWebhook() {
       await kubectl('apply', '-k', 'deploy/');
-      await kubectl('-n', 'haproxy-peer-sync-system', 'rollout', 'status', 'deployment/haproxy-peer-sync-webhook', '--timeout=120s');
+      await kubectl('-n', 'haproxy-peer-sync-system', 'rollout', 'status', 'deployment/haproxy-peer-sync-webhook', '--timeout=180s');
       const admission = cp.kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
       await waitFor(async () => {
         const mwc = await admission.readMutatingWebhookConfiguration({ name: 'haproxy-peer-sync' });
         return (mwc.webhooks?.[0]?.clientConfig.caBundle ?? '') !== '';
       }, { what: 'the webhook to publish its caBundle', timeoutMs: 60_000 });
     },
-    async applyExamples() {
-      await kubectl('apply', '-f', 'examples/sticky-backend.yaml', '-f', 'examples/haproxy.yaml', '-f', 'examples/lb.yaml');
+    async applyExamples(haproxyImage) {
+      let haproxy = join(REPO_ROOT, 'examples/haproxy.yaml');
+      if (haproxyImage !== undefined) {
+        const text = readFileSync(haproxy, 'utf8');
+        if (!/^(\s+)image: haproxy:\S+$/m.test(text)) throw new Error('examples/haproxy.yaml names no haproxy image');
+        haproxy = join(dir, 'haproxy.yaml');
+        writeFileSync(haproxy, text.replace(/^(\s+)image: haproxy:\S+$/m, `$1image: ${haproxyImage}`));
+      }
+      await kubectl('apply', '-f', 'examples/sticky-backend.yaml', '-f', haproxy, '-f', 'examples/lb.yaml');
     },
-    handle: (namespace, name) => handles.get(key(namespace, name)),
+    containerStatus,
+    containerPid,
+    async restartContainer(namespace, name, container) {
+      const id = await runningContainerId(namespace, name, container);
+      if (id === undefined) throw new Error(`${namespace}/${name}/${container} is not running`);
+      await kubeNode.ctr('tasks', 'kill', '--signal', 'SIGTERM', id);
+    },
+    volumePath,
     masterCli,
     async replicas(namespace = EXAMPLE_NAMESPACE, selector = EXAMPLE_SELECTOR) {
-      const core = cp.kubeConfig.makeApiClient(k8s.CoreV1Api);
       const pods = await core.listNamespacedPod({ namespace, labelSelector: selector });
       return Promise.all(pods.items.filter((p) => p.status?.podIP).map(replicaState));
     },
