@@ -7,7 +7,9 @@
 # scripts/build-images.sh for the image bases and by the node to run HAProxy 3.0 from trixie.
 #
 # Built to a temporary name and renamed on success, under a lock, so concurrent callers wait for one build
-# and an interrupted build is never mistaken for a good one. Delete the tar to refresh it.
+# and an interrupted build is never mistaken for a good one. A stamp beside the tar (<name>.tar.recipe)
+# holds the mmdebstrap options it was made with: a change of recipe rebuilds it. Delete the tar to refresh
+# its packages from the mirror.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -21,8 +23,25 @@ if [ ${#pkgs[@]} -eq 0 ]; then name="$suite-minbase"; else name="$suite-$(IFS=+;
 
 dir="$HPS_CACHE/rootfs"
 out="$dir/$name.tar"
+mirror="${HPS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+include=()
+[ ${#pkgs[@]} -eq 0 ] || include=("--include=$(IFS=,; echo "${pkgs[*]}")")
+# maybe-merged-usr: merged /usr set up by mmdebstrap's hook (as debootstrap does) where the suite has
+# usr-is-merged; without it, bookworm pulls in the usrmerge package and with it all of perl (+40 MB).
+# Documentation and translations are left out, as in Debian's -slim images (copyright files stay).
+opts=(--mode=root --variant=minbase "${include[@]}"
+  --hook-dir=/usr/share/mmdebstrap/hooks/maybe-merged-usr
+  --aptopt='Acquire::Retries "3"'
+  --dpkgopt='path-exclude=/usr/share/man/*'
+  --dpkgopt='path-exclude=/usr/share/doc/*'
+  --dpkgopt='path-include=/usr/share/doc/*/copyright'
+  --dpkgopt='path-exclude=/usr/share/locale/*'
+  --dpkgopt='path-exclude=/usr/share/info/*'
+  "$suite" "$mirror")
+recipe="$(printf '%s\n' "${opts[@]}")"
+fresh() { [ -s "$out" ] && [ "$(cat "$out.recipe" 2>/dev/null)" = "$recipe" ]; }
 mkdir -p "$dir"
-[ -s "$out" ] && { echo "$out"; exit 0; }
+fresh && { echo "$out"; exit 0; }
 
 command -v mmdebstrap >/dev/null || die "mmdebstrap is missing: apt-get install mmdebstrap"
 [ "$(id -u)" = 0 ] || die "rootfs: building $name needs root (mmdebstrap's root mode)"
@@ -30,30 +49,20 @@ command -v mmdebstrap >/dev/null || die "mmdebstrap is missing: apt-get install 
 exec 9>"$dir/.$name.lock"
 flock 9
 # Another caller may have built it while this one waited for the lock.
-[ -s "$out" ] && { echo "$out"; exit 0; }
+fresh && { echo "$out"; exit 0; }
 
-mirror="${HPS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 tmp="$dir/.$name.tmp.$$.tar"
 log="$dir/.$name.log"
 trap 'rm -f "$tmp"' EXIT
 say "rootfs $name: mmdebstrap --variant=minbase $suite (about 1.5 minutes)"
-include=()
-[ ${#pkgs[@]} -eq 0 ] || include=("--include=$(IFS=,; echo "${pkgs[*]}")")
 # A private mount namespace: mmdebstrap's chroot mounts (proc, sys, dev) can never stay behind on the
-# host, even if it is killed. Documentation and translations are left out, as in Debian's -slim images
-# (copyright files stay).
+# host, even if it is killed. The output file goes between the suite and the mirror.
 if ! unshare --mount --propagation private \
-  mmdebstrap --quiet --mode=root --variant=minbase "${include[@]}" \
-    --aptopt='Acquire::Retries "3"' \
-    --dpkgopt='path-exclude=/usr/share/man/*' \
-    --dpkgopt='path-exclude=/usr/share/doc/*' \
-    --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-    --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --dpkgopt='path-exclude=/usr/share/info/*' \
-    "$suite" "$tmp" "$mirror" >"$log" 2>&1; then
+  mmdebstrap --quiet "${opts[@]:0:${#opts[@]}-1}" "$tmp" "$mirror" >"$log" 2>&1; then
   tail -n 30 "$log" >&2
   die "rootfs $name: mmdebstrap failed (is $mirror reachable? full log: $log)"
 fi
 mv -f "$tmp" "$out"
+echo "$recipe" >"$out.recipe"
 say "rootfs $name: $(du -h "$out" | cut -f1) at $out"
 echo "$out"

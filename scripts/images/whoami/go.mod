@@ -1,0 +1,3 @@
+module hps.local/whoami
+
+go 1.24
