@@ -273,6 +273,11 @@ bin_pid=
 cleanup() {
   if [ -n "$bin_pid" ]; then pkill -TERM -P "$bin_pid" 2>/dev/null || true; kill "$bin_pid" 2>/dev/null || true; wait "$bin_pid" 2>/dev/null || true; fi
   bah rm --all >/dev/null 2>&1 || true
+  # Temporary names of builds that did not finish (this run's or an interrupted earlier one's).
+  bah images --format '{{.Name}}:{{.Tag}}' 2>/dev/null | grep '^localhost/hps-build/' | xargs -r buildah \
+    --root "$BUILDAH_ROOT" --runroot "$BUILDAH_RUNROOT" --storage-driver "$BUILDAH_DRIVER" rmi >/dev/null 2>&1 || true
+  # Earlier builds of the same names are unnamed now: drop them and their layers.
+  bah rmi --prune >/dev/null 2>&1 || true
   rm -rf "$WORK" "$TMPDIR"
   leave_private_mount_ns
 }
@@ -307,7 +312,5 @@ is_stale whoami && build_from_binary "$WHOAMI_IMAGE" "$A_WHOAMI" "$H_WHOAMI" who
 is_stale coredns && build_from_binary "$COREDNS_IMAGE" "$A_COREDNS" "$H_COREDNS" coredns "$BIN_CACHE/coredns-$COREDNS_VERSION"
 is_stale pause && build_from_binary "$PAUSE_IMAGE" "$A_PAUSE" "$H_PAUSE" pause "$WORK/bin/pause"
 
-# Earlier builds of the same names are now unnamed: drop them (and their layers).
-bah rmi --prune >/dev/null 2>&1 || true
 write_index
 say "images: ready ($OUT/index.txt)"
