@@ -15,7 +15,7 @@ export interface WebhookConfigView {
 
 export interface JsonPatchOp { readonly op: 'add' | 'replace' | 'test'; readonly path: string; readonly value: unknown }
 
-/** certs/kube-clients.ts implements this with @kubernetes/client-node. */
+/** certs/kube-clients.ts implements this against the apiserver. */
 export interface WebhookConfigClient {
   read(name: string): Promise<WebhookConfigView | undefined>;
   /** Applies a JSON patch; 'conflict' when a `test` operation failed (the object changed meanwhile). */

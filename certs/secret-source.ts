@@ -20,7 +20,7 @@ export interface StoredSecret {
   readonly resourceVersion: string;
 }
 
-/** The three calls the source needs; certs/kube-clients.ts implements them with @kubernetes/client-node. */
+/** The three calls the source needs; certs/kube-clients.ts implements them against the apiserver. */
 export interface SecretStore {
   read(): Promise<StoredSecret | undefined>;
   /** 'conflict' if the Secret exists already. */

@@ -4,10 +4,10 @@
  * are answered first: fastify's close waits for them).
  */
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { renderHelp } from '../common/config.ts';
 import { ConfigError } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
+import { defaultAccess, type KubeAccess } from '../common/kube-client.ts';
 import type { KeyPairSource } from '../certs/key-pair.ts';
 import { FileKeyPairSource } from '../certs/file-source.ts';
 import { SecretKeyPairSource } from '../certs/secret-source.ts';
@@ -42,29 +42,28 @@ export async function main(argv: string[]): Promise<void> {
   // No option of the webhook is a secret (keys live in files or a Secret), so the whole config is logged.
   log.info({ version, config }, 'starting');
 
-  let kc: KubeConfig | undefined;
-  const kube = (): KubeConfig => {
-    if (kc === undefined) { kc = new KubeConfig(); kc.loadFromDefault(); }
-    return kc;
-  };
+  // Read only when a Kubernetes call is configured, in the order of client-node's loadFromDefault():
+  // KUBECONFIG, ~/.kube/config, then the in-cluster service account.
+  let access: KubeAccess | undefined;
+  const kube = async (): Promise<KubeAccess> => (access ??= await defaultAccess(process.env));
   const onError = (what: string) => (err: Error): void => { log.warn({ err }, what); };
   const source: KeyPairSource = config.certs.kind === 'files'
     ? new FileKeyPairSource({ certFile: config.certs.certFile, keyFile: config.certs.keyFile, caFile: config.certs.caFile, pollMs: config.certPollMs, onError: onError('could not reload the certificate files; still serving the previous pair') })
-    : new SecretKeyPairSource({ store: kubeSecretStore(kube(), config.certs.namespace, config.certs.name), hosts: config.certs.hosts, checkMs: config.certPollMs, onError: onError('could not refresh the certificate Secret; still serving the previous pair') });
+    : new SecretKeyPairSource({ store: kubeSecretStore(await kube(), config.certs.namespace, config.certs.name), hosts: config.certs.hosts, checkMs: config.certPollMs, onError: onError('could not refresh the certificate Secret; still serving the previous pair') });
 
   const app = await build({
     logger: log,
     keyPairs: source,
     config: { image: config.image, version, sidecarMode: config.sidecarMode, imagePullPolicy: config.imagePullPolicy, resources: config.resources, healthPort: config.syncerHealthPort },
     accessWarnings: config.accessCheck
-      ? cachedAccessWarnings({ reviewer: kubeAccessReviewer(kube()), ttlMs: config.accessCacheTtlMs, timeoutMs: 2000, now: Date.now, onError: onError('SubjectAccessReview failed; no warning given') })
+      ? cachedAccessWarnings({ reviewer: kubeAccessReviewer(await kube()), ttlMs: config.accessCacheTtlMs, timeoutMs: 2000, now: Date.now, onError: onError('SubjectAccessReview failed; no warning given') })
       : undefined,
   });
   const address = await listen(app, { host: config.listen, port: config.port });
   log.info({ address: address.address, port: address.port }, 'listening (ready once a certificate is loaded)');
 
   const sync = config.webhookConfigName === undefined ? undefined : new CaBundleSync({
-    client: kubeWebhookConfigClient(kube()), name: config.webhookConfigName, source, intervalMs: config.caBundleIntervalMs,
+    client: kubeWebhookConfigClient(await kube()), name: config.webhookConfigName, source, intervalMs: config.caBundleIntervalMs,
     onResult: (result) => { if (result !== 'unchanged') log.info({ result, webhookConfiguration: config.webhookConfigName }, 'caBundle sync'); },
     onError: onError('caBundle sync failed; will retry'),
   });
