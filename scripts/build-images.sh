@@ -192,7 +192,7 @@ build_pause_binary() { # -> $WORK/bin/pause
     || die "images: compiling pause.c failed (needs gcc and the static C library: libc6-dev)"
 }
 
-build_binaries() { # which...
+build_binaries() { # image ids (whoami, coredns, pause)...
   mkdir -p "$WORK/bin" "$BIN_CACHE"
   local b
   for b in "$@"; do "build_${b}_binary"; done
@@ -216,24 +216,9 @@ done
 [ -x "$HPS_NODE_DIR/bin/node" ] || die "images: Node $NODE_VERSION is not unpacked in $HPS_NODE_DIR (scripts/setup.sh does it first)"
 mkdir -p "$OUT"
 [ "${HPS_BUILDAH_NS:-}" = "$$" ] || lock_buildah_storage
-
-# The root filesystems (built by scripts/rootfs.sh on the first run, cached after).
-ROOTFS_BASE=$(bash "$HPS_ROOT/scripts/rootfs.sh" bookworm)
-ROOTFS_26=$(bash "$HPS_ROOT/scripts/rootfs.sh" "$HAPROXY_26_SUITE" haproxy)
-ROOTFS_30=$(bash "$HPS_ROOT/scripts/rootfs.sh" "$HAPROXY_30_SUITE" haproxy)
-
-common_code=$(code_of build_image context link_in)
-H_BASE=$(inputs_hash scripts/images/node-base "=$NODE_BASE_IMAGE $NPM_VERSION" "$(rootfs_id "$ROOTFS_BASE")" \
-  "=$(stat -c '%s %Y' "$HPS_NODE_DIR/bin/node" "$HPS_NODE_DIR/lib/node_modules/npm/package.json")" \
-  "$common_code" "$(code_of build_node_base)")
-mapfile -t ours_files < <(dockerfile_inputs)
-H_OURS=$(inputs_hash Dockerfile .dockerignore "${ours_files[@]}" "=$OURS_IMAGE $H_BASE" "$common_code" "$(code_of build_ours)")
-H_26=$(inputs_hash scripts/images/haproxy "=$HAPROXY_26_IMAGE" "$(rootfs_id "$ROOTFS_26")" "$common_code" "$(code_of build_haproxy)")
-H_30=$(inputs_hash scripts/images/haproxy "=$HAPROXY_30_IMAGE" "$(rootfs_id "$ROOTFS_30")" "$common_code" "$(code_of build_haproxy)")
-from_binary_code=$(code_of build_from_binary go_env)
-H_WHOAMI=$(inputs_hash scripts/images/whoami "=$WHOAMI_IMAGE $(go env GOVERSION)" "$common_code" "$from_binary_code" "$(code_of build_whoami_binary)")
-H_COREDNS=$(inputs_hash scripts/images/coredns "=$COREDNS_IMAGE" "$common_code" "$from_binary_code" "$(code_of build_coredns_binary)")
-H_PAUSE=$(inputs_hash scripts/images/pause "=$PAUSE_IMAGE $(gcc -dumpfullversion)" "$common_code" "$from_binary_code" "$(code_of build_pause_binary)")
+# Everything below runs in a private mount namespace (this script, re-executed once): cheap, and no
+# mount of a build can outlive it.
+enter_private_mount_ns "$@"
 
 A_OURS="haproxy-peer-sync-$OURS_VERSION.tar"
 A_26="haproxy-2.6.tar"
@@ -249,50 +234,82 @@ write_index() {
   } >"$OUT/.index.txt.tmp"
   mv -f "$OUT/.index.txt.tmp" "$OUT/index.txt"
 }
-
 stale=()
-fresh "$A_OURS" "$H_OURS" || stale+=(ours)
-fresh "$A_26" "$H_26" || stale+=(haproxy-2.6)
-fresh "$A_30" "$H_30" || stale+=(haproxy-3.0)
+is_stale() { [[ " ${stale[*]} " == *" $1 "* ]]; }
+
+# Whatever happens: no background build, working container (and so no layer mount), temporary image
+# name or temporary file stays behind.
+bg_pids=()
+cleanup() {
+  local pid
+  for pid in "${bg_pids[@]}"; do
+    pkill -TERM -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  done
+  if [ -n "${BUILDAH_READY:-}" ]; then
+    bah rm --all >/dev/null 2>&1 || true
+    # Temporary names of builds that did not finish (this run's or an interrupted earlier one's).
+    bah images --format '{{.Name}}:{{.Tag}}' 2>/dev/null | grep '^localhost/hps-build/' | xargs -r buildah \
+      --root "$BUILDAH_ROOT" --runroot "$BUILDAH_RUNROOT" --storage-driver "$BUILDAH_DRIVER" rmi >/dev/null 2>&1 || true
+    # Earlier builds of the same names are unnamed now: drop them and their layers.
+    bah rmi --prune >/dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK" "$TMPDIR"
+  leave_private_mount_ns
+}
+trap cleanup EXIT
+# A signal ends the script through exit, so the cleanup above runs.
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+rm -rf "$WORK" "$TMPDIR"; mkdir -p "$WORK" "$TMPDIR"
+
+# First the images made from programs: their builds (CoreDNS: minutes of CPU) start in the background
+# at once, while the root filesystems (network and disk) are made.
+common_code=$(code_of build_image context link_in)
+from_binary_code=$(code_of build_from_binary go_env)
+H_WHOAMI=$(inputs_hash scripts/images/whoami "=$WHOAMI_IMAGE $(go env GOVERSION)" "$common_code" "$from_binary_code" "$(code_of build_whoami_binary)")
+H_COREDNS=$(inputs_hash scripts/images/coredns "=$COREDNS_IMAGE" "$common_code" "$from_binary_code" "$(code_of build_coredns_binary)")
+H_PAUSE=$(inputs_hash scripts/images/pause "=$PAUSE_IMAGE $(gcc -dumpfullversion)" "$common_code" "$from_binary_code" "$(code_of build_pause_binary)")
 fresh "$A_WHOAMI" "$H_WHOAMI" || stale+=(whoami)
 fresh "$A_COREDNS" "$H_COREDNS" || stale+=(coredns)
 fresh "$A_PAUSE" "$H_PAUSE" || stale+=(pause)
+if [ ${#stale[@]} -gt 0 ]; then
+  build_binaries "${stale[@]}" &
+  bin_pid=$!; bg_pids+=("$bin_pid")
+fi
+
+# The root filesystems (scripts/rootfs.sh: made on the first run, in parallel; cached after).
+rootfs_bg() { bash "$HPS_ROOT/scripts/rootfs.sh" "$@" >"$WORK/rootfs-$1-$#" & bg_pids+=($!); }
+rootfs_bg bookworm
+rootfs_bg "$HAPROXY_26_SUITE" haproxy
+rootfs_bg "$HAPROXY_30_SUITE" haproxy
+for pid in "${bg_pids[@]}"; do
+  [ "$pid" = "${bin_pid:-}" ] && continue
+  wait "$pid" || die "images: making a root filesystem failed (see above)"
+done
+ROOTFS_BASE=$(cat "$WORK/rootfs-bookworm-1")
+ROOTFS_26=$(cat "$WORK/rootfs-$HAPROXY_26_SUITE-2")
+ROOTFS_30=$(cat "$WORK/rootfs-$HAPROXY_30_SUITE-2")
+bg_pids=(${bin_pid:+"$bin_pid"})
+
+H_BASE=$(inputs_hash scripts/images/node-base "=$NODE_BASE_IMAGE $NPM_VERSION" "$(rootfs_id "$ROOTFS_BASE")" \
+  "=$(stat -c '%s %Y' "$HPS_NODE_DIR/bin/node" "$HPS_NODE_DIR/lib/node_modules/npm/package.json")" \
+  "$common_code" "$(code_of build_node_base)")
+mapfile -t ours_files < <(dockerfile_inputs)
+H_OURS=$(inputs_hash Dockerfile .dockerignore "${ours_files[@]}" "=$OURS_IMAGE $H_BASE" "$common_code" "$(code_of build_ours)")
+H_26=$(inputs_hash scripts/images/haproxy "=$HAPROXY_26_IMAGE" "$(rootfs_id "$ROOTFS_26")" "$common_code" "$(code_of build_haproxy)")
+H_30=$(inputs_hash scripts/images/haproxy "=$HAPROXY_30_IMAGE" "$(rootfs_id "$ROOTFS_30")" "$common_code" "$(code_of build_haproxy)")
+fresh "$A_OURS" "$H_OURS" || stale+=(ours)
+fresh "$A_26" "$H_26" || stale+=(haproxy-2.6)
+fresh "$A_30" "$H_30" || stale+=(haproxy-3.0)
+
 if [ ${#stale[@]} -eq 0 ]; then
   write_index
   say "images: cached ($OUT/index.txt)"
   exit 0
 fi
-
-# From here on, buildah: in a private mount namespace (re-executes this script once).
-enter_private_mount_ns "$@"
-is_stale() { [[ " ${stale[*]} " == *" $1 "* ]]; }
-rm -rf "$WORK" "$TMPDIR"; mkdir -p "$WORK" "$TMPDIR"
-# Whatever happens: no background build, working container (and so no layer mount) or temporary file
-# stays behind.
-bin_pid=
-cleanup() {
-  if [ -n "$bin_pid" ]; then pkill -TERM -P "$bin_pid" 2>/dev/null || true; kill "$bin_pid" 2>/dev/null || true; wait "$bin_pid" 2>/dev/null || true; fi
-  bah rm --all >/dev/null 2>&1 || true
-  # Temporary names of builds that did not finish (this run's or an interrupted earlier one's).
-  bah images --format '{{.Name}}:{{.Tag}}' 2>/dev/null | grep '^localhost/hps-build/' | xargs -r buildah \
-    --root "$BUILDAH_ROOT" --runroot "$BUILDAH_RUNROOT" --storage-driver "$BUILDAH_DRIVER" rmi >/dev/null 2>&1 || true
-  # Earlier builds of the same names are unnamed now: drop them and their layers.
-  bah rmi --prune >/dev/null 2>&1 || true
-  rm -rf "$WORK" "$TMPDIR"
-  leave_private_mount_ns
-}
-trap cleanup EXIT
 say "images: to build: ${stale[*]}"
-
-# The Go and C programs build in the background (CPU) while the Debian-based images build (mostly I/O).
-binaries=()
-is_stale whoami && binaries+=(whoami)
-is_stale coredns && binaries+=(coredns)
-is_stale pause && binaries+=(pause)
-if [ ${#binaries[@]} -gt 0 ]; then
-  build_binaries "${binaries[@]}" &
-  bin_pid=$!
-fi
+prepare_buildah
+BUILDAH_READY=1
 
 if is_stale ours; then
   if [ "$(cat "$OUT/node-base.stamp" 2>/dev/null)" != "$H_BASE" ] \
@@ -304,9 +321,9 @@ fi
 is_stale haproxy-2.6 && build_haproxy "$HAPROXY_26_IMAGE" "$A_26" "$H_26" "$ROOTFS_26"
 is_stale haproxy-3.0 && build_haproxy "$HAPROXY_30_IMAGE" "$A_30" "$H_30" "$ROOTFS_30"
 
-if [ -n "$bin_pid" ]; then
-  wait "$bin_pid" || { bin_pid=; die "images: building the Go and C programs failed"; }
-  bin_pid=
+if [ -n "${bin_pid:-}" ]; then
+  wait "$bin_pid" || { bg_pids=(); die "images: building the Go and C programs failed"; }
+  bg_pids=()
 fi
 is_stale whoami && build_from_binary "$WHOAMI_IMAGE" "$A_WHOAMI" "$H_WHOAMI" whoami "$WORK/bin/whoami"
 is_stale coredns && build_from_binary "$COREDNS_IMAGE" "$A_COREDNS" "$H_COREDNS" coredns "$BIN_CACHE/coredns-$COREDNS_VERSION"

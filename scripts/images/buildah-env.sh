@@ -28,15 +28,20 @@ lock_buildah_storage() {
   flock -n 8 || { say "images: waiting for another build of the images to finish"; flock 8; }
 }
 
-# Re-executes the calling script ("$0" "$@") in a private mount namespace, once; then mounts the tmpfs
-# for buildah's run state. Needs root (buildah's rootful storage; setup runs as root).
+# Re-executes the calling script ("$0" "$@") in a private mount namespace, once. Needs root (buildah's
+# rootful storage, mmdebstrap; setup runs as root).
 enter_private_mount_ns() {
-  if [ "${HPS_BUILDAH_NS:-}" != "$$" ]; then
-    [ "$(id -u)" = 0 ] || die "building images needs root (buildah's storage and mmdebstrap)"
-    command -v unshare >/dev/null || die "unshare is missing: apt-get install util-linux"
-    # exec keeps the PID, so the re-executed script recognises itself by HPS_BUILDAH_NS=$$.
-    exec env HPS_BUILDAH_NS=$$ unshare --mount --propagation private -- bash "$0" "$@"
-  fi
+  [ "${HPS_BUILDAH_NS:-}" = "$$" ] && return 0
+  [ "$(id -u)" = 0 ] || die "building images needs root (buildah's storage and mmdebstrap)"
+  command -v unshare >/dev/null || die "unshare is missing: apt-get install util-linux"
+  # exec keeps the PID, so the re-executed script recognises itself by HPS_BUILDAH_NS=$$.
+  exec env HPS_BUILDAH_NS=$$ unshare --mount --propagation private -- bash "$0" "$@"
+}
+
+# In the private mount namespace, before the first buildah call: the tmpfs for buildah's run state, and
+# our own directory over /var/lib/containers.
+prepare_buildah() {
+  [ "${HPS_BUILDAH_NS:-}" = "$$" ] || die "prepare_buildah: not in the private mount namespace"
   mkdir -p "$BUILDAH_ROOT" "$BUILDAH_RUNROOT" "$TMPDIR" "$BUILDAH_DIR/blob-info-cache"
   mount -t tmpfs -o mode=0700,size=64m hps-buildah-run "$BUILDAH_RUNROOT" || die "could not mount a tmpfs on $BUILDAH_RUNROOT"
   # containers/image keeps a blob-info cache at a fixed path for root, /var/lib/containers/cache, with no
@@ -47,9 +52,11 @@ enter_private_mount_ns() {
   mount --bind "$BUILDAH_DIR/blob-info-cache" /var/lib/containers || die "could not bind-mount over /var/lib/containers"
 }
 
-# Undoes what enter_private_mount_ns changed that is visible outside the namespace (call on exit).
+# Undoes what prepare_buildah changed that is visible outside the namespace (call on exit).
 leave_private_mount_ns() {
   [ "${HPS_BUILDAH_NS:-}" = "$$" ] || return 0
-  umount /var/lib/containers 2>/dev/null || true
-  if [ -n "${HPS_CREATED_VAR_LIB_CONTAINERS:-}" ]; then rmdir /var/lib/containers 2>/dev/null || true; fi
+  if [ -n "${HPS_CREATED_VAR_LIB_CONTAINERS:-}" ]; then
+    umount /var/lib/containers 2>/dev/null || true
+    rmdir /var/lib/containers 2>/dev/null || true
+  fi
 }

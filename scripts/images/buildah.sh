@@ -10,4 +10,5 @@ set -euo pipefail
 [ "${HPS_BUILDAH_NS:-}" = "$$" ] || lock_buildah_storage
 enter_private_mount_ns "$@"
 trap leave_private_mount_ns EXIT
+prepare_buildah
 bah "$@"
