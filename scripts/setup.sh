@@ -8,10 +8,11 @@ set -euo pipefail
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages: HAProxy 2.6 for the host-run tests; the node's runtime (containerd, runc, the CNI
-# plugins, iptables for kube-proxy, conntrack); the image builders (buildah, mmdebstrap); socat for the
+# plugins, iptables for kube-proxy, conntrack); the image builders (buildah, mmdebstrap, the keyring that
+# has trixie's keys, gcc + libc6-dev for the static pause, setcap for CoreDNS); socat for the
 # kubectl relay; patchelf for the host-run HAProxy 3.0. Versions are Debian bookworm's, pinned by the release.
 DEBIAN_PACKAGES=(haproxy util-linux iproute2 containerd runc containernetworking-plugins iptables conntrack
-  buildah mmdebstrap socat patchelf)
+  buildah mmdebstrap debian-archive-keyring gcc libc6-dev libcap2-bin socat patchelf)
 
 install_debian_packages() {
   local missing=() p
@@ -62,5 +63,7 @@ install_debian_packages
 install_node
 install_npm_dependencies
 bash "$HPS_ROOT/scripts/build-go-binaries.sh"
+# HAProxy 3.0 runnable on the host, for the tests that run HAProxy on its own (the node uses images).
+bash "$HPS_ROOT/scripts/install-haproxy-3.0.sh" >/dev/null
 bash "$HPS_ROOT/scripts/build-images.sh"
 say "ready: node $("$HPS_NODE_DIR/bin/node" --version), $(haproxy -v | head -1 | cut -d' ' -f1-3), binaries in $HPS_BIN"

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -81,6 +82,7 @@ export async function startSandbox(): Promise<Sandbox> {
     await node?.stop();
     await controlPlane?.stop();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(join('/run', `hps-${process.pid}`), { recursive: true, force: true });
   };
 
   try {
@@ -134,8 +136,16 @@ export async function startSandbox(): Promise<Sandbox> {
     return kubeNode.emptyDirPath(uid, volume);
   };
 
-  const masterCli = async (namespace: string, name: string, command: string): Promise<string> =>
-    socketCommand(join(await volumePath(namespace, name, RUNTIME_VOLUME), 'master.sock'), command, 2000);
+  // A UNIX socket path may hold 107 bytes; the kubelet's path to a volume is longer. A short symlink to
+  // the volume's directory (on the lab's own /run) keeps the connect() path short.
+  const shortLinks = join('/run', `hps-${process.pid}`);
+  mkdirSync(shortLinks, { recursive: true });
+  const masterCli = async (namespace: string, name: string, command: string): Promise<string> => {
+    const volume = await volumePath(namespace, name, RUNTIME_VOLUME);
+    const link = join(shortLinks, createHash('sha256').update(volume).digest('hex').slice(0, 12));
+    if (!existsSync(link)) symlinkSync(volume, link);
+    return socketCommand(join(link, 'master.sock'), command, 2000);
+  };
 
   const replicaState = async (pod: V1Pod): Promise<ReplicaState> => {
     const namespace = pod.metadata?.namespace ?? '';

@@ -90,7 +90,7 @@ backend ${TABLE}
 `;
 }
 
-function manifests(ns: string, name: string, o: WorkloadOptions): string {
+export function workloadManifests(ns: string, name: string, o: WorkloadOptions): string {
   const hardened = o.securityContext ?? true;
   const security = hardened ? `
           securityContext:
@@ -151,7 +151,9 @@ spec:
               valueFrom: { fieldRef: { fieldPath: status.podIP } }
           ports: [{ name: peers, containerPort: 10000 }]
           volumeMounts: [{ name: config, mountPath: /usr/local/etc/haproxy, readOnly: true }]
+          # Small requests: the lab node has 2 CPUs and the bench runs 20 replicas on it.
           resources:
+            requests: { cpu: 10m, memory: 32Mi }
             limits: { cpu: "1", memory: 256Mi }${security}
       volumes:
         - name: config
@@ -166,7 +168,7 @@ export async function startWorkload(s: Sandbox, o: WorkloadOptions): Promise<Wor
   const core = s.controlPlane.kubeConfig.makeApiClient(CoreV1Api);
   const apps = s.controlPlane.kubeConfig.makeApiClient(AppsV1Api);
   const file = `${s.dir}/${namespace}.yaml`;
-  await writeFile(file, manifests(namespace, name, o));
+  await writeFile(file, workloadManifests(namespace, name, o));
   await s.kubectl('apply', '-f', file);
   await waitFor(async () => { await core.readNamespacedServiceAccount({ namespace, name: 'default' }); return true; },
     { what: `the default ServiceAccount of ${namespace}`, timeoutMs: 30_000 });
