@@ -6,7 +6,7 @@
  * Shape follows hashicorp/vault-k8s's agent-inject/agent (ShouldInject / Validate / Patch).
  * Native sidecars: https://kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/
  */
-import type { V1Pod, V1Volume } from '@kubernetes/client-node';
+import type { V1Container, V1Pod, V1PodSpec, V1Volume } from '@kubernetes/client-node';
 import {
   ANNOTATIONS, DEFAULTS, INJECT_LABEL, NAMES, PREFIX, RUNTIME_DIR,
   SHARED_GID, type SidecarMode, type SyncMode,
@@ -181,19 +181,23 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
 /**
  * Returns a new pod with the init container, the syncer, the shared volume, the HAProxy container's
  * mount and command, and the status annotation. The input is not modified (patch.ts diffs the two).
+ *
+ * Copy-on-write: only the objects on a changed path are new (the pod, its metadata and annotations, its
+ * spec, the HAProxy container, the lists we extend); everything else is shared with the input. Keys keep
+ * their order, new ones come last, exactly as assigning into a deep copy would. fast-json-patch's diff
+ * skips identical references, so an admission neither deep-copies the pod nor walks its unchanged parts.
  */
 export function mutate(pod: V1Pod, settings: InjectSettings, config: InjectorConfig): V1Pod {
-  const out = structuredClone(pod);
-  out.metadata ??= {};
-  out.metadata.annotations = { ...(out.metadata.annotations ?? {}), [ANNOTATIONS.status]: `injected; version=${config.version}` };
-  out.spec ??= { containers: [] };
-  const spec = out.spec;
+  const metadata = { ...pod.metadata, annotations: { ...(pod.metadata?.annotations ?? {}), [ANNOTATIONS.status]: `injected; version=${config.version}` } };
+  const source: V1PodSpec = pod.spec ?? { containers: [] };
+  const spec: V1PodSpec = { ...source };
 
-  const haproxy = spec.containers[settings.containerIndex];
+  const haproxy = source.containers[settings.containerIndex];
   if (haproxy !== undefined) {
-    haproxy.volumeMounts = [...(haproxy.volumeMounts ?? []), { name: NAMES.volume, mountPath: RUNTIME_DIR }];
-    if (settings.command !== undefined) haproxy.command = settings.command;
-    if (settings.args !== undefined) haproxy.args = settings.args;
+    const wired: V1Container = { ...haproxy, volumeMounts: [...(haproxy.volumeMounts ?? []), { name: NAMES.volume, mountPath: RUNTIME_DIR }] };
+    if (settings.command !== undefined) wired.command = settings.command;
+    if (settings.args !== undefined) wired.args = settings.args;
+    spec.containers = source.containers.map((c, i) => (i === settings.containerIndex ? wired : c));
   }
   // Every container (HAProxy as whatever uid its image or securityContext gives it, and ours) shares a
   // group, which owns the master socket (MASTER_SOCKET_BIND).
@@ -212,7 +216,7 @@ export function mutate(pod: V1Pod, settings: InjectSettings, config: InjectorCon
     spec.initContainers = [...(spec.initContainers ?? []), initContainer(settings, config)];
     spec.containers = [...spec.containers, syncer];
   }
-  return out;
+  return { ...pod, metadata, spec };
 }
 
 /** ShouldInject, then Validate, then Patch: one answer for one pod. */
