@@ -5,11 +5,14 @@
 // un-Ready with a reason naming them.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { dialectFor, describeSectionFlags } from '../syncer/haproxy-version.ts';
 import { waitFor } from './harness/processes.ts';
 import { startSandbox, type Sandbox } from './harness/sandbox.ts';
 import { HAPROXY_IMAGES, SYNCER, startWorkload, type HaproxyBranch, type Workload, type WorkloadPod } from './harness/workload.ts';
 
+const run = promisify(execFile);
 let sandbox: Sandbox | undefined;
 const sb = (): Sandbox => { if (sandbox === undefined) throw new Error('no sandbox'); return sandbox; };
 before(async () => {
@@ -22,6 +25,16 @@ const body = async (p: WorkloadPod, path: string): Promise<{ status: number; tex
   const r = await fetch(`http://${p.ip}:8585${path}`, { signal: AbortSignal.timeout(2000) });
   return { status: r.status, text: (await r.text()).trim() };
 };
+/**
+ * Rejects (TCP reset) every connection from a pod's network namespace to the `kubernetes` Service, as a
+ * network policy or a partition would; returns what lifts it. The pod's own probes are not affected.
+ */
+async function cutOffApiserver(pid: number): Promise<() => Promise<void>> {
+  const rule = ['OUTPUT', '-d', '10.0.0.1', '-p', 'tcp', '--dport', '443', '-j', 'REJECT', '--reject-with', 'tcp-reset'];
+  const iptables = (...args: string[]): Promise<unknown> => run('nsenter', [`--net=/proc/${pid}/ns/net`, 'iptables', '-w', ...args]);
+  await iptables('-I', ...rule);
+  return async () => { await iptables('-D', ...rule); };
+}
 const fullVersion = async (p: WorkloadPod): Promise<string> => (await p.masterCli('show version')).trim();
 const newPod = (w: Workload, old: readonly WorkloadPod[]): Promise<WorkloadPod> => waitFor(async () =>
   (await w.pods()).find((p) => !old.some((o) => o.name === p.name)), { what: 'the new pod with an IP', timeoutMs: 60_000, intervalMs: 25 });
@@ -36,10 +49,15 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
     test('the syncer starts before HAProxy, waits for it without crashing, and reports its version', async () => {
       const pods = await wl().waitConverged(2);
       for (const p of pods) {
+        // The kubelet reports container states a moment after they change.
+        const haproxy = await waitFor(async () => {
+          const s = await sb().containerStatus(wl().namespace, p.name, 'haproxy');
+          return s?.state?.running === undefined ? undefined : s;
+        }, { what: `${p.name}: HAProxy reported running`, timeoutMs: 30_000 });
         const syncer = await sb().containerStatus(wl().namespace, p.name, SYNCER);
-        const haproxy = await sb().containerStatus(wl().namespace, p.name, 'haproxy');
         const started = (s: typeof syncer): number => new Date(s?.state?.running?.startedAt ?? 0).getTime();
-        assert.ok(started(syncer) > 0 && started(syncer) <= started(haproxy), `${p.name}: the syncer started first`);
+        assert.ok(started(syncer) > 0 && started(syncer) <= started(haproxy),
+          `${p.name}: the syncer started first (${JSON.stringify(syncer?.state)} / ${JSON.stringify(haproxy?.state)})`);
         assert.equal(syncer?.restartCount, 0, `${p.name}: the syncer never restarted`);
         await waitFor(async () => (await p.readyz()) === 200 || undefined, { what: `${p.name} ready`, timeoutMs: 30_000 });
         const log = await p.log();
@@ -92,11 +110,11 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
 
   describe(`haproxy:${branch}, HAProxy started without the gate (sidecar-mode regular)`, () => {
     let lab: Workload | undefined;
-    const paused: number[] = [];
+    const cutOff: (() => Promise<void>)[] = [];
     const wl = (): Workload => { if (lab === undefined) throw new Error('no workload'); return lab; };
     before(async () => { lab = await startWorkload(sb(), { replicas: 2, haproxy: branch, sidecarMode: 'regular', name: `unkn${branch.replace('.', '')}` }); });
     after(async () => {
-      for (const pid of paused) try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }
+      for (const restore of cutOff.splice(0)) await restore().catch(() => {});
       await lab?.delete();
     });
 
@@ -104,12 +122,12 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
       const old = await wl().waitConverged(2);
       await old[0]?.setTable('learned', 9);
       await wl().waitReady(old.map((p) => p.name));
-      // Freeze the old replicas' syncers: they cannot declare the newcomer until released.
+      // Cut the old replicas off the apiserver: their syncers cannot see (nor declare) the newcomer until
+      // released, while they keep answering their probes, so the old replicas stay Ready.
       for (const p of old) {
         const pid = await p.syncerPid();
         assert.ok(pid !== undefined);
-        process.kill(pid, 'SIGSTOP');
-        paused.push(pid);
+        cutOff.push(await cutOffApiserver(pid));
       }
       await wl().scale(3);
       const fresh = await newPod(wl(), old);
@@ -123,15 +141,19 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
       }, { what: 'UNKN from the old replicas', timeoutMs: 30_000, intervalMs: 20 });
       assert.equal(await fresh.readyz(), 503);
       // After its 5 s resync timeout the replica can no longer be taught.
+      let last = '';
       const refused = await waitFor(async () => {
         const r = await body(fresh, '/readyz');
+        last = `${r.status} ${r.text}`;
         return r.status === 503 && r.text.startsWith('resync timed out without a teacher') ? r.text : undefined;
-      }, { what: '/readyz naming the replicas that refuse it', timeoutMs: 20_000 });
+      }, { what: '/readyz naming the replicas that refuse it', timeoutMs: 20_000 }).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}; last /readyz: ${last}`, { cause: err });
+      });
       t.diagnostic(`/readyz: ${refused}`);
       for (const o of old) assert.ok(refused.includes(`${o.name} (UNKN: it does not declare this replica)`), `the reason names ${o.name}`);
       assert.match(await fresh.log(), /ended its table resync without a teacher while ready replicas exist/);
       // Released, the old replicas reload with the newcomer declared and dial it themselves: the mesh closes…
-      for (const pid of paused.splice(0)) process.kill(pid, 'SIGCONT');
+      for (const restore of cutOff.splice(0)) await restore();
       await wl().waitConverged(3);
       // …but nobody teaches it any more: it never claims readiness with an untaught table.
       await waitFor(async () => (await body(fresh, '/readyz')).text === 'resync timed out without a teacher' || undefined,
