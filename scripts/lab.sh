@@ -9,15 +9,15 @@
 # of the real node live on their bridge in 10.88.0.0/16, a range no host-run process uses.
 # Mounts: fresh tmpfs over /run, /var/lib and /var/log, where kubelet, containerd and runc write to paths
 # that cannot be moved (/var/lib/kubelet/device-plugins, /run/containerd/fifo, /var/log/containers …).
-# fd 3 stays open on the host's network namespace: a relay can listen on the host's loopback from inside
-# (nsenter --net=/proc/<pid>/fd/3), so `kubectl` works from another terminal.
+# This script waits outside for the lab to end, so its own network namespace (/proc/$HPS_LAB_ID/ns/net) is
+# the host's: a relay can listen on the host's loopback from inside, and `kubectl` works from another
+# terminal (test/harness/host-relay.ts).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 if [ "${HPS_LAB_NETNS:-}" = 1 ]; then exec "$@"; fi
 command -v unshare >/dev/null || die "unshare (util-linux) is missing"
 command -v ip >/dev/null || die "ip (iproute2) is missing"
-export HPS_LAB_NETNS=1 HPS_NODE_IP=172.31.255.2 HPS_HOST_NETNS_FD=3 HPS_LAB_ID=$$
-exec 3</proc/self/ns/net
+export HPS_LAB_NETNS=1 HPS_NODE_IP=172.31.255.2 HPS_LAB_ID=$$
 # Cgroups are the one thing the namespaces cannot hide, and containers (with their shims) outlive a
 # crashed node: a node names its cgroup parent after the lab (test/harness/node.ts), so whatever a
 # crashed run left is killed and its cgroups removed here, deepest first.

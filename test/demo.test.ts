@@ -50,8 +50,8 @@ test('npm run demo reaches its first converged screen and Ctrl-C leaves no proce
     void exited.then(() => { clearTimeout(timer); resolve(false); });
   });
   assert.ok(converged, `the demo did not reach a converged screen:\n${output.slice(-3000)}`);
-  assert.match(output, /^KUBECONFIG=\/.+\/kubeconfig$/m, 'prints KUBECONFIG=<absolute path> on a line of its own');
-  assert.match(output, /haproxy-\S+\s+10\.244\.\S+\s+yes\s+\S+\s+\S+\s+haproxy-\S+:ESTA\s+haproxy-\S+:ESTA/, 'a replica row with two established peers');
+  assert.match(output, /^KUBECONFIG=\/.+\/kubeconfig-host$/m, 'prints KUBECONFIG=<absolute path> on a line of its own');
+  assert.match(output, /haproxy-\S+\s+10\.88\.\S+\s+yes\s+\S+\s+\S+\s+haproxy-\S+:ESTA\s+haproxy-\S+:ESTA/, 'a replica row with two established peers');
   assert.ok(seen.size >= 10, `the demo started its processes (saw ${seen.size})`);
 
   demo.kill('SIGINT');

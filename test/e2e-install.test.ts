@@ -11,7 +11,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { waitFor } from './harness/processes.ts';
 import { startSandbox, type Sandbox } from './harness/sandbox.ts';
 import {
-  NS, STEP_TIMEOUT_MS, SYNCER, SYNCER_INIT, haproxyPods, kubectlWithStderr, missingEntries, podReady, setEntries, tableKeys, waitConverged,
+  restartedContainers, NS, STEP_TIMEOUT_MS, SYNCER, SYNCER_INIT, haproxyPods, kubectlWithStderr, missingEntries, podReady, setEntries, tableKeys, waitConverged,
 } from './harness/e2e-example.ts';
 import { frontendRequests, lbAddress, lbGet } from './harness/e2e-lb.ts';
 
@@ -214,4 +214,26 @@ test('requests with a sticky key stay on one backend across every HAProxy replic
   // Stickiness is only shown if the sessions did not all land on one backend by chance.
   const backends = new Set([...served.values()].flatMap((s) => [...s.backends]));
   assert.ok(backends.size >= 2, `every session on ${[...backends].join(',')}`);
+});
+
+test('every container runs as its securityContext says (read from the kernel), and none restarted or was OOM-killed', async () => {
+  for (const pod of await haproxyPods(sb())) {
+    const name = pod.metadata?.name ?? '';
+    for (const container of [SYNCER, 'haproxy']) {
+      const pid = await sb().containerPid(NS, name, container);
+      assert.ok(pid !== undefined, `${name}/${container} runs`);
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      // What the admitted spec says (the syncer reuses HAProxy's uid, 99 in the example).
+      const spec = [...pod.spec?.initContainers ?? [], ...pod.spec?.containers ?? []].find((c) => c.name === container);
+      const uid = String(spec?.securityContext?.runAsUser ?? pod.spec?.securityContext?.runAsUser);
+      assert.match(status, new RegExp(`^Uid:\\s+${uid}\\s+${uid}\\s+${uid}\\s+${uid}$`, 'm'), `${name}/${container}: uid ${uid}`);
+      assert.match(status, /^CapEff:\s+0+$/m, `${name}/${container}: no capabilities`);
+      assert.match(status, /^NoNewPrivs:\s+1$/m, `${name}/${container}: no privilege escalation`);
+      if (spec?.securityContext?.seccompProfile?.type === 'RuntimeDefault') assert.match(status, /^Seccomp:\s+2$/m, `${name}/${container}: seccomp RuntimeDefault`);
+      assert.equal(spec?.securityContext?.readOnlyRootFilesystem, true, `${name}/${container}: spec asks for a read-only root`);
+      const root = (await readFile(`/proc/${pid}/mountinfo`, 'utf8')).split('\n').find((l) => l.split(' ')[4] === '/') ?? '';
+      assert.match(root, / ro[, ]/, `${name}/${container}: read-only root`);
+    }
+  }
+  assert.deepEqual(await restartedContainers(sb()), [], 'containers restarted or OOM-killed');
 });

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { waitFor } from './harness/processes.ts';
 import { startSandbox, type Sandbox } from './harness/sandbox.ts';
 import { HAPROXY_IMAGES, type HaproxyBranch } from './harness/workload.ts';
-import { bringUpExample, haproxyPods, missingEntries, peerProblems, setEntries, waitConverged } from './harness/e2e-example.ts';
+import { bringUpExample, haproxyPods, missingEntries, peerProblems, restartedContainers, setEntries, waitConverged } from './harness/e2e-example.ts';
 
 for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) describe(`haproxy:${branch}`, () => {
   let sandbox: Sandbox | undefined;
@@ -61,5 +61,9 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) describe(`h
     const pods = await step(t, 'rollout restart (4 replicas)', 4, () => sb().kubectl('rollout', 'restart', 'deployment/haproxy'));
     // Every replica was replaced: the entries were handed over from old pods to new ones only.
     assert.deepEqual(pods.filter((p) => before.has(p)), [], 'pods of the old ReplicaSet still live');
+  });
+
+  test('through every step, no container restarted or was OOM-killed', async () => {
+    assert.deepEqual(await restartedContainers(sb()), []);
   });
 });

@@ -7,12 +7,18 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api, type V1Pod } from '@kubernetes/client-node';
+import { defaultBinDir } from './harness/control-plane.ts';
+import { hostNetnsPath, startHostRelay } from './harness/host-relay.ts';
 import { pidAlive, waitFor } from './harness/processes.ts';
 import { startSandbox, type Sandbox } from './harness/sandbox.ts';
 
 const TIMEOUT = 120_000;
+const run = promisify(execFile);
 let sandbox: Sandbox | undefined;
 const sb = (): Sandbox => { if (sandbox === undefined) throw new Error('no sandbox'); return sandbox; };
 
@@ -121,6 +127,31 @@ test('a Service gets EndpointSlices of the real pods, and answers on its Cluster
   const log = await sb().kubectl('logs', '-n', 'sec', 'client');
   assert.equal(done.exitCode, 0, log);
   assert.match(log, /^Hostname: whoami-/m, 'a whoami pod answered through the Service');
+});
+
+test('kubectl from the host\'s network namespace (the relay): get nodes, logs, exec and port-forward work', async () => {
+  const relay = await startHostRelay(sb().controlPlane, sb().dir);
+  const kubectl = join(defaultBinDir(), 'kubectl');
+  // As a person in another terminal: the host's network namespace, plain kubectl, the printed kubeconfig.
+  const onHost = (...args: string[]): Promise<{ stdout: string; stderr: string }> =>
+    run('nsenter', [`--net=${hostNetnsPath()}`, ...args], { timeout: 30_000 });
+  const host = (...args: string[]): Promise<{ stdout: string; stderr: string }> => onHost(kubectl, '--kubeconfig', relay.kubeconfigPath, ...args);
+  assert.match((await host('get', 'nodes', '--no-headers')).stdout, new RegExp(`^${sb().node.name}\\s+Ready\\s`));
+  const [pod] = await runningPods('sec', 'app=whoami', 3);
+  const name = pod?.metadata?.name ?? '';
+  assert.match((await host('-n', 'sec', 'logs', name)).stdout, /Starting up on port 8080/);
+  const exec = await host('-n', 'sec', 'exec', name, '--', '/whoami', '-h');
+  assert.match(exec.stdout + exec.stderr, /port to listen on/);
+  const forward = spawn('nsenter', [`--net=${hostNetnsPath()}`, kubectl, '--kubeconfig', relay.kubeconfigPath, '-n', 'sec', 'port-forward', `pod/${name}`, '18093:8080']);
+  try {
+    const answer = await waitFor(async () => (await onHost(process.execPath, '-e',
+      "fetch('http://127.0.0.1:18093/').then(async (r) => console.log(await r.text()))")).stdout,
+    { what: 'an answer through kubectl port-forward on the host', timeoutMs: 30_000, intervalMs: 500 });
+    assert.match(answer, new RegExp(`^Hostname: ${name}$`, 'm'));
+  } finally {
+    forward.kill();
+    await relay.process.stop();
+  }
 });
 
 test('after an apiserver restart the node still runs new pods', async () => {

@@ -82,6 +82,27 @@ export async function waitConverged(s: Sandbox, n: number, what: string, timeout
   }
 }
 
+/**
+ * Every container in the cluster (webhook, CoreDNS, the example's pods, injected ones included) that
+ * restarted or was OOM-killed, as `namespace/pod/container: …`; empty when none did. The product's
+ * containers must run within the limits it sets, through whole scenarios.
+ */
+export async function restartedContainers(s: Sandbox, except: (pod: V1Pod, container: string) => boolean = () => false): Promise<string[]> {
+  const core = s.controlPlane.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const out: string[] = [];
+  for (const pod of (await core.listPodForAllNamespaces()).items) {
+    for (const c of [...pod.status?.initContainerStatuses ?? [], ...pod.status?.containerStatuses ?? []]) {
+      if (except(pod, c.name)) continue;
+      const last = c.lastState?.terminated ?? c.state?.terminated;
+      const oom = last?.reason === 'OOMKilled';
+      if (c.restartCount > 0 || oom) {
+        out.push(`${pod.metadata?.namespace}/${pod.metadata?.name}/${c.name}: ${c.restartCount} restart(s), last ${last?.reason ?? '-'} (exit ${last?.exitCode ?? '-'})`);
+      }
+    }
+  }
+  return out;
+}
+
 /** Writes keys into the example's table on one replica through its master CLI, 100 per line. */
 export async function setEntries(s: Sandbox, pod: string, keys: readonly string[]): Promise<void> {
   for (let i = 0; i < keys.length; i += 100) {

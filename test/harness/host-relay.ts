@@ -1,7 +1,8 @@
 /**
  * kubectl from the host: the apiserver listens inside the lab's network namespace, so a relay listens
- * on the host's loopback and carries each connection into the lab. scripts/lab.sh keeps fd 3 open on
- * the host's network namespace for this; socat (one per connection, `fork`) does the carrying.
+ * on the host's loopback and carries each connection into the lab. The host's network namespace is the
+ * one of scripts/lab.sh itself (it waits outside for the lab to end; its pid is HPS_LAB_ID); socat (one
+ * per connection, `fork`) does the carrying.
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -19,8 +20,7 @@ export interface HostRelay {
 
 /** Starts the relay on the host's 127.0.0.1 at the apiserver's own port number, or throws why not. */
 export async function startHostRelay(cp: ControlPlane, logDir: string): Promise<HostRelay> {
-  const hostNetns = `/proc/${process.pid}/fd/${process.env['HPS_HOST_NETNS_FD'] ?? '3'}`;
-  if (!existsSync(hostNetns)) throw new Error(`no handle on the host's network namespace (${hostNetns}); start through scripts/lab.sh`);
+  const hostNetns = hostNetnsPath();
   const port = Number(new URL(cp.server).port);
   const intoLab = `nsenter --net=/proc/${process.pid}/ns/net socat STDIO TCP:127.0.0.1:${port}`;
   const relay = await spawnProcess({
@@ -36,3 +36,10 @@ export async function startHostRelay(cp: ControlPlane, logDir: string): Promise<
   return { kubeconfigPath, process: relay };
 }
 
+
+/** The host's network namespace as a path for `nsenter --net=`, or throws when not run through scripts/lab.sh. */
+export function hostNetnsPath(): string {
+  const path = `/proc/${process.env['HPS_LAB_ID'] ?? '-'}/ns/net`;
+  if (!existsSync(path)) throw new Error(`no handle on the host's network namespace (${path}); start through scripts/lab.sh`);
+  return path;
+}
