@@ -1,4 +1,4 @@
-# One image for every role: `haproxy-peer-sync webhook | syncer | init`.
+# One image for every role: `haproxy-peer-sync webhook | syncer | init | cli`.
 # The image runs compiled JavaScript (tsconfig.build.json): type stripping at start-up would cost every
 # injected sidecar ~18 MB of resident memory.
 FROM node:24.21.0-bookworm-slim AS build
@@ -15,6 +15,7 @@ COPY certs ./certs
 COPY init ./init
 COPY syncer ./syncer
 COPY webhook ./webhook
+COPY cli ./cli
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 
 FROM node:24.21.0-bookworm-slim

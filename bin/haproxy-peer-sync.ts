@@ -6,6 +6,7 @@ const roles: Record<string, { summary: string; load: () => Promise<{ main: (argv
   syncer: { summary: 'sidecar: keep this replica\'s HAProxy peers section equal to the live replica set', load: () => import('../syncer/main.ts') },
   webhook: { summary: 'mutating admission webhook: inject the syncer into labelled pods', load: () => import('../webhook/main.ts') },
   init: { summary: 'init container: write Data Plane API credentials and the first peers file', load: () => import('../init/main.ts') },
+  cli: { summary: 'one command on HAProxy\'s master CLI, for troubleshooting (kubectl exec … -c haproxy-peer-sync)', load: () => import('../cli/main.ts') },
 };
 
 const [role, ...rest] = process.argv.slice(2);

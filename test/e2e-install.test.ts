@@ -237,3 +237,12 @@ test('every container runs as its securityContext says (read from the kernel), a
   }
   assert.deepEqual(await restartedContainers(sb()), [], 'containers restarted or OOM-killed');
 });
+
+test('troubleshooting as the README says: kubectl exec into the syncer container reaches HAProxy\'s master CLI', async () => {
+  const [pod] = await haproxyPods(sb());
+  const name = pod?.metadata?.name ?? '';
+  const peers = await sb().kubectl('exec', '-n', NS, name, '-c', SYNCER, '--', 'haproxy-peer-sync', 'cli', '@1 show peers');
+  assert.match(peers, new RegExp(`^\\s*0x[0-9a-f]+: id=${name}\\(local`, 'm'), peers);
+  const proc = await sb().kubectl('exec', '-n', NS, name, '-c', SYNCER, '--', 'haproxy-peer-sync', 'cli', 'show proc');
+  assert.match(proc, /^\d+\s+master\s/m, proc);
+});
