@@ -12,6 +12,7 @@ import { Agent, request } from 'undici';
 import { ApiError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { dialectOf, showProc, type Backend, type SyncResult } from './direct.ts';
+import { masterInstance } from './show-proc.ts';
 import { entriesFromResponse, planRequests, withTransaction, type ApiVersion, type PeerEntry } from './dataplaneapi-plan.ts';
 import { socketCommand } from './haproxy-socket.ts';
 import type { Peer } from './peers.ts';
@@ -45,13 +46,17 @@ export class DataplaneBackend implements Backend {
   async sync(desired: readonly Peer[]): Promise<SyncResult> {
     const api = this.#version ??= await this.#detect();
     // The HAProxy version (master CLI) says how to read `show peers`; an unknown one is refused.
-    const haproxy = dialectOf(await showProc(join(this.#o.runtimeDir, 'master.sock')));
+    const proc = await showProc(join(this.#o.runtimeDir, 'master.sock'));
+    const haproxy = dialectOf(proc);
+    const instance = masterInstance(proc, Date.now());
     for (let attempt = 0; ; attempt++) {
       const version = await this.#configVersion(api);
       const { exists, entries } = await this.#entries(api);
       const before: Peer[] = entries.map((e) => ({ name: e.name, host: e.address, port: e.port }));
       const plan = planRequests({ section: this.#o.section, sectionExists: exists, current: entries, desired, localPeer: this.#o.localPeer ?? '' });
-      if (plan.length === 0) return { running: true, fileChanged: false, reloaded: false, before, applied: before, haproxy };
+      if (plan.length === 0) return { running: true, fileChanged: false, reloaded: false, before, applied: before, instance, haproxy };
+      // What the worker about to be replaced holds: whether its lesson to the next one counts (show-peers.ts).
+      const replaced = await this.showPeers().catch(() => undefined);
       const tx = await this.#call(api, 'POST', `/services/haproxy/transactions?version=${version}`, undefined, [201], 'opening a transaction', [409]);
       if (tx.status === 409) {
         if (attempt < MAX_CONFLICT_RETRIES) continue; // the version moved: re-read it and plan again
@@ -70,7 +75,7 @@ export class DataplaneBackend implements Backend {
         await this.#call(api, 'DELETE', `/services/haproxy/transactions/${encodeURIComponent(id)}`, undefined, [204, 404], 'abandoning the transaction').catch(() => undefined);
         throw err;
       }
-      return { running: true, fileChanged: true, reloaded: true, before, applied: desired, haproxy };
+      return { running: true, fileChanged: true, reloaded: true, before, applied: desired, instance, haproxy, ...(replaced === undefined ? {} : { replaced }) };
     }
   }
 

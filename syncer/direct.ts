@@ -22,7 +22,7 @@ import { socketCommand } from './haproxy-socket.ts';
 import { parsePeersFile, renderPeersFile, sortPeers, type Peer } from './peers.ts';
 import { dialectFor, type HaproxyDialect } from './haproxy-version.ts';
 import { parseShowPeers, type SectionStatus } from './show-peers.ts';
-import { failureLines, parseReloadAnswer, parseShowProc, reloadOutcome, type ProcInfo } from './show-proc.ts';
+import { failureLines, masterInstance, parseReloadAnswer, parseShowProc, reloadOutcome, type MasterInstance, type ProcInfo } from './show-proc.ts';
 
 export interface DirectBackendOptions {
   readonly runtimeDir: string;
@@ -47,10 +47,17 @@ export interface SyncResult {
   /** Time spent waiting for the running worker's resync before the reload (0 when none). */
   readonly resyncWaitedMs?: number;
   /**
-   * Which HAProxy is running (its master's pid): a new value means HAProxy itself restarted — not
-   * reloaded — with an empty table that must be taught again. Undefined when the backend cannot tell.
+   * After a reload: the peers section of the worker it replaced, as last read just before the reload
+   * (undefined when it could not be read). Whether that worker had been taught decides what the new
+   * worker's lesson from it is worth (show-peers.ts, WorkerHistory).
    */
-  readonly instance?: number;
+  readonly replaced?: SectionStatus;
+  /**
+   * Which HAProxy is running (its master: pid, start time, reloads so far — as read before this pass's
+   * reload). Another master means HAProxy itself restarted — not reloaded — with an empty table that must
+   * be taught again (show-proc.ts, sameMaster). Undefined when the backend cannot tell.
+   */
+  readonly instance?: MasterInstance;
   /** The running HAProxy's version and what its answers mean; undefined when HAProxy is not up. */
   readonly haproxy?: HaproxyDialect;
 }
@@ -130,37 +137,42 @@ export class DirectBackend implements Backend {
       return { running: false, fileChanged, reloaded: false, before, applied: desired };
     }
     const haproxy = dialectOf(proc);
+    const instance = masterInstance(proc, Date.now());
     const live = await this.showPeers();
     const before = live?.peers.map(statusToPeer) ?? [];
-    if (live !== undefined && samePeers(before, desired)) return { running: true, fileChanged, reloaded: false, before, applied: before, instance: proc.masterPid, haproxy };
+    if (live !== undefined && samePeers(before, desired)) return { running: true, fileChanged, reloaded: false, before, applied: before, instance, haproxy };
 
-    const resyncWaitedMs = await this.#waitForResync(live, haproxy);
+    const { waitedMs: resyncWaitedMs, last: replaced } = await this.#waitForResync(live, haproxy);
     try {
       await this.#reload(proc, haproxy, fileChanged && previous !== undefined);
     } catch (err) {
       if (fileChanged && previous !== undefined) await this.#write(previous).catch(() => undefined);
       throw err;
     }
-    return { running: true, fileChanged, reloaded: true, before, applied: desired, resyncWaitedMs, instance: proc.masterPid, haproxy };
+    return { running: true, fileChanged, reloaded: true, before, applied: desired, resyncWaitedMs, instance, haproxy,
+      ...(replaced === undefined ? {} : { replaced }) };
   }
 
   /**
    * Seen on 2.6.12 and 3.0.11: a worker whose resync is still open (section flags without 0x1|0x2,
    * e.g. within 5 s of a fresh start with no teacher) does not teach its successor, so a reload then
    * loses the whole table. Wait until the resync is over (finished or timed out) — bounded, then reload
-   * anyway. (3.0 ends it at once when there is no remote peer; 2.6 waits the 5 s.)
+   * anyway. (3.0 ends it at once when there is no remote peer; 2.6 waits the 5 s.) Returns the time
+   * waited and the last section read (what the worker about to be replaced holds).
    */
-  async #waitForResync(live: SectionStatus | undefined, d: HaproxyDialect): Promise<number> {
+  async #waitForResync(live: SectionStatus | undefined, d: HaproxyDialect): Promise<{ waitedMs: number; last: SectionStatus | undefined }> {
     const over = d.sectionFlags.localResyncDone | d.sectionFlags.remoteResyncDone;
     const done = (s: SectionStatus | undefined): boolean => s === undefined || (s.flags & over) === over;
-    if (done(live)) return 0;
+    if (done(live)) return { waitedMs: 0, last: live };
     const started = Date.now();
     const deadline = started + (this.#opts.resyncWaitMs ?? 6000);
+    let last = live;
     while (Date.now() < deadline) {
       await sleep(100);
-      if (done(await this.showPeers().catch(() => undefined))) break;
+      last = await this.showPeers().catch(() => undefined);
+      if (done(last)) break;
     }
-    return Date.now() - started;
+    return { waitedMs: Date.now() - started, last };
   }
 
   async showPeers(): Promise<SectionStatus | undefined> {

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { Reconciler } from './reconciler.ts';
 import { createMetrics } from './metrics.ts';
@@ -8,24 +9,34 @@ import { HaproxyError } from '../common/errors.ts';
 import { ReloadRejectedError, type Backend, type SyncResult } from './direct.ts';
 import { dialectFor } from './haproxy-version.ts';
 import type { Peer } from './peers.ts';
-import type { SectionStatus } from './show-peers.ts';
+import { parseShowPeers, type SectionStatus } from './show-peers.ts';
+import type { MasterInstance } from './show-proc.ts';
 import { fakeTimers } from './test-timers.ts';
 
 class FakeBackend implements Backend {
   calls: (readonly Peer[])[] = [];
   running = true;
   failNext = 0;
-  instance = 100;
+  /** HAProxy's master: in a container PID 1 whatever its start; a restart shows in its start time. */
+  instance: MasterInstance = { pid: 1, startedAtMs: 0, reloads: 0 };
   version = '2.6.12-1+deb12u4';
   /** What the next failures throw (default: a rejected reload, as 2.6 reports it). */
   failWith: () => Error = () => new ReloadRejectedError('rejected', [], '2.6.12-1+deb12u4');
   section: SectionStatus | undefined = { name: 'haproxy-peers', flags: 0x3, peers: [] };
+  /** Whether a pass reloads HAProxy (default: every pass does). */
+  reloading = true;
+  /** What a reload does to the live section (the new worker's), if the test says. */
+  newWorker: ((replaced: SectionStatus | undefined) => SectionStatus | undefined) | undefined;
   async sync(desired: readonly Peer[]): Promise<SyncResult> {
     this.calls.push(desired);
     if (this.failNext > 0) { this.failNext--; throw this.failWith(); }
     const d = dialectFor(this.version);
     if (this.running && !d.known) throw new HaproxyError(d.reason, { code: 'HPS_HAPROXY_VERSION', retryable: true });
-    return { running: this.running, fileChanged: true, reloaded: this.running, before: [], applied: desired, instance: this.instance,
+    const reloaded = this.running && this.reloading;
+    const replaced = this.section;
+    if (reloaded && this.newWorker) this.section = this.newWorker(replaced);
+    return { running: this.running, fileChanged: true, reloaded, before: [], applied: desired, instance: this.instance,
+      ...(reloaded && replaced !== undefined ? { replaced } : {}),
       ...(this.running && d.known ? { haproxy: d.dialect } : {}) };
   }
   async showPeers(): Promise<SectionStatus | undefined> { return this.section; }
@@ -36,12 +47,12 @@ const slice = (...names: string[]): V1EndpointSlice => ({
   endpoints: names.map((n, i) => ({ addresses: [`10.0.0.${i + 2}`], conditions: { ready: true }, targetRef: { kind: 'Pod', name: n } })),
 });
 
-function setup(slices: () => V1EndpointSlice[] | undefined) {
+function setup(slices: () => V1EndpointSlice[] | undefined, self = 'me') {
   const timers = fakeTimers();
   const backend = new FakeBackend();
   const metrics = createMetrics(false);
   const reconciler = new Reconciler({
-    self: { name: 'me', ip: '10.0.0.1' }, port: 10000, slices, backend, timers,
+    self: { name: self, ip: '10.0.0.1' }, port: 10000, slices, backend, timers,
     log: createLogger('test', 'silent'), metrics,
     quietMs: 200, maxMs: 1000, backoff: { baseMs: 100, maxMs: 1000 }, resyncMs: 60_000,
   });
@@ -106,7 +117,7 @@ test('a restarted HAProxy (new master) makes the replica unready until its table
   await timers.advance(2000);
   assert.equal(reconciler.readiness().ready, true);
 
-  backend.instance = 200; // the HAProxy container restarted: a fresh process, resync still open
+  backend.instance = { pid: 1, startedAtMs: 30_000, reloads: 0 }; // the HAProxy container restarted (PID 1 again): a fresh process, resync still open
   backend.section = { ...taught, flags: 0x0 };
   await timers.advance(60_000); // the periodic pass notices it
   assert.deepEqual(reconciler.readiness(), { ready: false, reason: 'resync in progress' });
@@ -169,5 +180,122 @@ test('a rejected reload: HAProxy\'s own error lines in the failure metric until 
   const after = await metrics.registry.metrics();
   assert.doesNotMatch(after, /hps_syncer_reload_failure_info\{/);
   assert.match(after, /hps_syncer_reloads_total\{result="succeeded"\} 1/);
+  await reconciler.stop();
+});
+
+// Sidecar-mode regular, with `show peers` as the real binaries printed it (p3 is this replica; p1 and p2
+// are Ready and have not declared it): HAProxy started with the init container's file (p3 alone), its
+// resync over with no one to ask; the syncer then wrote p1, p2, p3 and reloaded; the new worker was
+// "taught" by the old one (2.6 0x1103, 3.0 0x11000003) — an empty table.
+const fixture = (name: string): SectionStatus => {
+  const [s] = parseShowPeers(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8'));
+  assert.ok(s, name);
+  return s;
+};
+const linksUp = (s: SectionStatus): SectionStatus => ({ ...s, peers: s.peers.map((p) => (p.local ? p : { ...p, active: true, lastStatus: 'ESTA' })) });
+for (const v of [{ version: '2.6.12-1+deb12u4', branch: '2.6' }, { version: '3.0.11-1+deb13u4', branch: '3.0' }]) {
+  const alone = fixture(`show-peers-${v.branch}-started-alone.txt`);
+  const untaught = fixture(`show-peers-${v.branch}-reloaded-untaught.txt`);
+
+  test(`${v.branch}: reloaded before being taught, the old worker's "finished" lesson does not make the replica ready`, async () => {
+    const { timers, backend, reconciler } = setup(() => [slice('p1', 'p2', 'p3')], 'p3');
+    backend.version = v.version;
+    backend.section = alone;
+    backend.newWorker = () => untaught; // the first pass reloads
+    reconciler.start();
+    await timers.advance(1000);
+    assert.deepEqual(reconciler.readiness(), { ready: false, reason: 'resync timed out without a teacher, then a reload passed the untaught table on; '
+      + 'no link to ready replicas: p1 (UNKN: it does not declare this replica), p2 (UNKN: it does not declare this replica)' });
+    backend.reloading = false;
+    backend.section = linksUp(untaught); // p1 and p2 declare p3 at last and dial it
+    await timers.advance(60_000);
+    assert.deepEqual(reconciler.readiness(), { ready: false, reason: 'resync timed out without a teacher, then a reload passed the untaught table on' });
+    // Another reload hands the same empty table on: still not taught.
+    backend.reloading = true;
+    backend.newWorker = () => linksUp(untaught);
+    reconciler.notify();
+    await timers.advance(2000);
+    assert.equal(reconciler.readiness().ready, false);
+    await reconciler.stop();
+  });
+
+  test(`${v.branch}: reloaded after being taught: still ready, and every later worker of that HAProxy is taught (the latch)`, async () => {
+    let cache = [slice('p1', 'p2', 'p3')];
+    const { timers, backend, reconciler } = setup(() => cache, 'p3');
+    backend.version = v.version;
+    backend.reloading = false;
+    const F = dialectFor(v.version);
+    assert.ok(F.known);
+    // Taught by p1 (remote "finished"), links to p1 and p2 up.
+    backend.section = { ...linksUp(untaught), flags: F.dialect.sectionFlags.remoteFinished | 0x3 };
+    reconciler.start();
+    await timers.advance(1000);
+    assert.deepEqual(reconciler.readiness(), { ready: true, reason: 'ready' });
+    for (let i = 4; i < 6; i++) {
+      backend.reloading = true;
+      backend.newWorker = () => linksUp(untaught);
+      cache = [slice('p1', 'p2', 'p3', `p${i}`)];
+      reconciler.notify();
+      await timers.advance(2000);
+      assert.deepEqual(reconciler.readiness(), { ready: true, reason: 'ready' });
+    }
+    await reconciler.stop();
+  });
+
+  test(`${v.branch}: a table taught while a link was still refused is handed on by a reload`, async () => {
+    let cache = [slice('p1', 'p2', 'p3')];
+    const { timers, backend, reconciler } = setup(() => cache, 'p3');
+    backend.version = v.version;
+    backend.reloading = false;
+    const F = dialectFor(v.version);
+    assert.ok(F.known);
+    // Taught by p1, but p2 still refuses (UNKN): not ready, table taught.
+    backend.section = { ...untaught, flags: F.dialect.sectionFlags.remoteFinished | 0x3,
+      peers: untaught.peers.map((p) => (p.name === 'p1' ? { ...p, active: true, lastStatus: 'ESTA' } : p)) };
+    reconciler.start();
+    await timers.advance(1000);
+    assert.match(reconciler.readiness().reason, /^links not established: p2 \(UNKN/);
+    // A replica p4 starts (not Ready yet): a reload; the new worker is taught by the taught old one, and p2 declares us.
+    backend.reloading = true;
+    backend.newWorker = () => linksUp(untaught);
+    const starting = slice('p1', 'p2', 'p3', 'p4');
+    cache = [{ ...starting, endpoints: (starting.endpoints ?? []).map((e) => (e.targetRef?.name === 'p4' ? { ...e, conditions: { ready: false } } : e)) }];
+    reconciler.notify();
+    await timers.advance(2000);
+    assert.deepEqual(reconciler.readiness(), { ready: true, reason: 'ready' });
+    await reconciler.stop();
+  });
+
+  test(`${v.branch}: a restarted HAProxy (new master) is untaught again, and so is a worker it reloads before being taught`, async () => {
+    const { timers, backend, reconciler } = setup(() => [slice('p1', 'p2', 'p3')], 'p3');
+    backend.version = v.version;
+    backend.reloading = false;
+    const F = dialectFor(v.version);
+    assert.ok(F.known);
+    backend.section = { ...linksUp(untaught), flags: F.dialect.sectionFlags.remoteFinished | 0x3 };
+    reconciler.start();
+    await timers.advance(1000);
+    assert.equal(reconciler.readiness().ready, true);
+    // The container restarted (PID 1 again, started later); its first worker ended its resync alone, and a
+    // reload followed before any lesson.
+    backend.instance = { pid: 1, startedAtMs: 30_000, reloads: 0 };
+    backend.section = alone;
+    backend.reloading = true;
+    backend.newWorker = () => linksUp(untaught);
+    await timers.advance(60_000); // the periodic pass notices the new master
+    assert.deepEqual(reconciler.readiness(), { ready: false, reason: 'resync timed out without a teacher, then a reload passed the untaught table on' });
+    await reconciler.stop();
+  });
+}
+
+test('a syncer started after HAProxy was reloaded cannot know what the reload handed on: HAProxy\'s "taught by the old worker" is taken at its word', async () => {
+  // E.g. the syncer container restarted: a replica Ready before must not be stranded un-Ready by it.
+  const { timers, backend, reconciler } = setup(() => [slice('p1', 'p2', 'p3')], 'p3');
+  backend.reloading = false;
+  backend.instance = { pid: 1, startedAtMs: 0, reloads: 4 };
+  backend.section = linksUp(fixture('show-peers-2.6-reloaded-untaught.txt'));
+  reconciler.start();
+  await timers.advance(1000);
+  assert.deepEqual(reconciler.readiness(), { ready: true, reason: 'ready' });
   await reconciler.stop();
 });

@@ -2,7 +2,8 @@
  * The level-triggered reconcile loop. Every pass recomputes the desired peers from the whole slice
  * cache and lets the backend compare them with what HAProxy really holds; at most one write and one
  * reload per pass. Changes are coalesced; failures retry with backoff; a periodic pass catches drift
- * nobody announced (a restarted HAProxy, an edited file). Also owns readiness.
+ * nobody announced (a restarted HAProxy, an edited file). Also owns readiness, and with it the one fact
+ * HAProxy's flags do not carry across a reload: whether the worker a reload replaced had been taught.
  *
  * The clock and the backend are injected; tests drive it with fakes.
  */
@@ -16,7 +17,8 @@ import { ReloadRejectedError, type Backend } from './direct.ts';
 import { KNOWN_BRANCHES, describeSectionFlags, type HaproxyDialect } from './haproxy-version.ts';
 import type { SyncerMetrics } from './metrics.ts';
 import { diffPeers, formatAddress, isEmptyDiff, type Peer } from './peers.ts';
-import { taughtVerdict } from './show-peers.ts';
+import { taughtVerdict, type SectionStatus, type WorkerHistory } from './show-peers.ts';
+import { sameMaster, type MasterInstance } from './show-proc.ts';
 
 export interface ReconcilerOptions {
   readonly self: Self;
@@ -58,8 +60,19 @@ export class Reconciler {
   /** Whether any other replica was Ready when HAProxy was first seen running (see taughtVerdict). */
   #noReadyOtherAtStart = false;
   #taught = false;
-  /** The HAProxy instance (master pid) the readiness verdict was made for. */
-  #instance: number | undefined;
+  /**
+   * Whether the worker the current one replaced (by a reload of the same master) had its table taught
+   * (or this replica was already Ready then: the latch); false when it had not, or when the current
+   * worker is the master's first. Undefined when this process did not see it: it started after HAProxy
+   * had been reloaded (HAProxy's own flags are then taken at their word; see WorkerHistory).
+   */
+  #predecessorTaught: boolean | undefined;
+  /** Counts reloads and restarts seen: a readiness check whose `show peers` may predate one is not judged. */
+  #workerGeneration = 0;
+  /** The pass succeeded against a running HAProxy: check readiness once it is over. */
+  #readinessDue = false;
+  /** The HAProxy instance (its master) the readiness verdict was made for. */
+  #instance: MasterInstance | undefined;
   /** What the running HAProxy's answers mean (learned from its version every pass). */
   #dialect: HaproxyDialect | undefined;
   /** The last refusal of an unknown HAProxy version (logged once per distinct message). */
@@ -114,6 +127,8 @@ export class Reconciler {
       // Changes that arrived during the pass go through the coalescer too: a burst that outlasts one
       // reload then costs one more reload, not one per event.
       if (this.#dirty && !this.#stopped) { this.#dirty = false; this.#coalescer.poke(); }
+      // After the pass, not inside it: the verdict then knows of any reload the pass made.
+      if (this.#readinessDue) { this.#readinessDue = false; this.#checkReadiness(); }
     });
   }
 
@@ -165,21 +180,30 @@ export class Reconciler {
       if (this.#waitAttempt > 0) log.info('HAProxy is up');
       this.#waitAttempt = 0;
       this.#learnVersion(result.haproxy);
-      if (result.instance !== undefined && this.#instance !== undefined && result.instance !== this.#instance && this.#firstSuccess) {
+      const instance = result.instance;
+      const newMaster = instance !== undefined && (this.#instance === undefined || !sameMaster(this.#instance, instance));
+      if (newMaster && this.#instance !== undefined && this.#firstSuccess) {
         // A restarted HAProxy (not a reload) starts with an empty table: ready again only once re-taught.
-        log.warn({ before: this.#instance, now: result.instance }, 'HAProxy restarted: unready until its tables are taught again');
+        log.warn({ before: this.#instance, now: instance }, 'HAProxy restarted: unready until its tables are taught again');
         this.#firstSuccess = false;
         this.#taught = false;
         metrics.ready.set(0);
       }
-      this.#instance = result.instance ?? this.#instance;
+      if (newMaster) {
+        // Its first worker learns from its peers or not at all. Already reloaded when first seen (this
+        // process started late): what those reloads handed on is not known here.
+        this.#predecessorTaught = instance.reloads === 0 ? false : undefined;
+        this.#workerGeneration++;
+      }
+      this.#instance = instance ?? this.#instance;
       metrics.lastSuccess.set(Date.now() / 1000);
       if (!this.#firstSuccess) {
         this.#firstSuccess = true;
         this.#noReadyOtherAtStart = !desired.peers.some((p) => p.name !== self.name && p.ready === true);
         this.#reason = 'waiting for the tables to be taught';
       }
-      this.#checkReadiness();
+      if (result.reloaded) this.#reloaded(result.replaced);
+      this.#readinessDue = true;
     } catch (err) {
       const code = err instanceof AppError ? err.code : 'HPS_UNEXPECTED';
       metrics.reconciles.inc({ result: 'error' });
@@ -228,7 +252,39 @@ export class Reconciler {
     this.#o.metrics.ready.set(0);
   }
 
-  /** Reads `show peers` until the tables are taught, then latches (a later reload is taught by the old worker). */
+  /** What readiness knows of the current worker beyond its flags. */
+  #history(): WorkerHistory {
+    return { noReadyOtherAtStart: this.#noReadyOtherAtStart, predecessorTaught: this.#predecessorTaught };
+  }
+
+  #others(): readonly Peer[] {
+    return this.#desired.filter((p) => p.name !== this.#o.self.name);
+  }
+
+  /**
+   * This pass reloaded HAProxy: the new worker is taught by the one it replaced, and HAProxy calls that
+   * lesson "finished" whatever the old worker held. It counts only when the old worker's table had been
+   * taught: judged on its section as read just before the reload, with what was known of it then (so a
+   * chain of reloads carries the fact). Once Ready (the latch) every later worker of this master is taught
+   * by a taught one: the syncer reloads only after the running worker's resync is over.
+   */
+  #reloaded(replaced: SectionStatus | undefined): void {
+    this.#workerGeneration++;
+    const dialect = this.#dialect;
+    const taught = this.#taught
+      || (dialect !== undefined && taughtVerdict(replaced, dialect, this.#others(), this.#history()).tableTaught);
+    if (!taught) {
+      this.#o.log.info({ replacedSectionFlags: replaced === undefined || dialect === undefined ? undefined : describeSectionFlags(replaced.flags, dialect) },
+        'reloaded before this replica was taught: the old worker\'s lesson to the new one does not count');
+    }
+    this.#predecessorTaught = taught;
+  }
+
+  /**
+   * Reads `show peers` until the tables are taught, then latches: a later reload of the same master is
+   * taught by a taught worker (see #reloaded); a restarted HAProxy (new master) unlatches it in #pass.
+   * Never judged while a pass runs: a reload may be under way, and the verdict must know of it.
+   */
   #checkReadiness(): void {
     if (this.#taught || this.#stopped || this.#readinessLoop) return;
     this.#readinessLoop = true;
@@ -242,8 +298,20 @@ export class Reconciler {
         this.#readinessLoop = false;
         return;
       }
+      // A pass may be reloading: judge only a `show peers` read while none ran; a pass running now checks
+      // again when it ends.
+      const afterPass = (): boolean => {
+        if (this.#inFlight === undefined) return false;
+        this.#readinessLoop = false;
+        this.#readinessDue = true;
+        return true;
+      };
+      if (afterPass()) return;
+      const generation = this.#workerGeneration;
       const section = await this.#o.backend.showPeers().catch(() => undefined);
-      const verdict = taughtVerdict(section, dialect, this.#desired.filter((p) => p.name !== this.#o.self.name), this.#noReadyOtherAtStart);
+      if (afterPass()) return;
+      if (generation !== this.#workerGeneration) { void check(); return; } // a pass came and went meanwhile
+      const verdict = taughtVerdict(section, dialect, this.#others(), this.#history());
       const flags = section === undefined ? undefined : describeSectionFlags(section.flags, dialect);
       if (verdict.taught) {
         this.#taught = true;

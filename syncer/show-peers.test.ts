@@ -15,7 +15,7 @@ const dialect = (v: string): HaproxyDialect => { const d = dialectFor(v); assert
 test('a ready replica that refuses us (UNKN) keeps us un-Ready even though another taught us', () => {
   const s = section('show-peers-2.6-taught.txt');
   assert.deepEqual(taughtVerdict(s, dialect('2.6.12'), [peer('p1', true), peer('p3', true)]),
-    { taught: false, reason: 'links not established: p3 (UNKN: it does not declare this replica)' });
+    { taught: false, tableTaught: true, reason: 'links not established: p3 (UNKN: it does not declare this replica)' });
   // p3 still starting (not Ready): it holds nothing that served traffic.
   assert.equal(taughtVerdict(s, dialect('2.6.12'), [peer('p1', true), peer('p3', false)]).taught, true);
 });
@@ -65,10 +65,12 @@ test('a link is up only when active and ESTA (and, on 3.0, app_state=RUNNING); a
 const cases = [
   { v: '2.6.12-1+deb12u4', joined: ['show-peers-2.6-joined.txt', 0x2213], reloaded: ['show-peers-2.6-reloaded.txt', 0x1103],
     refused1: ['show-peers-2.6-refused-1s.txt', 0x11], refused7: ['show-peers-2.6-refused-7s.txt', 0x33],
-    together: ['show-peers-2.6-started-together.txt', 0x68b3] },
+    together: ['show-peers-2.6-started-together.txt', 0x68b3],
+    alone: ['show-peers-2.6-started-alone.txt', 0x33], reloadedUntaught: ['show-peers-2.6-reloaded-untaught.txt', 0x1103] },
   { v: '3.0.11-1+deb13u4', joined: ['show-peers-3.0-joined.txt', 0x22100003], reloaded: ['show-peers-3.0-reloaded.txt', 0x11000003],
     refused1: ['show-peers-3.0-refused-1s.txt', 0x100001], refused7: ['show-peers-3.0-refused-7s.txt', 0x300003],
-    together: ['show-peers-3.0-started-together.txt', 0x28b00003] },
+    together: ['show-peers-3.0-started-together.txt', 0x28b00003],
+    alone: ['show-peers-3.0-started-alone.txt', 0x300003], reloadedUntaught: ['show-peers-3.0-reloaded-untaught.txt', 0x11000003] },
 ] as const;
 
 for (const c of cases) {
@@ -78,24 +80,54 @@ for (const c of cases) {
   test(`${d.branch}: a fresh replica taught by a remote peer is taught once every ready replica's link is up`, () => {
     const s = at(c.joined);
     assert.deepEqual(taughtVerdict(s, d, [peer('p1', false), peer('p2', true), peer('p3', true)]),
-      { taught: true, reason: 'taught by a peer; links established' });
+      { taught: true, tableTaught: true, reason: 'taught by a peer; links established' });
     // 3.0's p1 session was closed by a connect collision at that instant (inactive, ESTA): HAProxy redials
     // it by itself and pushes again what p1 has not acknowledged, so it counts.
     assert.equal(taughtVerdict(s, d, [peer('p1', true), peer('p2', true), peer('p3', true)]).taught, true);
   });
 
-  test(`${d.branch}: the new worker taught by the old one after a reload is taught`, () => {
+  test(`${d.branch}: the new worker taught by the old one after a reload is taught when the old one was`, () => {
     const s = at(c.reloaded);
+    const taughtBefore = { predecessorTaught: true };
     // p4 was just declared and is still starting (not ready): its CONN does not matter.
+    assert.deepEqual(taughtVerdict(s, d, [peer('p2', true), peer('p3', true), peer('p4', false)], taughtBefore),
+      { taught: true, tableTaught: true, reason: 'taught by the previous worker, itself taught; links established' });
+    assert.match(taughtVerdict(s, d, [peer('p2', true), peer('p4', true)], taughtBefore).reason, /^links not established: p4 \(CONN: connecting\)$/);
+    // The same flags from an old worker that was never taught prove nothing.
+    assert.equal(taughtVerdict(s, d, [peer('p2', true), peer('p3', true), peer('p4', false)], { predecessorTaught: false }).taught, false);
+    // A caller that did not see the reload (started after it) takes HAProxy at its word.
     assert.equal(taughtVerdict(s, d, [peer('p2', true), peer('p3', true), peer('p4', false)]).taught, true);
-    assert.match(taughtVerdict(s, d, [peer('p2', true), peer('p4', true)]).reason, /^links not established: p4 \(CONN: connecting\)$/);
+  });
+
+  test(`${d.branch}: started before its peers were named, then reloaded: the old worker's "finished" lesson is empty`, () => {
+    // Sidecar-mode regular: HAProxy started with the init container's file (the local peer alone), its
+    // resync over at once with no one to ask; then the syncer wrote the whole set and reloaded.
+    const first = at(c.alone);
+    const ready = [peer('p1', true), peer('p2', true)];
+    const firstVerdict = taughtVerdict(first, d, ready);
+    assert.equal(firstVerdict.tableTaught, false, 'the first worker had no one to learn from in its file, but ready replicas exist');
+    // The new worker: "taught by the old worker" (2.6 0x100, 3.0 0x01000000), refused (UNKN) by both ready replicas.
+    const s = at(c.reloadedUntaught);
+    assert.notEqual(s.flags & d.sectionFlags.localFinished, 0);
+    assert.deepEqual(taughtVerdict(s, d, ready, { predecessorTaught: firstVerdict.tableTaught }), { taught: false, tableTaught: false,
+      reason: 'resync timed out without a teacher, then a reload passed the untaught table on; no link to ready replicas: '
+        + 'p1 (UNKN: it does not declare this replica), p2 (UNKN: it does not declare this replica)' });
+    // Once they declare it and dial it, the links are up — and it is still not taught: it asks no one any more.
+    const linked = { ...s, peers: s.peers.map((p) => (p.local ? p : { ...p, lastStatus: 'ESTA', active: true })) };
+    assert.deepEqual(taughtVerdict(linked, d, ready, { predecessorTaught: false }),
+      { taught: false, tableTaught: false, reason: 'resync timed out without a teacher, then a reload passed the untaught table on' });
+    // Had no replica been ready (all started together, or it was alone), the old worker's table was all there was.
+    assert.equal(taughtVerdict(first, d, [peer('p1', false), peer('p2', false)]).tableTaught, true);
+    assert.equal(taughtVerdict(first, d, ready, { noReadyOtherAtStart: true }).tableTaught, true);
+    assert.equal(taughtVerdict(s, d, ready, { predecessorTaught: true }).taught, false, 'taught, but the links are down');
+    assert.equal(taughtVerdict(linked, d, ready, { predecessorTaught: true }).taught, true);
   });
 
   test(`${d.branch}: refused (UNKN) by the ready replicas: un-Ready, and the reason names them, during and after the resync`, () => {
     const ready = [peer('p1', true), peer('p2', true)];
-    assert.deepEqual(taughtVerdict(at(c.refused1), d, ready), { taught: false,
+    assert.deepEqual(taughtVerdict(at(c.refused1), d, ready), { taught: false, tableTaught: false,
       reason: 'resync in progress; no link to ready replicas: p1 (UNKN: it does not declare this replica), p2 (UNKN: it does not declare this replica)' });
-    assert.deepEqual(taughtVerdict(at(c.refused7), d, ready), { taught: false,
+    assert.deepEqual(taughtVerdict(at(c.refused7), d, ready), { taught: false, tableTaught: false,
       reason: 'resync timed out without a teacher; no link to ready replicas: p1 (UNKN: it does not declare this replica), p2 (UNKN: it does not declare this replica)' });
     // A ready replica missing from the live section is named too.
     assert.match(taughtVerdict(at(c.refused7), d, [peer('p9', true)]).reason, /p9 \(not in HAProxy's live section\)/);
@@ -104,14 +136,14 @@ for (const c of cases) {
   test(`${d.branch}: replicas started together end their resync by the timeout; enough only when none was ready at start`, () => {
     const s = at(c.together);
     assert.match(taughtVerdict(s, d, [peer('p1', true), peer('p3', true)]).reason, /^resync timed out without a teacher$/);
-    assert.equal(taughtVerdict(s, d, [peer('p1', true), peer('p3', true)], true).taught, true);
+    assert.equal(taughtVerdict(s, d, [peer('p1', true), peer('p3', true)], { noReadyOtherAtStart: true }).taught, true);
     assert.equal(taughtVerdict(s, d, [peer('p1', false), peer('p3', false)]).taught, true);
   });
 
   test(`${d.branch}: alone, or among replicas none of which is ready, a finished-or-timed-out resync is enough`, () => {
     assert.equal(taughtVerdict(at(c.refused7), d, []).taught, true);
     assert.equal(taughtVerdict(at(c.refused7), d, [peer('p1', false)]).taught, true);
-    assert.deepEqual(taughtVerdict(at(c.refused1), d, [peer('p1', false)]), { taught: false, reason: 'waiting for the resync to finish' });
+    assert.deepEqual(taughtVerdict(at(c.refused1), d, [peer('p1', false)]), { taught: false, tableTaught: false, reason: 'waiting for the resync to finish' });
     assert.equal(taughtVerdict(undefined, d, []).taught, false);
   });
 }
@@ -125,6 +157,6 @@ test('3.0: a process with no reachable peer is over at once or after 5 s; 2.6 fi
   const d26 = dialect('2.6.12');
   const t = section('show-peers-2.6-timeout.txt');
   assert.equal(taughtVerdict(t, d26, [peer('p2', true)]).taught, false);
-  assert.equal(taughtVerdict(t, d26, [peer('p2', true)], true).taught, true);
-  assert.match(taughtVerdict(t, d26, [peer('p2', true), peer('p9', true)], true).reason, /not established: p9/);
+  assert.equal(taughtVerdict(t, d26, [peer('p2', true)], { noReadyOtherAtStart: true }).taught, true);
+  assert.match(taughtVerdict(t, d26, [peer('p2', true), peer('p9', true)], { noReadyOtherAtStart: true }).reason, /not established: p9/);
 });

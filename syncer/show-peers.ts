@@ -82,7 +82,31 @@ export function isEstablished(p: PeerStatus): boolean {
 /** Why a replica is (not) considered taught; the reason goes to logs and /readyz bodies. */
 export interface TaughtVerdict {
   readonly taught: boolean;
+  /**
+   * This worker's table holds what the other replicas could teach it (a teacher finished, or there was
+   * no one to learn from), whatever its links: what a reload of this worker hands on to the next one.
+   */
+  readonly tableTaught: boolean;
   readonly reason: string;
+}
+
+/**
+ * What the syncer knows of the running worker that `show peers` does not say. HAProxy's section flags
+ * describe one worker: after a reload, "taught by the old worker" (2.6 0x100, 3.0 0x01000000) says the
+ * lesson ended, not that the old worker had anything to teach — it says "finished" even when it was
+ * never taught itself (its own resync only timed out). Only the caller, which makes every reload and
+ * tells a reload from a restart (`show proc`), can tell.
+ */
+export interface WorkerHistory {
+  /** No other replica was Ready when this HAProxy (its master) was first seen running. */
+  readonly noReadyOtherAtStart?: boolean;
+  /**
+   * Whether the worker this one replaced (a reload of the same master) had its table taught
+   * (`tableTaught` of that worker); false when it had not, or for the first worker of a master (a started
+   * or restarted HAProxy). Undefined when the caller did not see that reload (it started later): HAProxy's
+   * "taught by the old worker" is then taken at its word.
+   */
+  readonly predecessorTaught?: boolean;
 }
 
 /** What a handshake status says about a peer that does not teach us (HAProxy's peers.c codes). */
@@ -127,35 +151,46 @@ function linkProblem(name: string, s: PeerStatus | undefined): string {
  *   started (`noReadyOtherAtStart`: the others then answered "partial" and became Ready later, their
  *   updates reaching us live over the established links): no one held data that served traffic, so a
  *   finished-or-timed-out resync is enough — else they would wait for each other forever;
- * - otherwise: a teacher said "finished" (a remote peer, or the old worker after a reload, which only
- *   says "finished" when it was itself done: 2.6 0x200 / 0x100, 3.0 0x02000000 / 0x01000000), and every
+ * - otherwise: a remote teacher said "finished" (2.6 0x200, 3.0 0x02000000), or the old worker taught
+ *   this one after a reload (2.6 0x100, 3.0 0x01000000) **and** its own table had been taught
+ *   (`predecessorTaught`; taken at HAProxy's word only when the caller could not see it) — and every
  *   Ready other replica accepted our handshake (handshakeAccepted: it declares us and its updates reach us).
+ * Seen on 2.6.12 and 3.0.11: an old worker that was never taught (an HAProxy started before its peers
+ * file named the other replicas, its resync over with no one to ask, then reloaded: sidecar-mode
+ * `regular`) still teaches its successor and marks the lesson "finished", with an empty table. The new
+ * worker then asks no remote peer: like a timed-out resync, it stays untaught until HAProxy restarts,
+ * and the reason says so.
  * A reason that is not "taught" names the Ready replicas whose link is not up and what HAProxy says of it.
  * @param dialect what the flags mean in the running HAProxy (haproxy-version.ts)
  * @param others the desired peers except this pod (with their `ready` condition)
- * @param noReadyOtherAtStart no other replica was Ready when this replica's HAProxy started
+ * @param history what the caller knows of this worker beyond its flags (see WorkerHistory)
  */
-export function taughtVerdict(section: SectionStatus | undefined, dialect: HaproxyDialect, others: readonly Peer[], noReadyOtherAtStart = false): TaughtVerdict {
-  if (section === undefined) return { taught: false, reason: 'peers section not loaded by HAProxy' };
-  if (others.length === 0) return { taught: true, reason: 'no other replica to learn from' };
+export function taughtVerdict(section: SectionStatus | undefined, dialect: HaproxyDialect, others: readonly Peer[], history: WorkerHistory = {}): TaughtVerdict {
+  if (section === undefined) return { taught: false, tableTaught: false, reason: 'peers section not loaded by HAProxy' };
+  if (others.length === 0) return { taught: true, tableTaught: true, reason: 'no other replica to learn from' };
   const f = section.flags;
   const F = dialect.sectionFlags;
+  const over = (f & F.remoteResyncDone) !== 0;
   const readyOthers = others.filter((p) => p.ready === true);
   if (readyOthers.length === 0) {
-    return (f & F.remoteResyncDone) !== 0
-      ? { taught: true, reason: 'no other replica is ready; resync over' }
-      : { taught: false, reason: 'waiting for the resync to finish' };
+    return over
+      ? { taught: true, tableTaught: true, reason: 'no other replica is ready; resync over' }
+      : { taught: false, tableTaught: false, reason: 'waiting for the resync to finish' };
   }
   const byName = new Map(section.peers.map((p) => [p.name, p]));
   const down = readyOthers.filter((p) => { const s = byName.get(p.name); return s === undefined || !handshakeAccepted(s); })
     .map((p) => linkProblem(p.name, byName.get(p.name)));
-  const finished = (f & (F.remoteFinished | F.localFinished)) !== 0;
-  const overWithNoReadyTeacher = noReadyOtherAtStart && (f & F.remoteResyncDone) !== 0;
-  if (!finished && !overWithNoReadyTeacher) {
+  const byRemote = (f & F.remoteFinished) !== 0;
+  const byOldWorker = (f & F.localFinished) !== 0;
+  const byTaughtOldWorker = byOldWorker && history.predecessorTaught !== false;
+  const overWithNoReadyTeacher = history.noReadyOtherAtStart === true && over;
+  if (!byRemote && !byTaughtOldWorker && !overWithNoReadyTeacher) {
     const links = down.length > 0 ? `; no link to ready replicas: ${down.join(', ')}` : '';
-    if ((f & F.remoteTimeout) !== 0) return { taught: false, reason: `resync timed out without a teacher${links}` };
-    return { taught: false, reason: `resync in progress${links}` };
+    if (byOldWorker) return { taught: false, tableTaught: false, reason: `resync timed out without a teacher, then a reload passed the untaught table on${links}` };
+    if ((f & F.remoteTimeout) !== 0) return { taught: false, tableTaught: false, reason: `resync timed out without a teacher${links}` };
+    return { taught: false, tableTaught: false, reason: `resync in progress${links}` };
   }
-  if (down.length > 0) return { taught: false, reason: `links not established: ${down.join(', ')}` };
-  return { taught: true, reason: finished ? 'taught by a peer; links established' : 'started with no ready replica; resync over; links established' };
+  if (down.length > 0) return { taught: false, tableTaught: true, reason: `links not established: ${down.join(', ')}` };
+  const how = byRemote ? 'taught by a peer' : byTaughtOldWorker ? 'taught by the previous worker, itself taught' : 'started with no ready replica; resync over';
+  return { taught: true, tableTaught: true, reason: `${how}; links established` };
 }

@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { failureLines, parseReloadAnswer, parseShowProc, reloadOutcome } from './show-proc.ts';
+import { failureLines, masterInstance, parseReloadAnswer, parseShowProc, reloadOutcome, sameMaster } from './show-proc.ts';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 const failed = parseShowProc(fixture('show-proc-2.6-failed.txt'));
 const ok = parseShowProc(fixture('show-proc-2.6-ok.txt'));
 
 test('parses the master line (with the version), current and old workers', () => {
-  assert.deepEqual(failed, { masterPid: 18645, reloads: 2, failed: 1, workers: [18657], oldWorkers: [18648], version: '2.6.12-1+deb12u4' });
+  assert.deepEqual(failed, { masterPid: 18645, reloads: 2, failed: 1, workers: [18657], oldWorkers: [18648], version: '2.6.12-1+deb12u4', uptimeSeconds: 2 });
   assert.deepEqual(ok?.oldWorkers, [18657, 18648]);
   assert.equal(parseShowProc('Unknown command'), undefined);
 });
@@ -50,4 +50,22 @@ test('3.0\'s synchronous reload answer: Success=1 with the load log, Success=0 w
   // 2.6 answers nothing; a dropped connection neither.
   assert.equal(parseReloadAnswer(''), undefined);
   assert.equal(parseReloadAnswer('Unknown command'), undefined);
+});
+
+test('a master is known by its pid and start time: a reload keeps both, a restart in a container keeps only the pid', () => {
+  assert.ok(ok);
+  // The 2.6 capture: 3 reloads in 2 s, and the master's uptime still counts from its start.
+  assert.deepEqual([ok.reloads, ok.uptimeSeconds], [3, 2]);
+  assert.equal(parseShowProc(fixture('show-proc-3.0-ok.txt'))?.uptimeSeconds, 13);
+  assert.equal(parseShowProc('1 master 0 [failed: 0] 1d02h03m04s 2.6.12')?.uptimeSeconds, ((24 + 2) * 60 + 3) * 60 + 4);
+  const first = masterInstance({ ...ok, masterPid: 1, uptimeSeconds: 100 }, 1_000_000);
+  assert.deepEqual(first, { pid: 1, startedAtMs: 900_000, reloads: 3 });
+  // Read again 30.4 s later, reloaded meanwhile: uptime 130 (rounded down).
+  assert.equal(sameMaster(first, masterInstance({ ...ok, masterPid: 1, reloads: 4, uptimeSeconds: 130 }, 1_030_400)), true);
+  // The container restarted: PID 1 again (the entrypoint execs HAProxy), 12 s old.
+  assert.equal(sameMaster(first, masterInstance({ ...ok, masterPid: 1, reloads: 0, uptimeSeconds: 12 }, 1_030_400)), false);
+  assert.equal(sameMaster(first, { ...first, pid: 2 }), false);
+  // Restarted within the uptime's slack: its reload counter started again from 0.
+  assert.equal(sameMaster(first, { ...first, reloads: 0, startedAtMs: 901_000 }), false);
+  assert.equal(sameMaster(first, { ...first, startedAtMs: undefined }), true);
 });

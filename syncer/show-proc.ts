@@ -22,11 +22,13 @@ export interface ProcInfo {
   readonly oldWorkers: readonly number[];
   /** The master's `<version>` column, e.g. `3.0.11-1+deb13u5`; undefined when the line has none. */
   readonly version: string | undefined;
+  /** The master's `<uptime>` column (`0d00h00m13s`) in seconds: since HAProxy started, reloads included. */
+  readonly uptimeSeconds: number | undefined;
 }
 
 /** Undefined when the text has no master line (not a master CLI, or a truncated answer). */
 export function parseShowProc(text: string): ProcInfo | undefined {
-  let master: { pid: number; reloads: number; failed: number; version: string | undefined } | undefined;
+  let master: { pid: number; reloads: number; failed: number; version: string | undefined; uptime: string | undefined } | undefined;
   const workers: number[] = [];
   const oldWorkers: number[] = [];
   let block: 'workers' | 'old' | 'other' = 'other';
@@ -36,13 +38,49 @@ export function parseShowProc(text: string): ProcInfo | undefined {
       block = /^#\s*workers/.test(t) ? 'workers' : /^#\s*old workers/.test(t) ? 'old' : 'other';
       continue;
     }
-    const m = /^(\d+)\s+master\s+(\d+)(?:\s*\[failed:\s*(\d+)\])?(?:\s+\S+\s+(\S+))?/.exec(t);
-    if (m) { master = { pid: Number(m[1]), reloads: Number(m[2]), failed: Number(m[3] ?? 0), version: m[4] }; continue; }
+    const m = /^(\d+)\s+master\s+(\d+)(?:\s*\[failed:\s*(\d+)\])?(?:\s+(\S+)\s+(\S+))?/.exec(t);
+    if (m) { master = { pid: Number(m[1]), reloads: Number(m[2]), failed: Number(m[3] ?? 0), uptime: m[4], version: m[5] }; continue; }
     const w = /^(\d+)\s+worker\b/.exec(t);
     if (w) (block === 'old' ? oldWorkers : workers).push(Number(w[1]));
   }
   if (master === undefined) return undefined;
-  return { masterPid: master.pid, reloads: master.reloads, failed: master.failed, workers, oldWorkers, version: master.version };
+  return { masterPid: master.pid, reloads: master.reloads, failed: master.failed, workers, oldWorkers, version: master.version,
+    uptimeSeconds: parseUptime(master.uptime) };
+}
+
+/** `0d00h00m13s` → 13; undefined when not in that form. */
+function parseUptime(text: string | undefined): number | undefined {
+  const m = /^(\d+)d(\d+)h(\d+)m(\d+)s$/.exec(text ?? '');
+  return m === null ? undefined : ((Number(m[1]) * 24 + Number(m[2])) * 60 + Number(m[3])) * 60 + Number(m[4]);
+}
+
+/**
+ * Which HAProxy runs. A reload keeps the master (its pid and its uptime); a restart of the container
+ * starts a new one — in a container usually under the same pid (the image's entrypoint `exec`s HAProxy:
+ * PID 1 every time), so only its start time tells the two apart.
+ */
+export interface MasterInstance {
+  readonly pid: number;
+  /** When the master started (the reader's clock minus `<uptime>`, which is rounded down to the second). */
+  readonly startedAtMs: number | undefined;
+  /** Reload attempts so far (the `<reloads>` column). */
+  readonly reloads: number;
+}
+
+export function masterInstance(proc: ProcInfo, nowMs: number): MasterInstance {
+  return { pid: proc.masterPid, startedAtMs: proc.uptimeSeconds === undefined ? undefined : nowMs - proc.uptimeSeconds * 1000, reloads: proc.reloads };
+}
+
+/**
+ * `now` is the master seen `before`: the same pid, no fewer reloads (the counter only grows), and, when
+ * both are known, start times within the `<uptime>` column's rounding (1 s) and the time its answer took
+ * (`slackMs`, 2 s in all). Not told apart: a restart less than `slackMs` after the previous start of a
+ * master that had not been reloaded.
+ */
+export function sameMaster(before: MasterInstance, now: MasterInstance, slackMs = 2000): boolean {
+  if (before.pid !== now.pid || now.reloads < before.reloads) return false;
+  if (before.startedAtMs === undefined || now.startedAtMs === undefined) return true;
+  return Math.abs(before.startedAtMs - now.startedAtMs) <= slackMs;
 }
 
 export type ReloadOutcome = 'pending' | 'succeeded' | 'failed';
