@@ -8,16 +8,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { waitFor } from './harness/processes.ts';
-import { startSandbox, type Sandbox } from './harness/sandbox.ts';
+import { sandboxForTests } from './harness/sandbox.ts';
 import { HAPROXY_IMAGES, SYNCER, startWorkload, type HaproxyBranch, type Workload } from './harness/workload.ts';
 
-let sandbox: Sandbox | undefined;
-const sb = (): Sandbox => { if (sandbox === undefined) throw new Error('no sandbox'); return sandbox; };
-before(async () => {
-  sandbox = await startSandbox();
-  await sandbox.installWebhook();
-});
-after(async () => { await sandbox?.stop(); });
+const sb = sandboxForTests({ webhook: true });
 
 /** uid, gid and effective capabilities of a host process, from /proc. */
 async function identity(pid: number): Promise<{ uid: string; groups: string; capEff: string }> {

@@ -4,15 +4,10 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from './harness/processes.ts';
-import { startSandbox, type Sandbox } from './harness/sandbox.ts';
+import { sandboxForTests } from './harness/sandbox.ts';
 import { HAPROXY_IMAGES, startWorkload, type HaproxyBranch, type Workload, type WorkloadPod } from './harness/workload.ts';
 
-let sandbox: Sandbox | undefined;
-before(async () => {
-  sandbox = await startSandbox();
-  await sandbox.installWebhook();
-});
-after(async () => { await sandbox?.stop(); });
+const sb = sandboxForTests({ webhook: true });
 
 async function readableEverywhere(key: string, pods: readonly WorkloadPod[]): Promise<void> {
   for (const p of pods) await waitFor(async () => (await p.showTable()).get(key), { what: `${key} on ${p.name}`, timeoutMs: 20_000 });
@@ -24,10 +19,7 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
   describe(`haproxy:${branch}`, () => {
     let lab: Workload | undefined;
     const wl = (): Workload => { if (lab === undefined) throw new Error('no workload'); return lab; };
-    before(async () => {
-      if (sandbox === undefined) throw new Error('no sandbox');
-      lab = await startWorkload(sandbox, { replicas: 3, haproxy: branch });
-    });
+    before(async () => { lab = await startWorkload(sb(), { replicas: 3, haproxy: branch }); });
     after(async () => { await lab?.delete(); });
 
     test('3 replicas: each lists the other two ESTA; an entry written on one is readable on the others', async () => {
@@ -73,7 +65,7 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
       const lists = async (p: WorkloadPod): Promise<number> => (await p.log()).split('\n').filter((l) => l.includes('listed EndpointSlices')).length;
       const listedBefore = new Map<string, number>();
       for (const p of await wl().pods()) listedBefore.set(p.name, await lists(p));
-      await sandbox?.controlPlane.restartApiserver();
+      await sb().controlPlane.restartApiserver();
       await wl().scale(3);
       const pods = await wl().waitConverged(3, 180_000);
       for (const p of pods) {

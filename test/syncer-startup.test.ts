@@ -9,17 +9,11 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { dialectFor, describeSectionFlags } from '../syncer/haproxy-version.ts';
 import { waitFor } from './harness/processes.ts';
-import { startSandbox, type Sandbox } from './harness/sandbox.ts';
+import { sandboxForTests } from './harness/sandbox.ts';
 import { HAPROXY_IMAGES, SYNCER, startWorkload, type HaproxyBranch, type Workload, type WorkloadPod } from './harness/workload.ts';
 
 const run = promisify(execFile);
-let sandbox: Sandbox | undefined;
-const sb = (): Sandbox => { if (sandbox === undefined) throw new Error('no sandbox'); return sandbox; };
-before(async () => {
-  sandbox = await startSandbox();
-  await sandbox.installWebhook();
-});
-after(async () => { await sandbox?.stop(); });
+const sb = sandboxForTests({ webhook: true });
 
 const body = async (p: WorkloadPod, path: string): Promise<{ status: number; text: string }> => {
   const r = await fetch(`http://${p.ip}:8585${path}`, { signal: AbortSignal.timeout(2000) });

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { after, before } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { socketCommand } from '../../syncer/haproxy-socket.ts';
@@ -203,5 +204,22 @@ export async function startSandbox(): Promise<Sandbox> {
       return Promise.all(pods.items.filter((p) => p.status?.podIP).map(replicaState));
     },
     stop,
+  };
+}
+
+/**
+ * For a test file: one sandbox started in `before()` (with the webhook from deploy/ installed when asked)
+ * and stopped in `after()`, even on failure. Returns its getter.
+ */
+export function sandboxForTests(opts: { webhook?: boolean } = {}): () => Sandbox {
+  let sandbox: Sandbox | undefined;
+  before(async () => {
+    sandbox = await startSandbox();
+    if (opts.webhook === true) await sandbox.installWebhook();
+  });
+  after(async () => { await sandbox?.stop(); });
+  return () => {
+    if (sandbox === undefined) throw new Error('no sandbox: its start failed (see the before() hook)');
+    return sandbox;
   };
 }

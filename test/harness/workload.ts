@@ -11,12 +11,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { AppsV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { isEstablished, parseShowPeers, type SectionStatus } from '../../syncer/show-peers.ts';
 import { parseShowProc } from '../../syncer/show-proc.ts';
+import { DEFAULT_TABLE as TABLE, userConfig } from './haproxy.ts';
 import { waitFor } from './processes.ts';
 import { RUNTIME_VOLUME, type Sandbox } from './sandbox.ts';
 
 export const HEALTH_PORT = 8585;
 export const SYNCER = 'haproxy-peer-sync';
-export const TABLE = 'sessions';
 /** The HAProxy images the lab builds (scripts/build-images.sh), as pods name them. */
 export const HAPROXY_IMAGES = { '2.6': 'haproxy:2.6', '3.0': 'haproxy:3.0' } as const;
 export type HaproxyBranch = keyof typeof HAPROXY_IMAGES;
@@ -70,24 +70,6 @@ export interface Workload {
   /** Waits until the pods are Ready in the API (their readiness probes passed). */
   waitReady(names: readonly string[], timeoutMs?: number): Promise<void>;
   delete(): Promise<void>;
-}
-
-/** The user's configuration: a stick-table naming our peers section (which it never declares). */
-export function userConfig(): string {
-  return `global
-    hard-stop-after 30s
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-frontend fe
-    bind "\${POD_IP}:8080"
-    http-request track-sc0 src table ${TABLE}
-    http-request return status 200
-backend ${TABLE}
-    stick-table type string len 64 size 1m expire 1h peers haproxy-peers store gpc0
-`;
 }
 
 export function workloadManifests(ns: string, name: string, o: WorkloadOptions): string {
