@@ -127,8 +127,10 @@ test('a labelled pod created through the apiserver comes back injected, once, th
   assert.deepEqual(ourContainers(pod), ['haproxy-peer-sync-init', 'haproxy-peer-sync'], 'exactly one init container and one syncer');
   assert.equal(pod.spec?.initContainers?.[1]?.restartPolicy, 'Always', 'a native sidecar');
   assert.equal(pod.spec?.volumes?.filter((v) => v.name === 'haproxy-peer-sync').length, 1);
-  assert.deepEqual(pod.spec?.containers[0]?.command, ['haproxy', '-W', '-db', '-S', '/var/run/haproxy-peer-sync/master.sock',
+  assert.deepEqual(pod.spec?.containers[0]?.command, ['haproxy', '-W', '-db', '-S', '/var/run/haproxy-peer-sync/master.sock,mode,660,gid,65532',
     '-f', '/usr/local/etc/haproxy/haproxy.cfg', '-f', '/var/run/haproxy-peer-sync/peers.cfg']);
+  // The group that owns the master socket, for every container of the pod.
+  assert.ok(pod.spec?.securityContext?.supplementalGroups?.includes(65532), 'the shared group');
   assert.ok(pod.spec?.containers[0]?.volumeMounts?.some((m) => m.mountPath === '/var/run/haproxy-peer-sync'));
   // The second registration (and any reinvocation) reached the handler and left the pod alone.
   assert.ok(await metric('haproxy_peer_sync_webhook_skipped_total{reason="already-injected"}') > before);
@@ -192,7 +194,7 @@ test('every pod of a labelled Deployment, made by the real controllers, is injec
     assert.ok(isInjected(pod), pod.metadata?.name);
     assert.deepEqual(ourContainers(pod), ['haproxy-peer-sync-init', 'haproxy-peer-sync']);
     assert.deepEqual(pod.spec?.containers[0]?.args, ['haproxy', '-f', '/etc/haproxy/haproxy.cfg', '-W', '-db', '-S',
-      '/var/run/haproxy-peer-sync/master.sock', '-f', '/var/run/haproxy-peer-sync/peers.cfg']);
+      '/var/run/haproxy-peer-sync/master.sock,mode,660,gid,65532', '-f', '/var/run/haproxy-peer-sync/peers.cfg']);
     assert.equal(pod.spec?.initContainers?.[1]?.env?.find((e) => e.name === 'HPS_SERVICE')?.value, 'edge');
   }
 });
