@@ -19,6 +19,8 @@ export const ANNOTATIONS = {
   dataplaneapiPort: `${PREFIX}dataplaneapi-port`,
   sidecarMode: `${PREFIX}sidecar-mode`,
   mode: `${PREFIX}mode`,
+  /** Seconds the HAProxy container keeps serving after its pod is deleted, before it is stopped; 0: off. */
+  drainSeconds: `${PREFIX}drain-seconds`,
   /** Written by the webhook, never read as an override: `injected; version=<v>`. */
   status: `${PREFIX}status`,
 } as const;
@@ -53,9 +55,22 @@ export const DEFAULTS = {
   dataplaneapiPort: 5555,
   mode: 'direct',
   healthPort: 8585,
+  /**
+   * Long enough for an endpoint removal to reach a front load balancer that re-resolves every second
+   * (EndpointSlice → DNS → its resolver), short enough not to slow a rollout down; Istio's default drain is 5 s too.
+   */
+  drainSeconds: 5,
   /** A distroless "nonroot" uid: used unless the HAProxy container or the pod already chose one. */
   runAsUser: 65532,
 } as const;
 
 export type SidecarMode = 'native' | 'regular';
 export type SyncMode = 'direct' | 'dataplaneapi';
+
+/** Drains longer than this are refused: a typo such as 3000 would hold every rollout for most of an hour. */
+export const MAX_DRAIN_SECONDS = 600;
+/**
+ * Time a grace period must leave HAProxy after the drain. A soft stop (the official image's SIGUSR1)
+ * closes idle connections at once and lets requests in flight finish, which takes well under this.
+ */
+export const STOP_SECONDS_MIN = 5;

@@ -87,6 +87,9 @@ export function syncerContainer(settings: InjectSettings, config: InjectorConfig
     // starts them once the syncer's start-up gate is open — the full peers file is written and every
     // ready replica has declared this pod, so HAProxy's first dial is accepted and it is taught at once.
     ...(settings.sidecarMode === 'native' ? { startupProbe: httpProbe('/startupz', 1, 120) } : {}),
+    // A regular container is stopped together with HAProxy, not after it: the same drain keeps the
+    // syncer (and so the replica's peers) up while HAProxy still serves.
+    ...(settings.sidecarMode === 'regular' && settings.drainSeconds > 0 ? { lifecycle: { preStop: { sleep: { seconds: settings.drainSeconds } } } } : {}),
     volumeMounts: [{ name: NAMES.volume, mountPath: RUNTIME_DIR }],
     resources: resources(config),
     securityContext: securityContext(settings),

@@ -8,7 +8,8 @@ import { ANNOTATIONS, MASTER_SOCKET, MASTER_SOCKET_BIND, PEERS_FILE } from './an
 /**
  * Makes the HAProxy container run in master-worker mode with our master socket and peers file:
  * `haproxy -W -db -S <runtime>/master.sock,mode,660,gid,<shared gid> -f <user cfg> -f <runtime>/peers.cfg`. An empty command gets
- * that command; a command that already runs haproxy gets the missing flags appended; anything else (a
+ * that command; a command that already runs haproxy, or only `args` starting with an option (the
+ * official image's entrypoint then runs haproxy with them), gets the missing flags appended; anything else (a
  * shell wrapper, an image entrypoint we cannot see) is refused, because we could not know what runs.
  * https://docs.haproxy.org/3.0/management.html#3 (command line), #9.4 (master CLI)
  */
@@ -19,9 +20,12 @@ export function haproxyCommand(container: V1Container, configPath: string):
   if (command.length === 0 && args.length === 0) {
     return { command: ['haproxy', '-W', '-db', '-S', MASTER_SOCKET_BIND, '-f', configPath, '-f', PEERS_FILE], args: undefined, userConfigKept: false };
   }
-  const argv = [...command, ...args];
+  // No command and arguments that start with an option: the official image's entrypoint runs
+  // `haproxy -W -db <args>` then, so the arguments are haproxy's (https://hub.docker.com/_/haproxy).
+  const viaEntrypoint = command.length === 0 && (args[0] ?? '').startsWith('-');
+  const argv = viaEntrypoint ? ['haproxy', ...args] : [...command, ...args];
   const first = argv[0] ?? '';
-  const expected = `expected no command (haproxy-peer-sync then runs haproxy itself) or a command that starts with haproxy; set annotation ${ANNOTATIONS.container} to the HAProxy container if this is not it`;
+  const expected = `expected no command (haproxy-peer-sync then runs haproxy itself), a command that starts with haproxy, or only args that start with an option such as -f; set annotation ${ANNOTATIONS.container} to the HAProxy container if this is not it`;
   if (first.split('/').pop() !== 'haproxy') {
     return { problem: `container "${container.name}" runs "${first}", not haproxy: ${expected}` };
   }

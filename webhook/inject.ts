@@ -13,6 +13,7 @@ import {
 } from './annotations.ts';
 import { haproxyCommand } from './haproxy-command.ts';
 import { initContainer, syncerContainer } from './containers.ts';
+import { planDrain, withDrain } from './drain.ts';
 
 export { haproxyCommand } from './haproxy-command.ts';
 
@@ -28,6 +29,8 @@ export interface InjectorConfig {
     readonly limits: Readonly<Record<string, string>>;
   };
   readonly healthPort: number;
+  /** The drain given to a pod whose annotation does not choose one (webhook/drain.ts). */
+  readonly drainSeconds: number;
 }
 
 /** One pod's resolved settings: defaults, overridden by its annotations, all checked. */
@@ -46,6 +49,8 @@ export interface InjectSettings {
   /** The HAProxy container's new command/args (undefined: leave that field as it is). */
   readonly command: string[] | undefined;
   readonly args: string[] | undefined;
+  /** Seconds of the preStop sleep added to HAProxy (and to a regular-mode syncer); 0: none. */
+  readonly drainSeconds: number;
 }
 
 export type SkipReason = 'not-labelled' | 'already-injected';
@@ -155,6 +160,10 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
     }
   }
 
+  const drain = planDrain(pod, containerIndex, config.drainSeconds);
+  problems.push(...drain.problems);
+  warnings.push(...drain.warnings);
+
   const podUser = pod.spec?.securityContext?.runAsUser;
   const podGroup = pod.spec?.securityContext?.runAsGroup;
   const chosenUser = haproxy?.securityContext?.runAsUser ?? podUser;
@@ -173,7 +182,7 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
     settings: {
       service, peersSection, peerPort, containerIndex, containerName: haproxy.name, config: configPath,
       dataplaneapiPort, sidecarMode, mode, runAsUser, runAsGroup: runAsGroup === 0 ? undefined : runAsGroup,
-      command: argv.command, args: argv.args,
+      command: argv.command, args: argv.args, drainSeconds: drain.seconds,
     },
   };
 }
@@ -197,6 +206,8 @@ export function mutate(pod: V1Pod, settings: InjectSettings, config: InjectorCon
     const wired: V1Container = { ...haproxy, volumeMounts: [...(haproxy.volumeMounts ?? []), { name: NAMES.volume, mountPath: RUNTIME_DIR }] };
     if (settings.command !== undefined) wired.command = settings.command;
     if (settings.args !== undefined) wired.args = settings.args;
+    const lifecycle = withDrain(haproxy.lifecycle, settings.drainSeconds);
+    if (lifecycle !== undefined) wired.lifecycle = lifecycle;
     spec.containers = source.containers.map((c, i) => (i === settings.containerIndex ? wired : c));
   }
   // Every container (HAProxy as whatever uid its image or securityContext gives it, and ours) shares a

@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<void> {
   const app = await build({
     logger: log,
     keyPairs: source,
-    config: { image: config.image, version, sidecarMode: config.sidecarMode, imagePullPolicy: config.imagePullPolicy, resources: config.resources, healthPort: config.syncerHealthPort },
+    config: { image: config.image, version, sidecarMode: config.sidecarMode, imagePullPolicy: config.imagePullPolicy, resources: config.resources, healthPort: config.syncerHealthPort, drainSeconds: config.drainSeconds },
     accessWarnings: config.accessCheck
       ? cachedAccessWarnings({ reviewer: kubeAccessReviewer(await kube()), ttlMs: config.accessCacheTtlMs, timeoutMs: 2000, now: Date.now, onError: onError('SubjectAccessReview failed; no warning given') })
       : undefined,

@@ -13,6 +13,7 @@ test('self-generated certificates cover every DNS form of the Service, defaults 
   assert.equal(c.port, 8443);
   assert.equal(c.sidecarMode, 'native');
   assert.deepEqual(c.resources, { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '200m', memory: '128Mi' } });
+  assert.equal(c.drainSeconds, 5, 'an injected HAProxy drains for 5 s by default');
   assert.ok(Object.isFrozen(c));
 });
 
@@ -24,8 +25,9 @@ test('certificate files, with environment variables', () => {
 });
 
 test('every problem is reported together, naming the flags', () => {
-  assert.throws(() => loadWebhookConfig(['--port', 'x', '--cpu-limit', 'lots'], {}, '1'), (err: unknown) => {
+  assert.throws(() => loadWebhookConfig(['--port', 'x', '--cpu-limit', 'lots', '--drain-seconds', '5s'], {}, '1'), (err: unknown) => {
     assert.ok(err instanceof ConfigError);
+    assert.match(err.message, /--drain-seconds: "5s" is not a whole number of seconds/);
     assert.match(err.message, /--port: "x" is not a port number/);
     assert.match(err.message, /--cpu-limit: "lots" is not a Kubernetes quantity/);
     return true;

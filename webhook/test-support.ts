@@ -19,6 +19,7 @@ export const TEST_CONFIG: InjectorConfig = {
   sidecarMode: 'native',
   resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '200m', memory: '128Mi' } },
   healthPort: 8585,
+  drainSeconds: 5,
 };
 
 /** A logger that writes nothing (tests assert on responses and metrics, not on log lines). */
