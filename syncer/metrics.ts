@@ -1,46 +1,62 @@
 /**
  * The syncer's Prometheus metrics, on a registry of their own (no global state, so tests can build
- * several). https://prometheus.io/docs/practices/naming/
+ * several). Every name starts with `haproxy_peer_sync_syncer_` (the webhook's with
+ * `haproxy_peer_sync_webhook_`), with units in the name and `_total` on counters:
+ * https://prometheus.io/docs/practices/naming/. The README's metrics table lists them, and
+ * test/metrics-vocabulary.test.ts fails when the two differ.
  */
 import { Counter, Gauge, Histogram, InfoGauge, Registry, registerProcessMetrics } from './prometheus.ts';
 
+export const SYNCER_PREFIX = 'haproxy_peer_sync_syncer_';
+
 export interface SyncerMetrics {
   readonly registry: Registry;
-  readonly reconciles: Counter;
-  readonly errors: Counter;
+  readonly reconciles: Counter<'result'>;
+  readonly errors: Counter<'code'>;
   readonly duration: Histogram;
   readonly desiredPeers: Gauge;
   readonly appliedPeers: Gauge;
-  readonly reloads: Counter;
+  readonly reloads: Counter<'result'>;
   readonly lastSuccess: Gauge;
   readonly ready: Gauge;
   /** `{version, branch, known}` of the running HAProxy. */
-  readonly haproxy: InfoGauge;
+  readonly haproxy: InfoGauge<'version' | 'branch' | 'known'>;
   /** Present while the last reload was rejected: `{haproxy_version, message}` with HAProxy's own error lines. */
-  readonly reloadFailure: InfoGauge;
+  readonly reloadFailure: InfoGauge<'haproxy_version' | 'message'>;
 }
 
-/** Builds the metrics; `defaults` adds the process metrics (resident memory, CPU, event loop lag). */
+/**
+ * Builds the metrics; `defaults` adds the process metrics (resident memory, CPU, heap, event-loop
+ * delay). The result counters start at 0 for every result, so an alert on the first failed reload
+ * (`increase(…{result="failed"}[10m]) > 0`) sees it: a series born at 1 has no increase.
+ */
 export function createMetrics(defaults = true): SyncerMetrics {
   const registry = new Registry();
-  if (defaults) registerProcessMetrics(registry, 'hps_syncer_');
-  return {
+  if (defaults) registerProcessMetrics(registry);
+  const p = SYNCER_PREFIX;
+  const metrics: SyncerMetrics = {
     registry,
-    reconciles: new Counter({ name: 'hps_syncer_reconciles_total', help: 'Reconcile passes, by result (success|error).', registry }),
-    errors: new Counter({ name: 'hps_syncer_errors_total', help: 'Errors, by stable error code.', registry }),
+    reconciles: new Counter({ name: `${p}reconciles_total`, help: 'Reconcile passes, by result (success|error).', labelNames: ['result'], registry }),
+    errors: new Counter({ name: `${p}errors_total`, help: 'Errors, by stable error code.', labelNames: ['code'], registry }),
     duration: new Histogram({
-      name: 'hps_syncer_reconcile_duration_seconds', help: 'Duration of a reconcile pass (write, reload and its confirmation).', registry,
+      name: `${p}reconcile_duration_seconds`, help: 'Duration of a reconcile pass (write, reload and its confirmation).', registry,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     }),
-    desiredPeers: new Gauge({ name: 'hps_syncer_desired_peers', help: 'Peers in the desired set (this pod included).', registry }),
-    appliedPeers: new Gauge({ name: 'hps_syncer_applied_peers', help: 'Peers in HAProxy\'s live peers section (or the file, before HAProxy starts).', registry }),
-    reloads: new Counter({ name: 'hps_syncer_reloads_total', help: 'HAProxy reloads requested, by result (succeeded|failed).', registry }),
-    lastSuccess: new Gauge({ name: 'hps_syncer_last_success_timestamp_seconds', help: 'Unix time of the last successful reconcile.', registry }),
-    ready: new Gauge({ name: 'hps_syncer_ready', help: '1 once the first reconcile succeeded and the tables were taught.', registry }),
-    haproxy: new InfoGauge({ name: 'hps_syncer_haproxy_info', help: 'The running HAProxy\'s version (master CLI) and whether the syncer knows it (known="false": refused, un-Ready).', registry }),
+    desiredPeers: new Gauge({ name: `${p}desired_peers`, help: 'Peers in the desired set (this pod included).', registry }),
+    appliedPeers: new Gauge({ name: `${p}applied_peers`, help: 'Peers in HAProxy\'s live peers section (or the file, before HAProxy starts).', registry }),
+    reloads: new Counter({ name: `${p}reloads_total`, help: 'HAProxy reloads requested, by result (succeeded|failed).', labelNames: ['result'], registry }),
+    lastSuccess: new Gauge({ name: `${p}last_success_timestamp_seconds`, help: 'Unix time of the last successful reconcile.', registry }),
+    ready: new Gauge({ name: `${p}ready`, help: '1 once the first reconcile succeeded and the tables were taught.', registry }),
+    haproxy: new InfoGauge({
+      name: `${p}haproxy_info`, labelNames: ['version', 'branch', 'known'], registry,
+      help: 'The running HAProxy\'s version (master CLI) and whether the syncer knows it (known="false": refused, un-Ready).',
+    }),
     reloadFailure: new InfoGauge({
-      name: 'hps_syncer_reload_failure_info', registry,
+      name: `${p}reload_failure_info`, labelNames: ['haproxy_version', 'message'], registry,
       help: 'Present while the last reload was rejected (the previous worker keeps serving); message = HAProxy\'s own error lines (3.0; 2.6 does not return them).',
     }),
   };
+  for (const result of ['success', 'error']) metrics.reconciles.inc({ result }, 0);
+  for (const result of ['succeeded', 'failed']) metrics.reloads.inc({ result }, 0);
+  return metrics;
 }
