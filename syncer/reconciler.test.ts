@@ -59,17 +59,44 @@ function setup(slices: () => V1EndpointSlice[] | undefined, self = 'me') {
   return { timers, backend, reconciler, metrics };
 }
 
-test('nothing happens before the first list; then a burst of notifications costs one pass', async () => {
+test('nothing happens before the first list; the first list and a lone change are applied at once, a burst after them in one more pass', async () => {
   let cache: V1EndpointSlice[] | undefined;
   const { timers, backend, reconciler } = setup(() => cache);
   reconciler.start();
   await timers.advance(1000);
   assert.equal(backend.calls.length, 0);
   cache = [slice('a')];
-  for (let i = 0; i < 5; i++) { reconciler.notify(); cache = [slice('a', `b${i}`)]; await timers.advance(50); }
-  await timers.advance(200);
+  reconciler.notify(); // the watch's first list
   assert.equal(backend.calls.length, 1);
-  assert.deepEqual(backend.calls[0]?.map((p) => p.name), ['a', 'b4', 'me']);
+  await timers.advance(500);
+  cache = [slice('a', 'b')];
+  reconciler.notify(); // a lone change, 500 ms later: no quiet window to wait for
+  assert.deepEqual(backend.calls.map((c) => c.map((p) => p.name)), [['a', 'me'], ['a', 'b', 'me']]);
+  for (let i = 0; i < 5; i++) { await timers.advance(50); cache = [slice('a', 'b', `c${i}`)]; reconciler.notify(); }
+  await timers.advance(199);
+  assert.equal(backend.calls.length, 2);
+  await timers.advance(1);
+  assert.equal(backend.calls.length, 3); // a quiet window after the last change of the burst
+  assert.deepEqual(backend.calls[2]?.map((p) => p.name), ['a', 'b', 'c4', 'me']);
+  await reconciler.stop();
+});
+
+test('a change made during a slow pass (a reload waiting for the resync) is applied by the next pass', async () => {
+  let cache = [slice('a')];
+  const { timers, backend, reconciler } = setup(() => cache);
+  const sync = backend.sync.bind(backend);
+  backend.sync = async (desired) => {
+    await new Promise<void>((resolve) => timers.setTimeout(resolve, 800));
+    return sync(desired);
+  };
+  reconciler.start(); // 0–800
+  await timers.advance(100);
+  cache = [slice('a', 'b')];
+  reconciler.notify();
+  await timers.advance(899);
+  assert.equal(backend.calls.length, 1);
+  await timers.advance(1 + 800); // the window opened when the pass ended (800); the next pass starts at 1000 and takes 800 ms
+  assert.deepEqual(backend.calls.map((c) => c.map((p) => p.name)), [['a', 'me'], ['a', 'b', 'me']]);
   await reconciler.stop();
 });
 

@@ -1,7 +1,8 @@
 /**
  * The level-triggered reconcile loop. Every pass recomputes the desired peers from the whole slice
  * cache and lets the backend compare them with what HAProxy really holds; at most one write and one
- * reload per pass. Changes are coalesced; failures retry with backoff; a periodic pass catches drift
+ * reload per pass. A change that finds the syncer idle is applied at once, the ones that follow it are
+ * coalesced (coalescer.ts: the leading edge and the bound on reloads); failures retry with backoff; a periodic pass catches drift
  * nobody announced (a restarted HAProxy, an edited file). Also owns readiness, and with it the one fact
  * HAProxy's flags do not carry across a reload: whether the worker a reload replaced had been taught.
  *
@@ -46,7 +47,6 @@ export class Reconciler {
   readonly #coalescer: Coalescer;
   #stopped = false;
   #inFlight: Promise<void> | undefined;
-  #dirty = false;
   #attempt = 0;
   #waitAttempt = 0;
   #retry: unknown;
@@ -85,7 +85,7 @@ export class Reconciler {
     this.#coalescer = new Coalescer({ quietMs: opts.quietMs, maxMs: opts.maxMs, timers: this.#timers, fire: () => this.#kick() });
   }
 
-  /** The slice cache changed: reconcile after the coalescing window. */
+  /** The slice cache changed: reconcile now when idle, else when the burst it belongs to is over. */
   notify(): void {
     if (!this.#stopped) this.#coalescer.poke();
   }
@@ -120,13 +120,18 @@ export class Reconciler {
   /** Runs a pass now, or marks one as due when a pass is in flight. */
   #kick(): void {
     if (this.#stopped) return;
-    if (this.#inFlight !== undefined) { this.#dirty = true; return; }
+    // A periodic or retry pass due while one runs: the coalescer runs it after this one (a pass is a pass).
+    if (this.#inFlight !== undefined) { this.#coalescer.poke(); return; }
     if (this.#retry !== undefined) { this.#timers.clearTimeout(this.#retry); this.#retry = undefined; }
+    // No pass before the first list (the watch notifies after it), so the first list is applied at once.
+    if (this.#o.slices() === undefined) return;
+    // Every pass, whoever starts it, reads the whole cache: the coalescer counts it (idle, pending changes).
+    this.#coalescer.passStarted();
     this.#inFlight = this.#pass().finally(() => {
       this.#inFlight = undefined;
-      // Changes that arrived during the pass go through the coalescer too: a burst that outlasts one
+      // Changes that arrived during the pass open a coalescing window now: a burst that outlasts one
       // reload then costs one more reload, not one per event.
-      if (this.#dirty && !this.#stopped) { this.#dirty = false; this.#coalescer.poke(); }
+      if (!this.#stopped) this.#coalescer.passEnded();
       // After the pass, not inside it: the verdict then knows of any reload the pass made.
       if (this.#readinessDue) { this.#readinessDue = false; this.#checkReadiness(); }
     });
@@ -140,7 +145,7 @@ export class Reconciler {
 
   async #pass(): Promise<void> {
     const slices = this.#o.slices();
-    if (slices === undefined) return; // the watch notifies after its first list
+    if (slices === undefined) return; // see #kick
     const { metrics, log, self } = this.#o;
     const desired = desiredPeers(slices, self, this.#o.port);
     this.#desired = desired.peers;
