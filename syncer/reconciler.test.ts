@@ -164,7 +164,7 @@ test('3.0: the section flags are read with 3.0\'s table, learned from the versio
   reconciler.start();
   await timers.advance(1000);
   assert.equal(reconciler.readiness().ready, false);
-  assert.match(await metrics.registry.metrics(), /hps_syncer_haproxy_info\{version="3\.0\.11-1\+deb13u4",branch="3\.0",known="true"\} 1/);
+  assert.match(await metrics.registry.metrics(), /haproxy_peer_sync_syncer_haproxy_info\{version="3\.0\.11-1\+deb13u4",branch="3\.0",known="true"\} 1/);
   backend.section = { name: 'haproxy-peers', flags: 0x22100003, peers: [link] };
   await timers.advance(300);
   assert.deepEqual(reconciler.readiness(), { ready: true, reason: 'ready' });
@@ -182,9 +182,9 @@ test('an HAProxy version the syncer does not know: refused, un-Ready with that r
   assert.equal(r.ready, false);
   assert.match(r.reason, /^HAProxy 2\.8\.5-1 is not a version this syncer knows \(branch 2\.8; known: 2\.6, 3\.0\)/);
   const text = await metrics.registry.metrics();
-  assert.match(text, /hps_syncer_haproxy_info\{version="2\.8\.5-1",branch="",known="false"\} 1/);
-  assert.match(text, /hps_syncer_errors_total\{code="HPS_HAPROXY_VERSION"\} \d+/);
-  assert.match(text, /hps_syncer_ready 0/);
+  assert.match(text, /haproxy_peer_sync_syncer_haproxy_info\{version="2\.8\.5-1",branch="",known="false"\} 1/);
+  assert.match(text, /haproxy_peer_sync_syncer_errors_total\{code="HPS_HAPROXY_VERSION"\} \d+/);
+  assert.match(text, /haproxy_peer_sync_syncer_ready 0/);
   backend.version = '2.6.12-1+deb12u4'; // the container was replaced by a known version
   await timers.advance(2000);
   assert.deepEqual(reconciler.readiness(), { ready: true, reason: 'ready' });
@@ -201,12 +201,12 @@ test('a rejected reload: HAProxy\'s own error lines in the failure metric until 
   reconciler.start();
   await timers.advance(10);
   const text = await metrics.registry.metrics();
-  assert.match(text, /hps_syncer_reload_failure_info\{haproxy_version="3\.0\.11-1\+deb13u4",message="\[ALERT\]    \(7\) : config : parsing \[peers\.cfg:5\] : unknown keyword 'x' in 'peers' section"\} 1/);
-  assert.match(text, /hps_syncer_reloads_total\{result="failed"\} 1/);
+  assert.match(text, /haproxy_peer_sync_syncer_reload_failure_info\{haproxy_version="3\.0\.11-1\+deb13u4",message="\[ALERT\]    \(7\) : config : parsing \[peers\.cfg:5\] : unknown keyword 'x' in 'peers' section"\} 1/);
+  assert.match(text, /haproxy_peer_sync_syncer_reloads_total\{result="failed"\} 1/);
   await timers.advance(1000); // the retry reloads successfully
   const after = await metrics.registry.metrics();
-  assert.doesNotMatch(after, /hps_syncer_reload_failure_info\{/);
-  assert.match(after, /hps_syncer_reloads_total\{result="succeeded"\} 1/);
+  assert.doesNotMatch(after, /haproxy_peer_sync_syncer_reload_failure_info\{/);
+  assert.match(after, /haproxy_peer_sync_syncer_reloads_total\{result="succeeded"\} 1/);
   await reconciler.stop();
 });
 

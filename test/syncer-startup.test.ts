@@ -59,8 +59,8 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
         assert.equal(log.split('\n').filter((l) => l.includes('"msg":"starting"')).length, 1, 'started once');
         const full = await fullVersion(p);
         const metrics = await p.metrics();
-        for (const m of ['hps_syncer_reconciles_total{result="success"}', 'hps_syncer_desired_peers 2', 'hps_syncer_applied_peers 2', 'hps_syncer_ready 1',
-          'hps_syncer_last_success_timestamp_seconds', `hps_syncer_haproxy_info{version="${full}",branch="${branch}",known="true"} 1`]) {
+        for (const m of ['haproxy_peer_sync_syncer_reconciles_total{result="success"}', 'haproxy_peer_sync_syncer_desired_peers 2', 'haproxy_peer_sync_syncer_applied_peers 2', 'haproxy_peer_sync_syncer_ready 1',
+          'haproxy_peer_sync_syncer_last_success_timestamp_seconds', `haproxy_peer_sync_syncer_haproxy_info{version="${full}",branch="${branch}",known="true"} 1`]) {
           assert.ok(metrics.includes(m), `${p.name}: metrics include ${m}`);
         }
       }

@@ -75,6 +75,6 @@ test(`${cases.length} malformed or edge-case bodies get the right status, and th
   const health = await fetchHttps(`${base}/healthz`, { ca: pair.caPem });
   assert.equal(health.status, 200);
   const metrics = await fetchHttps(`${base}/metrics`, { ca: pair.caPem });
-  const failed = [...metrics.body.matchAll(/^haproxy_peer_sync_webhook_failed_total\{code="[^"]+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  const failed = [...metrics.body.matchAll(/^haproxy_peer_sync_webhook_errors_total\{code="[^"]+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
   assert.equal(failed, cases.filter((c) => c.status === 400).length);
 });
