@@ -1,4 +1,4 @@
-/** Pure helpers of the benchmark: percentiles and the printed table. */
+/** Pure helpers of the benchmarks: percentiles, the printed table, the JSON line over repeated runs. */
 
 /** The p-th percentile (0–100) by nearest rank; NaN for an empty list. */
 export function percentile(values: readonly number[], p: number): number {
@@ -7,6 +7,36 @@ export function percentile(values: readonly number[], p: number): number {
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[rank] ?? Number.NaN;
 }
+
+/**
+ * Where a new replica's time goes, each stage as the first moment this process saw it (ms since epoch;
+ * undefined when not seen). `seen`: the pod first listed (its creationTimestamp has whole seconds only).
+ */
+export interface NewReplicaTimes {
+  readonly seen: number;
+  /** spec.nodeName set. */
+  readonly scheduled?: number;
+  /** status.podIP set: sandbox and network up. */
+  readonly ip?: number;
+  /** The init container (first peers file, credentials) reported terminated. */
+  readonly initDone?: number;
+  /** The syncer's health server answered (any status): the sidecar runs. */
+  readonly syncerStarted?: number;
+  /** The syncer's /startupz answered 200: the start-up gate is open, the kubelet may start HAProxy. */
+  readonly gateOpen?: number;
+  /** HAProxy's master CLI answered. */
+  readonly haproxyStarted?: number;
+  /** Its live peers section holds the whole replica set. */
+  readonly sectionComplete?: number;
+  /** The pod's Ready condition True (the syncer's /readyz: tables taught). */
+  readonly ready?: number;
+}
+
+/** The stages in order, with their names in the JSON line (`new_replica_<name>_ms_p50`). */
+export const NEW_REPLICA_STAGES = [
+  ['scheduled', 'scheduled'], ['ip', 'ip'], ['initDone', 'init_done'], ['syncerStarted', 'syncer_started'],
+  ['gateOpen', 'gate_open'], ['haproxyStarted', 'haproxy_started'], ['sectionComplete', 'section_complete'], ['ready', 'ready'],
+] as const satisfies readonly (readonly [keyof NewReplicaTimes, string])[];
 
 /**
  * One scenario's figures. `fileMs`/`sectionMs`: per replica that existed before the change, from the
@@ -32,6 +62,8 @@ export interface ScenarioResult {
   readonly pssMbMax: number;
   /** The syncer container's working set (memory cgroup usage − inactive file): what its limit is held against. */
   readonly workingSetMbMax: number;
+  /** Per new replica, where its time from creation to Ready went. */
+  readonly fresh?: readonly NewReplicaTimes[];
 }
 
 /** A fixed-width table, one row per scenario. */
@@ -46,22 +78,67 @@ export function renderTable(results: readonly ScenarioResult[]): string {
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-/** The closing JSON line: convergence = EndpointSlice change → every replica's live peers section updated. */
-export function summary(results: readonly ScenarioResult[]): Record<string, number> {
+/** Per stage, the times from `seen` of the new replicas that reached it. */
+export function newReplicaStageMs(fresh: readonly NewReplicaTimes[]): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const [key, name] of NEW_REPLICA_STAGES) {
+    out.set(name, fresh.flatMap((f) => (f[key] === undefined ? [] : [Math.max(0, (f[key] ?? 0) - f.seen)])));
+  }
+  return out;
+}
+
+/**
+ * One run's figures for the JSON line. convergence = EndpointSlice change → every existing replica's live
+ * peers section updated; `burst` names the scenario whose reloads the issue bounds (3 → 20).
+ */
+export function summary(results: readonly ScenarioResult[], burst?: string): Record<string, number> {
   const all = results.flatMap((r) => r.sectionMs);
-  return {
+  const burstResult = results.find((r) => r.name === burst);
+  const stages = newReplicaStageMs(results.flatMap((r) => r.fresh ?? []));
+  const out: Record<string, number> = {
     convergence_ms_p50: Math.round(percentile(all, 50)),
     convergence_ms_max: Math.round(Math.max(...all)),
     file_ms_p50: Math.round(percentile(results.flatMap((r) => r.fileMs), 50)),
     new_replica_ms_max: Math.round(Math.max(0, ...results.flatMap((r) => r.newMs))),
     links_ms_max: Math.round(Math.max(...results.map((r) => r.linksMs))),
     reloads_per_replica_max: Math.max(...results.map((r) => Math.max(r.reloadsMax, r.reloadsNewMax))),
-    reloads_per_existing_replica_max: Math.max(...results.map((r) => r.reloadsMax)),
+    reloads_per_existing_replica_max: burstResult?.reloadsMax ?? Math.max(...results.map((r) => r.reloadsMax)),
     syncer_rss_mb_max: Number(Math.max(...results.map((r) => r.rssMbMax)).toFixed(1)),
     syncer_private_mb_max: Number(Math.max(...results.map((r) => r.privateMbMax)).toFixed(1)),
     syncer_pss_mb_max: Number(Math.max(...results.map((r) => r.pssMbMax)).toFixed(1)),
     syncer_working_set_mb_max: Number(Math.max(...results.map((r) => r.workingSetMbMax)).toFixed(1)),
   };
+  for (const [name, values] of stages) {
+    if (values.length > 0) out[`new_replica_${name}_ms_p50`] = Math.round(percentile(values, 50));
+  }
+  return out;
+}
+
+/**
+ * Repeated runs → one JSON object: every figure as the median over the runs (nearest rank: the middle
+ * run of an odd count, the lower middle of an even one), with its spread as `<name>_min` / `<name>_max`.
+ * A figure missing from some runs is summarised over the runs that have it.
+ */
+export function acrossRuns(runs: readonly Readonly<Record<string, number>>[]): Record<string, number> {
+  const names = [...new Set(runs.flatMap((r) => Object.keys(r)))];
+  const out: Record<string, number> = {};
+  for (const name of names) {
+    const values = runs.flatMap((r) => (r[name] === undefined || Number.isNaN(r[name]) ? [] : [r[name]]));
+    if (values.length === 0) continue;
+    out[name] = percentile(values, 50);
+    out[`${name}_min`] = Math.min(...values);
+    out[`${name}_max`] = Math.max(...values);
+  }
+  return out;
+}
+
+/** The new-replica breakdown as a table: per stage, p50 / max over the new replicas, ms from first seen. */
+export function renderNewReplicaTable(fresh: readonly NewReplicaTimes[]): string {
+  const rows = [...newReplicaStageMs(fresh)].map(([name, v]) => [name.replaceAll('_', ' '), ms(percentile(v, 50)), v.length > 0 ? ms(Math.max(...v)) : '-', String(v.length)]);
+  const head = ['new replica: first seen →', 'p50', 'max', 'replicas'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
 function ms(v: number): string {
