@@ -1,8 +1,13 @@
 /**
  * POST /mutate: HTTP only, like vault-k8s's agent-inject/handler.go. The body has been parsed by
- * fastify (application/json only, size-limited); this decodes the AdmissionReview, asks review.ts for
- * the answer and sends it. Malformed input is a 400 with a message; a policy problem is an
- * `allowed: false` review (200), never an HTTP error.
+ * fastify (application/json only, size- and depth-limited, server.ts); this decodes the
+ * AdmissionReview, asks review.ts for the answer and sends it. A body that is not an AdmissionReview
+ * is a 400 with a message; a pod that cannot be injected, or read, is an `allowed: false` review (200),
+ * never an HTTP error.
+ *
+ * Metric labels are taken from fixed sets only (decodeReview admits the four operations of
+ * admission.k8s.io/v1), and log fields from the request are clipped: a caller chooses neither the
+ * number of series nor the size of a log line.
  */
 import type { FastifyInstance } from 'fastify';
 import type { InjectorConfig } from './inject.ts';
@@ -43,9 +48,14 @@ export function registerMutateRoute(app: FastifyInstance, opts: MutateRouteOptio
       outcome: outcome.kind,
       ...(outcome.kind === 'skipped' ? { reason: outcome.reason } : {}),
       ...(outcome.kind === 'denied' ? { message: outcome.message } : {}),
-      kind: req.kind.kind, operation: req.operation, namespace: req.namespace, pod: result.podName,
+      kind: clip(req.kind.kind), operation: req.operation, namespace: clip(req.namespace), pod: result.podName,
       dryRun: req.dryRun === true, warnings: result.response.warnings?.length ?? 0, ms: Math.round(seconds * 1000),
     }, 'admission reviewed');
     return reply.code(200).send(reviewEnvelope(result.response));
   });
+}
+
+/** A string from the request, for a log line: a Kubernetes name's worth (253 characters) at most. */
+function clip(s: string | undefined): string | undefined {
+  return s === undefined || s.length <= 253 ? s : `${s.slice(0, 253)}…`;
 }

@@ -6,6 +6,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { decide, type InjectorConfig, type SkipReason } from './inject.ts';
 import { buildPatch } from './patch.ts';
+import { podShapeProblems } from './pod-shape.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
@@ -35,40 +36,72 @@ export type DecodeResult = { readonly ok: true; readonly request: AdmissionReque
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** The operations of admission.k8s.io/v1 (the apiserver sends no other). */
+const OPERATIONS: ReadonlySet<string> = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
+
+/** The apiserver's request UIDs are UUIDs (36 characters); the bound keeps an echoed, logged UID small. */
+const MAX_UID_LENGTH = 256;
+
+/**
+ * Deeper JSON is refused before it is parsed. A Pod's deepest field (managedFields included) is under
+ * 20 levels below the AdmissionReview's 3; V8's recursive JSON.stringify, structuredClone and
+ * fast-json-patch's compare overflow the stack somewhere between 1,000 and 5,000 levels (measured on
+ * Node 24), and the apiserver's own JSON helpers stop at 10,000.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/**
+ * Whether the JSON text nests objects and arrays deeper than `max`, by one pass over the characters
+ * (brackets inside strings do not count). It does not validate the JSON: the parser does that next.
+ */
+export function jsonDepthExceeds(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) { // { [
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) { // } ]
+      depth--;
+    }
+  }
+  return false;
+}
+
 /**
  * Checks that a parsed body is an `admission.k8s.io/v1` AdmissionReview with a usable request; the
  * message says what is wrong, for the 400 answer. v1beta1 is refused: the apiserver sends the first
- * version listed in admissionReviewVersions, and we list only v1.
+ * version listed in admissionReviewVersions, and we list only v1. The object itself is checked by
+ * {@link review}: a request with a UID gets a review back, naming what is wrong with its object.
  */
 export function decodeReview(body: unknown): DecodeResult {
   if (!isObject(body)) return { ok: false, message: 'the body must be a JSON object (an AdmissionReview)' };
-  if (body['kind'] !== 'AdmissionReview') return { ok: false, message: `kind must be "AdmissionReview", got ${JSON.stringify(body['kind'] ?? null)}` };
+  if (body['kind'] !== 'AdmissionReview') return { ok: false, message: `kind must be "AdmissionReview", not ${describe(body['kind'])}` };
   if (body['apiVersion'] !== ADMISSION_API_VERSION) {
-    return { ok: false, message: `apiVersion must be "${ADMISSION_API_VERSION}", got ${JSON.stringify(body['apiVersion'] ?? null)}; list only v1 in admissionReviewVersions` };
+    return { ok: false, message: `apiVersion must be "${ADMISSION_API_VERSION}", not ${describe(body['apiVersion'])}; list only v1 in admissionReviewVersions` };
   }
   const request = body['request'];
   if (!isObject(request)) return { ok: false, message: 'request is missing or not an object' };
   const uid = request['uid'];
-  if (typeof uid !== 'string' || uid === '') return { ok: false, message: 'request.uid must be a non-empty string' };
+  if (typeof uid !== 'string' || uid === '' || uid.length > MAX_UID_LENGTH) return { ok: false, message: `request.uid must be a non-empty string of at most ${MAX_UID_LENGTH} characters` };
   const kind = request['kind'];
   if (!isObject(kind) || typeof kind['kind'] !== 'string' || typeof kind['version'] !== 'string' || typeof (kind['group'] ?? '') !== 'string') {
     return { ok: false, message: 'request.kind must be an object with group, version and kind' };
   }
   const operation = request['operation'];
-  if (typeof operation !== 'string' || operation === '') return { ok: false, message: 'request.operation must be a non-empty string' };
+  if (typeof operation !== 'string' || !OPERATIONS.has(operation)) {
+    return { ok: false, message: `request.operation must be one of ${[...OPERATIONS].join(', ')}, not ${describe(operation)}` };
+  }
   for (const field of ['namespace', 'name', 'subResource'] as const) {
     if (request[field] !== undefined && typeof request[field] !== 'string') return { ok: false, message: `request.${field} must be a string` };
   }
   if (request['dryRun'] !== undefined && typeof request['dryRun'] !== 'boolean') return { ok: false, message: 'request.dryRun must be a boolean' };
   if (request['resource'] !== undefined && !isObject(request['resource'])) return { ok: false, message: 'request.resource must be an object' };
-  if (isPodCreate(kind, operation, request['subResource'])) {
-    const object = request['object'];
-    if (!isObject(object)) return { ok: false, message: 'request.object must be the Pod being created' };
-    const spec = object['spec'];
-    if (!isObject(spec) || !Array.isArray(spec['containers'])) return { ok: false, message: 'request.object is not a Pod: spec.containers is missing' };
-    const problem = podShapeProblem(object, spec);
-    if (problem !== undefined) return { ok: false, message: `request.object is not a Pod: ${problem}` };
-  }
   return {
     ok: true,
     request: {
@@ -85,32 +118,12 @@ export function decodeReview(body: unknown): DecodeResult {
   };
 }
 
-/**
- * The shape the domain relies on (the apiserver validates pods only after mutating webhooks ran, so
- * anything may arrive): containers are objects with a name, labels and annotations map to strings.
- */
-function podShapeProblem(object: Record<string, unknown>, spec: Record<string, unknown>): string | undefined {
-  const metadata = object['metadata'];
-  if (metadata !== undefined && !isObject(metadata)) return 'metadata must be an object';
-  for (const field of ['labels', 'annotations'] as const) {
-    const map = isObject(metadata) ? metadata[field] : undefined;
-    if (map !== undefined && (!isObject(map) || Object.values(map).some((v) => typeof v !== 'string'))) return `metadata.${field} must map strings to strings`;
-  }
-  for (const field of ['containers', 'initContainers'] as const) {
-    const list = spec[field];
-    if (list === undefined && field === 'initContainers') continue;
-    if (!Array.isArray(list) || list.some((c) => !isObject(c) || typeof c['name'] !== 'string')) return `spec.${field} must be a list of containers with names`;
-    for (const c of list as Array<Record<string, unknown>>) {
-      for (const argv of ['command', 'args'] as const) {
-        const value = c[argv];
-        if (value !== undefined && (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))) return `spec.${field}[${String(c['name'])}].${argv} must be a list of strings`;
-      }
-      const mounts = c['volumeMounts'];
-      if (mounts !== undefined && (!Array.isArray(mounts) || mounts.some((m) => !isObject(m) || typeof m['mountPath'] !== 'string'))) return `spec.${field}[${String(c['name'])}].volumeMounts must be a list of mounts`;
-    }
-  }
-  if (spec['volumes'] !== undefined && !Array.isArray(spec['volumes'])) return 'spec.volumes must be a list';
-  return undefined;
+/** A value from the request, for a message: short strings as they are, anything else by its type. */
+function describe(value: unknown): string {
+  if (value === undefined || value === null) return 'missing';
+  if (typeof value === 'string') return JSON.stringify(value.length <= 64 ? value : `${value.slice(0, 64)}…`);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return Array.isArray(value) ? 'a list' : 'an object';
 }
 
 function isPodCreate(kind: Record<string, unknown>, operation: unknown, subResource: unknown): boolean {
@@ -136,14 +149,28 @@ export interface ReviewResult {
  * Answers one admission request. Other kinds, other operations and subresources are allowed unchanged
  * (the webhook configuration should not send them; if it does, we must not block them). A dry-run
  * request gets exactly the same answer: we have no side effects to skip (`sideEffects: None`).
+ * A Pod whose fields are not of their Kubernetes types where the webhook reads them is denied with code
+ * 400 and the list of those fields, as vault-k8s answers a pod it cannot decode: the review reaches
+ * whoever sent the pod, where an HTTP error would only say that the webhook failed.
  */
 export async function review(request: AdmissionRequest, config: InjectorConfig, accessWarnings?: AccessWarnings): Promise<ReviewResult> {
   const allow = (outcome: Outcome, podName?: string): ReviewResult => ({ response: { uid: request.uid, allowed: true }, outcome, podName });
   if (!isPodCreate(request.kind, request.operation, request.subResource)) {
     return allow(request.kind.kind === 'Pod' && request.kind.group === '' ? { kind: 'skipped', reason: 'not-create' } : { kind: 'skipped', reason: 'not-a-pod' });
   }
+  // Read nothing of the object before its shape is known (webhook/pod-shape.ts).
+  const problems = podShapeProblems(request.object);
+  if (problems.length > 0) {
+    const message = `haproxy-peer-sync cannot read this pod: ${problems.join('; ')}`;
+    return {
+      response: { uid: request.uid, allowed: false, status: { code: 400, reason: 'BadRequest', message } },
+      outcome: { kind: 'denied', message },
+    };
+  }
   const pod = request.object as V1Pod;
-  const podName = pod.metadata?.name ?? request.name ?? (pod.metadata?.generateName === undefined ? undefined : `${pod.metadata.generateName}*`);
+  const named = pod.metadata?.name ?? request.name ?? (pod.metadata?.generateName === undefined ? undefined : `${pod.metadata.generateName}*`);
+  // The apiserver checks a name's length only after the webhooks: a log line keeps a Kubernetes name's worth.
+  const podName = named === undefined || named.length <= 253 ? named : `${named.slice(0, 253)}…`;
   const decision = decide(pod, config);
   if (decision.kind === 'skip') return allow({ kind: 'skipped', reason: decision.reason }, podName);
   if (decision.kind === 'deny') {

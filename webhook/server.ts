@@ -16,12 +16,17 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from '../common/logger.ts';
 import type { KeyPairSource } from '../certs/key-pair.ts';
 import type { InjectorConfig } from './inject.ts';
-import type { AccessWarnings } from './review.ts';
+import { jsonDepthExceeds, MAX_JSON_DEPTH, type AccessWarnings } from './review.ts';
 import { createMetrics, type WebhookMetrics } from './metrics.ts';
 import { registerMutateRoute } from './handler.ts';
 
-/** The admission body limit: pods are far smaller; anything bigger is refused before parsing. */
-export const BODY_LIMIT = 1024 * 1024;
+/**
+ * The admission body limit: the apiserver's own limit on a write request's body (3 MiB, twice etcd's
+ * 1.5 MiB because JSON is larger than the protobuf it stores), so any pod the apiserver accepted fits.
+ * A bigger body is refused (413) before it is parsed.
+ * https://github.com/kubernetes/apiserver/blob/v0.34.4/pkg/server/config.go (MaxRequestBodyBytes)
+ */
+export const BODY_LIMIT = 3 * 1024 * 1024;
 const MIN_TLS: SecureVersion = 'TLSv1.2';
 
 export interface BuildOptions {
@@ -68,6 +73,18 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
 
   // AdmissionReviews are JSON; fastify's default text/plain parser would let a wrong content type through.
   app.removeContentTypeParser('text/plain');
+  // fastify's JSON parser (prototype poisoning refused), after a bound on the nesting depth: V8 parses
+  // any depth, but what reads the result later (the patch diff, JSON.stringify) recurses.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (jsonDepthExceeds(body as string, MAX_JSON_DEPTH)) {
+      done(Object.assign(new Error(`the body nests objects or lists more than ${MAX_JSON_DEPTH} levels deep; no pod does`), { code: 'HPS_TOO_DEEP', statusCode: 400 }), undefined);
+      return;
+    }
+    // fastify's default parser calls `done` (its type also allows a promise-returning parser).
+    void parseJson(request, body as string, done);
+  });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
@@ -109,25 +126,30 @@ export async function listen(app: FastifyInstance, opts: { host: string; port: n
 }
 
 /**
- * Malformed requests are all 400 with a message saying what to fix (as vault-k8s does, including for
- * a wrong content type or an oversized body); the apiserver only needs "not 200", a human needs why.
+ * What a malformed request is told: 415 for a body that is not JSON, 413 for one over the limit, 400
+ * for the rest, each with a message saying what to fix; the apiserver only needs "not 200", a human
+ * needs why. 500 is left for our own faults.
  */
 function describeError(err: FastifyError): { status: number; code: string; message: string } {
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 400, code: 'HPS_CONTENT_TYPE', message: 'Content-Type must be application/json (an AdmissionReview)' };
+      return { status: 415, code: 'HPS_CONTENT_TYPE', message: 'Content-Type must be application/json (an AdmissionReview)' };
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 400, code: 'HPS_BODY_TOO_LARGE', message: `the body is larger than ${BODY_LIMIT} bytes (1 MiB)` };
+      return { status: 413, code: 'HPS_BODY_TOO_LARGE', message: `the body is larger than ${BODY_LIMIT} bytes (3 MiB, the apiserver's own request limit)` };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { status: 400, code: 'HPS_EMPTY_BODY', message: 'the body is empty; expected an AdmissionReview' };
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { status: 400, code: 'HPS_BAD_LENGTH', message: 'the body does not match its Content-Length' };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { status: 400, code: 'HPS_BAD_JSON', message: 'the body is not valid JSON, or it has a "__proto__" or "constructor.prototype" key' };
+    case 'HPS_TOO_DEEP':
+      return { status: 400, code: err.code, message: err.message };
     default:
       break;
   }
   const status = err.statusCode ?? 500;
   if (status >= 400 && status < 500) {
-    return { status: 400, code: 'HPS_BAD_JSON', message: `the body is not valid JSON: ${err.message}` };
+    return { status, code: 'HPS_BAD_REQUEST', message: err.message };
   }
-  return { status: 500, code: err.code ?? 'HPS_INTERNAL', message: 'internal error; see the webhook\'s log' };
+  return { status: 500, code: 'HPS_INTERNAL', message: 'internal error; see the webhook\'s log' };
 }
