@@ -1,16 +1,19 @@
 /**
  * `npm run bench`: a benchmark, not a test. On the sandbox (real control plane, one real node, the webhook
- * from deploy/ injecting a labelled HAProxy Deployment, so each pod runs our image's syncer beside HAProxy) it scales 3 → 10 → 3 and bursts 3 → 20, and measures per replica the time
- * from the EndpointSlice change (the moment the slice first holds the final replica set, seen by a
+ * from deploy/ injecting a labelled HAProxy Deployment, so each pod runs our image's syncer beside
+ * HAProxy) it scales 3 → 10 → 3 and 3 → 20 → 3, `--runs` times (default 3), and measures per replica the
+ * time from the EndpointSlice change (the moment the slice first holds the final replica set, seen by a
  * watch in this process) to its peers file and to its live peers section (after the reload) holding
- * that set, and to every link established; reloads per replica (master `show proc`); syncer RSS.
- * Prints a table, then one JSON line. Arguments are passed to every syncer as extra flags.
+ * that set, and to every link established; reloads per replica (master `show proc`); syncer memory; and
+ * per new replica where its time to Ready goes (bench/pod-observer.ts and the probes below).
+ * Prints a table per run, the new-replica breakdown, then one JSON line: every figure as the median over
+ * the runs, with `<name>_min` / `<name>_max` (bench/stats.ts, acrossRuns).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { V1EndpointSlice } from '@kubernetes/client-node';
+import { CoreV1Api, type V1EndpointSlice } from '@kubernetes/client-node';
 import { startSandbox } from '../test/harness/sandbox.ts';
 import { restartedContainers } from '../test/harness/e2e-example.ts';
 import { meshed, startWorkload, type Workload, type WorkloadPod } from '../test/harness/workload.ts';
@@ -18,7 +21,21 @@ import { createLogger } from '../common/logger.ts';
 import { watchEndpointSlices } from '../syncer/watch.ts';
 import { kubeconfigAccess } from '../syncer/kube-client.ts';
 import { parsePeersFile } from '../syncer/peers.ts';
-import { renderTable, summary, type ScenarioResult } from './stats.ts';
+import { acrossRuns, renderNewReplicaTable, renderTable, summary, type NewReplicaTimes, type ScenarioResult } from './stats.ts';
+import { describeFlags, FlagError, parseFlags } from './flags.ts';
+import { observePods, type PodObserver } from './pod-observer.ts';
+
+const FLAGS = {
+  runs: { kind: 'count', defaultValue: 3, min: 1, description: 'how many times every scenario runs (the JSON line gives the median and the spread)' },
+} as const;
+let runs: number;
+try {
+  ({ runs } = parseFlags(FLAGS, process.argv.slice(2)));
+} catch (err) {
+  if (!(err instanceof FlagError)) throw err;
+  process.stderr.write(`bench: ${err.problems.join('; ')}\nusage: npm run bench -- [flags]\n${describeFlags(FLAGS)}\n`);
+  process.exit(2);
+}
 
 // The node exists only inside the lab namespaces: re-run there when started outside.
 if (process.env.HPS_LAB_NETNS !== '1') {
@@ -33,9 +50,38 @@ const names = (slices: readonly V1EndpointSlice[]): string =>
 
 const sortedNames = (list: readonly string[]): string => [...list].sort().join(',');
 
-async function scenario(lab: Workload, name: string, target: number, sliceSet: () => { set: string; at: number }): Promise<ScenarioResult> {
+/** The moments of a new replica only its own endpoints show: syncer up, start-up gate open, HAProxy up. */
+interface ProbedMoments { syncerStarted?: number; gateOpen?: number; haproxyStarted?: number }
+
+/** Probes every new replica (concurrently, apart from the convergence loop) until each moment was seen. */
+function probeNewReplicas(lab: Workload, isNew: (name: string) => boolean): { moments: Map<string, ProbedMoments>; stop(): Promise<void> } {
+  const moments = new Map<string, ProbedMoments>();
+  let stopped = false;
+  const probe = async (p: WorkloadPod): Promise<void> => {
+    const m = moments.get(p.name) ?? {};
+    moments.set(p.name, m);
+    if (m.gateOpen === undefined) {
+      const status = await p.startupz();
+      const now = Date.now();
+      if (status !== 0) m.syncerStarted ??= now;
+      if (status === 200) m.gateOpen = now;
+    }
+    if (m.haproxyStarted === undefined && (await p.showPeers().catch(() => undefined)) !== undefined) m.haproxyStarted = Date.now();
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      const fresh = (await lab.pods().catch(() => [])).filter((p) => isNew(p.name));
+      await Promise.all(fresh.map(probe));
+      await sleep(20);
+    }
+  })();
+  return { moments, stop: async () => { stopped = true; await loop; } };
+}
+
+async function scenario(lab: Workload, pods: PodObserver, name: string, target: number, sliceSet: () => { set: string; at: number }): Promise<ScenarioResult> {
   const reloadsBefore = new Map<string, number>();
   for (const p of await lab.pods()) reloadsBefore.set(p.name, await p.reloadCount().catch(() => 0));
+  const probes = probeNewReplicas(lab, (n) => !reloadsBefore.has(n));
   const began = Date.now();
   await lab.scale(target);
   // The change: the first moment the slice holds `target` live endpoints.
@@ -43,7 +89,10 @@ async function scenario(lab: Workload, name: string, target: number, sliceSet: (
   const fileAt = new Map<string, number>();
   const sectionAt = new Map<string, number>();
   let linksAt: number | undefined;
-  while (linksAt === undefined) {
+  // Until every link is up and every new replica Ready (or, for Ready, 120 s more).
+  const allNewReady = (live: readonly WorkloadPod[]): boolean => live.every((p) => reloadsBefore.has(p.name) || pods.moments(p.name)?.ready !== undefined);
+  for (;;) {
+    if (linksAt !== undefined && (Date.now() - linksAt > 120_000 || allNewReady(await lab.pods()))) break;
     if (Date.now() - began > 300_000) throw new Error(`${name}: no convergence within 300 s`);
     const s = sliceSet();
     if (change === undefined && s.at >= began && s.set.split(',').filter(Boolean).length === target) change = s;
@@ -58,11 +107,12 @@ async function scenario(lab: Workload, name: string, target: number, sliceSet: (
           if (section && sortedNames(section.peers.map((x) => x.name)) === change.set) sectionAt.set(p.name, Date.now());
         }
       }
-      if (sectionAt.size === target && (await meshed(live))) linksAt = Date.now();
+      if (linksAt === undefined && sectionAt.size === target && (await meshed(live))) linksAt = Date.now();
     }
     await sleep(10);
   }
-  if (change === undefined) throw new Error('unreachable');
+  await probes.stop();
+  if (change === undefined || linksAt === undefined) throw new Error('unreachable');
   const live = await lab.pods();
   let reloadsMax = 0;
   let reloadsNewMax = 0;
@@ -86,12 +136,19 @@ async function scenario(lab: Workload, name: string, target: number, sliceSet: (
   const existing = live.filter((p) => reloadsBefore.has(p.name));
   const fresh = live.filter((p) => !reloadsBefore.has(p.name));
   const since = (t: number | undefined): number => Math.max(0, (t ?? changeAt) - changeAt);
+  const times = fresh.map((p): NewReplicaTimes => {
+    const observed = pods.moments(p.name);
+    const probed = probes.moments.get(p.name);
+    // Seen before the scale returned at the earliest: the observer lists every 50 ms from before it.
+    return { ...observed, ...probed, seen: observed?.seen ?? p.createdAt, sectionComplete: sectionAt.get(p.name) };
+  });
   return {
     name, replicas: target,
     fileMs: existing.map((p) => since(fileAt.get(p.name))),
     sectionMs: existing.map((p) => since(sectionAt.get(p.name))),
-    newMs: fresh.map((p) => (sectionAt.get(p.name) ?? p.createdAt) - p.createdAt),
+    newMs: times.map((t) => (t.sectionComplete ?? t.seen) - t.seen),
     linksMs: since(linksAt), reloadsMax, reloadsNewMax, rssMbMax, privateMbMax, pssMbMax, workingSetMbMax,
+    fresh: times,
   };
 }
 
@@ -115,10 +172,6 @@ async function settle(pods: Iterable<WorkloadPod>): Promise<void> {
   }
 }
 
-if (process.argv.length > 2) {
-  process.stderr.write('bench: takes no arguments (the syncers run as the webhook injects them)\n');
-  process.exit(2);
-}
 // Everything as in a cluster: the image built from the Dockerfile, injected by the webhook from deploy/.
 const sandbox = await startSandbox();
 await sandbox.installWebhook();
@@ -131,28 +184,38 @@ const watch = watchEndpointSlices({
     if (set !== current.set) current = { set, at: Date.now() };
   },
 });
-const results: ScenarioResult[] = [];
+const BURST = 'burst 3→20';
+const results: ScenarioResult[][] = [];
+const pods = observePods(sandbox.controlPlane.kubeConfig.makeApiClient(CoreV1Api), lab.namespace, `app=${lab.name}`);
 let restarts: string[] = [];
 try {
-  for (const [label, target] of [['scale 3→10', 10], ['scale 10→3', 3], ['burst 3→20', 20], ['back 20→3', 3]] as const) {
-    await settle(await lab.pods());
-    process.stderr.write(`bench: ${label}…\n`);
-    results.push(await scenario(lab, label, target, () => current));
+  for (let run = 1; run <= runs; run++) {
+    const these: ScenarioResult[] = [];
+    for (const [label, target] of [['scale 3→10', 10], ['scale 10→3', 3], [BURST, 20], ['back 20→3', 3]] as const) {
+      await settle(await lab.pods());
+      process.stderr.write(`bench: run ${run}/${runs}: ${label}…\n`);
+      these.push(await scenario(lab, pods, label, target, () => current));
+    }
+    results.push(these);
   }
 } finally {
+  await pods.stop();
   await watch.stop();
   restarts = await restartedContainers(sandbox).catch((err: unknown) => [`could not read container statuses: ${String(err)}`]);
   await sandbox.stop();
 }
-console.log(renderTable(results));
+results.forEach((these, i) => { console.log(`run ${i + 1}`); console.log(renderTable(these)); console.log(''); });
+console.log(renderNewReplicaTable(results.flat().flatMap((r) => r.fresh ?? [])));
 console.log('');
 console.log('file / section: per replica that existed before the change, EndpointSlice change → its peers file rewritten /');
-console.log('its live HAProxy peers section holding the new set (after the reload). new replica: pod start (syncer spawned) →');
-console.log('its live section complete. links up: change → every link of every replica ESTA. reloads: master `show proc`.');
+console.log('its live HAProxy peers section holding the new set (after the reload). new replica: first seen by this process (a');
+console.log('pod list every 50 ms) → its live section complete; the breakdown above: first seen → each stage (every run\'s new');
+console.log('replicas together). links up: change → every link of every replica ESTA. reloads: master `show proc`; in the JSON');
+console.log('line reloads_per_existing_replica_max is the 3 → 20 burst\'s. JSON: median over the runs, _min/_max their spread.');
 console.log('RSS = VmRSS (includes the file-backed Node binary shared between processes); PSS = private + a fair share of');
 console.log('the shared pages; private = RssAnon; working set = the syncer container\'s memory cgroup usage − inactive file,');
 console.log('as the kubelet counts it against the limit. The syncers run the image built from the Dockerfile, on the real node.');
 // Every container must have run within the limits the product sets: a restart or an OOM kill fails the bench.
 if (restarts.length > 0) console.log(`containers restarted or OOM-killed: ${restarts.join('; ')}`);
-console.log(JSON.stringify({ ...summary(results), container_restarts: restarts.length }));
+console.log(JSON.stringify({ runs, ...acrossRuns(results.map((these) => summary(these, BURST))), container_restarts: restarts.length }));
 process.exit(restarts.length > 0 ? 1 : 0);
