@@ -52,7 +52,9 @@ export function errorCodeLabel(code: string): string {
 /** Creates the counters and the latency histogram; `defaults` (on unless false) adds prom-client's process metrics. */
 export function createMetrics(opts: { defaults?: boolean } = {}): WebhookMetrics {
   const registry = new Registry();
-  if (opts.defaults ?? true) collectDefaultMetrics({ register: registry });
+  // The event-loop delay sampled every 100 ms rather than Node's 10 ms: 0.7 instead of 7 ms of CPU per
+  // second, measured idle (as the syncer's, syncer/prometheus.ts).
+  if (opts.defaults ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
   const p = WEBHOOK_PREFIX;
   const registers = [registry];
   const requests = new Counter({ name: `${p}admission_requests_total`, help: 'AdmissionReview requests received, by operation (CREATE, UPDATE, DELETE, CONNECT, other; "invalid": not decoded)', labelNames: ['operation'], registers });
