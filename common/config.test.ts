@@ -50,3 +50,18 @@ test('IP addresses and absolute paths', () => {
   assert.equal(parse.absolutePath('/'), '/');
   assert.throws(() => parse.absolutePath('var/run'), /not an absolute path/);
 });
+
+test('a path HAProxy reads refuses spaces, which would split its configuration line', () => {
+  assert.equal(parse.haproxyPath('/etc/haproxy/haproxy.cfg'), '/etc/haproxy/haproxy.cfg');
+  assert.equal(parse.haproxyPath('/var/run/x/'), '/var/run/x');
+  assert.throws(() => parse.haproxyPath('/etc/my haproxy.cfg'), /"\/etc\/my haproxy.cfg" is not an absolute path without spaces/);
+  assert.throws(() => parse.haproxyPath('haproxy.cfg'), /not an absolute path/);
+});
+
+test('a port names its range; 0 only where the option allows it', () => {
+  assert.equal(parse.port('10000'), 10000);
+  assert.throws(() => parse.port('abc'), /^Error: "abc" is not a port number \(1-65535\)$/);
+  assert.throws(() => parse.port('65536'), /65536 is not a port number \(1-65535\)/);
+  assert.throws(() => parse.port('0'), /0 is not a port number/);
+  assert.equal(parse.portOrZero('0'), 0);
+});

@@ -109,7 +109,7 @@ export function redactOptions(specs: Record<string, OptionSpec<unknown>>, values
 export const parse = {
   string: (raw: string): string => raw,
   port: (raw: string): number => {
-    if (!/^\d+$/.test(raw)) throw new Error(`"${raw}" is not a port number`);
+    if (!/^\d+$/.test(raw)) throw new Error(`"${raw}" is not a port number (1-65535)`);
     const n = Number(raw);
     if (n < 1 || n > 65535) throw new Error(`${n} is not a port number (1-65535)`);
     return n;
@@ -148,6 +148,14 @@ export const parse = {
   /** An absolute path, without trailing slashes (volume mounts, files in them). */
   absolutePath: (raw: string): string => {
     if (!raw.startsWith('/')) throw new Error(`"${raw}" is not an absolute path`);
+    return raw.replace(/\/+$/, '') || '/';
+  },
+  /**
+   * An absolute path HAProxy reads from its command line or writes into its configuration (the peers
+   * file's `stats socket` line): a space there would split it, so none is accepted.
+   */
+  haproxyPath: (raw: string): string => {
+    if (!/^\/\S*$/.test(raw)) throw new Error(`"${raw}" is not an absolute path without spaces`);
     return raw.replace(/\/+$/, '') || '/';
   },
   url: (raw: string): URL => {

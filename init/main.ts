@@ -4,7 +4,6 @@
  * password only ever exists in those two 0600 files: never in the pod spec, an env var or a log.
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { redactOptions, renderHelp } from '../common/config.ts';
 import { ConfigError } from '../common/errors.ts';
@@ -12,7 +11,9 @@ import { createLogger } from '../common/logger.ts';
 import { INIT_USAGE, initOptions, loadInitConfig, type InitConfig } from './options.ts';
 import { renderPeersFile } from '../syncer/peers.ts';
 import { passwordFrom, renderUserlist } from './render.ts';
-import { createIfAbsent, writeCredentials } from './write.ts';
+import { writeCredentials } from './write.ts';
+import { createIfAbsent } from '../common/files.ts';
+import { runtimePaths } from '../common/contract.ts';
 
 /** Entry point of the `init` role (see bin/haproxy-peer-sync.ts); exit 2 on a bad flag, 1 on an I/O failure. */
 export async function main(argv: string[]): Promise<void> {
@@ -35,10 +36,10 @@ export async function main(argv: string[]): Promise<void> {
     const password = passwordFrom(randomBytes(24));
     const paths = await writeCredentials(opts.runtimeDir, password, renderUserlist(password));
     log.info({ dir: paths.dir }, 'wrote Data Plane API credentials (0600)');
-    const peersFile = join(opts.runtimeDir, 'peers.cfg');
+    const { peers: peersFile, adminSocket } = runtimePaths(opts.runtimeDir);
     // The local peer alone: all HAProxy needs to start; the syncer writes the whole set.
     const created = await createIfAbsent(peersFile, renderPeersFile({
-      localPeer: opts.podName, adminSocket: join(opts.runtimeDir, 'admin.sock'), section: opts.peersSection,
+      localPeer: opts.podName, adminSocket, section: opts.peersSection,
       peers: [{ name: opts.podName, host: opts.podIp, port: opts.peerPort }],
     }), 0o644);
     log.info({ path: peersFile, created }, created ? 'wrote the first peers file' : 'peers file already there; left as it is');

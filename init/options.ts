@@ -1,15 +1,16 @@
 /** Flags of `haproxy-peer-sync init`; the webhook fills them through the environment variables. */
 import { option, parse, parseOptions } from '../common/config.ts';
 import { LOG_LEVELS } from '../common/logger.ts';
+import { CONTRACT_DEFAULTS, ENV, RUNTIME_DIR } from '../common/contract.ts';
 import type { LevelWithSilent } from 'pino';
 
 /** Every flag of the init role, each with its environment variable (the webhook sets them). */
 export const initOptions = {
-  podName: option({ flag: 'pod-name', env: 'POD_NAME', description: 'this pod\'s name: the local peer name', parse: parse.haproxyName, required: true }),
-  podIp: option({ flag: 'pod-ip', env: 'POD_IP', description: 'this pod\'s IP: the local peer address', parse: parse.ipAddress, required: true }),
-  peersSection: option({ flag: 'peers-section', env: 'HPS_PEERS_SECTION', description: 'name of the HAProxy peers section', parse: parse.haproxyName, defaultValue: 'haproxy-peers' }),
-  peerPort: option({ flag: 'peer-port', env: 'HPS_PEER_PORT', description: 'port every peer listens on', parse: parse.port, defaultValue: 10000 }),
-  runtimeDir: option({ flag: 'runtime-dir', env: 'HPS_RUNTIME_DIR', description: 'the shared volume', parse: parse.absolutePath, defaultValue: '/var/run/haproxy-peer-sync' }),
+  podName: option({ flag: 'pod-name', env: ENV.podName, description: 'this pod\'s name: the local peer name', parse: parse.haproxyName, required: true }),
+  podIp: option({ flag: 'pod-ip', env: ENV.podIp, description: 'this pod\'s IP: the local peer address', parse: parse.ipAddress, required: true }),
+  peersSection: option({ flag: 'peers-section', env: ENV.peersSection, description: 'name of the HAProxy peers section', parse: parse.haproxyName, defaultValue: CONTRACT_DEFAULTS.peersSection }),
+  peerPort: option({ flag: 'peer-port', env: ENV.peerPort, description: 'port every peer listens on', parse: parse.port, defaultValue: CONTRACT_DEFAULTS.peerPort }),
+  runtimeDir: option({ flag: 'runtime-dir', env: ENV.runtimeDir, description: 'the shared volume', parse: parse.haproxyPath, defaultValue: RUNTIME_DIR }),
   logLevel: option<LevelWithSilent>({ flag: 'log-level', env: 'HPS_LOG_LEVEL', description: 'log level', parse: parse.oneOf(...LOG_LEVELS), defaultValue: 'info' }),
 };
 

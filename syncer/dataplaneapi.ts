@@ -7,16 +7,15 @@
  * Not exercised against a real Data Plane API in this repository: it cannot be built here (see the
  * README); its request planning is unit-tested in dataplaneapi-plan.test.ts.
  */
-import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { ApiError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import { dialectOf, showProc, type Backend, type SyncResult } from './direct.ts';
+import { dialectOf, showPeers, showProc, type Backend, type SyncResult } from './direct.ts';
+import { runtimePaths } from '../common/contract.ts';
 import { masterInstance } from './show-proc.ts';
 import { entriesFromResponse, planRequests, withTransaction, type ApiVersion, type PeerEntry } from './dataplaneapi-plan.ts';
-import { socketCommand } from './haproxy-socket.ts';
 import type { Peer } from './peers.ts';
-import { parseShowPeers, type SectionStatus } from './show-peers.ts';
+import type { SectionStatus } from './show-peers.ts';
 
 export interface DataplaneBackendOptions {
   readonly baseUrl: URL;
@@ -36,17 +35,19 @@ export class DataplaneBackend implements Backend {
   readonly #o: DataplaneBackendOptions;
   readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 2 });
   readonly #auth: string;
+  readonly #masterSocket: string;
   #version: ApiVersion | undefined;
 
   constructor(opts: DataplaneBackendOptions) {
     this.#o = opts;
+    this.#masterSocket = runtimePaths(opts.runtimeDir).masterSocket;
     this.#auth = `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`;
   }
 
   async sync(desired: readonly Peer[]): Promise<SyncResult> {
     const api = this.#version ??= await this.#detect();
     // The HAProxy version (master CLI) says how to read `show peers`; an unknown one is refused.
-    const proc = await showProc(join(this.#o.runtimeDir, 'master.sock'));
+    const proc = await showProc(this.#masterSocket);
     const haproxy = dialectOf(proc);
     const instance = masterInstance(proc, Date.now());
     for (let attempt = 0; ; attempt++) {
@@ -80,8 +81,7 @@ export class DataplaneBackend implements Backend {
   }
 
   async showPeers(): Promise<SectionStatus | undefined> {
-    const text = await socketCommand(join(this.#o.runtimeDir, 'master.sock'), '@1 show peers');
-    return parseShowPeers(text).find((s) => s.name === this.#o.section);
+    return showPeers(this.#masterSocket, this.#o.section);
   }
 
   /** v3 first (current), else v2; a retryable error while the API is not listening yet. */

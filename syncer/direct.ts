@@ -15,7 +15,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { writeAtomic } from '../common/files.ts';
-import { join } from 'node:path';
+import { runtimePaths } from '../common/contract.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HaproxyError } from '../common/errors.ts';
 import { socketCommand } from './haproxy-socket.ts';
@@ -92,6 +92,14 @@ export async function showProc(masterSocket: string): Promise<ProcInfo> {
   return info;
 }
 
+/**
+ * The current worker's view of `section` (`@1 show peers` forwards to the worker that loaded the last
+ * good configuration); undefined when that section is not loaded. Both backends read readiness this way.
+ */
+export async function showPeers(masterSocket: string, section: string): Promise<SectionStatus | undefined> {
+  return parseShowPeers(await socketCommand(masterSocket, '@1 show peers')).find((s) => s.name === section);
+}
+
 /** The interface the reconciler drives; the Data Plane API backend implements it too. */
 export interface Backend {
   /** Makes HAProxy hold exactly `desired`; throws an AppError (retryable or not) on failure. */
@@ -111,14 +119,13 @@ export class DirectBackend implements Backend {
   readonly masterSocket: string;
   readonly adminSocket: string;
   readonly #opts: DirectBackendOptions;
-  /** Reloads requested since start, for metrics. */
-  reloads = 0;
 
   constructor(opts: DirectBackendOptions) {
     this.#opts = opts;
-    this.peersFile = join(opts.runtimeDir, 'peers.cfg');
-    this.masterSocket = join(opts.runtimeDir, 'master.sock');
-    this.adminSocket = join(opts.runtimeDir, 'admin.sock');
+    const paths = runtimePaths(opts.runtimeDir);
+    this.peersFile = paths.peers;
+    this.masterSocket = paths.masterSocket;
+    this.adminSocket = paths.adminSocket;
   }
 
   async sync(desired: readonly Peer[]): Promise<SyncResult> {
@@ -176,9 +183,7 @@ export class DirectBackend implements Backend {
   }
 
   async showPeers(): Promise<SectionStatus | undefined> {
-    // "@1" forwards to the current worker (the one that loaded the last good configuration).
-    const text = await socketCommand(this.masterSocket, '@1 show peers');
-    return parseShowPeers(text).find((s) => s.name === this.#opts.section);
+    return showPeers(this.masterSocket, this.#opts.section);
   }
 
   /** tmp + rename in the same directory: HAProxy never reads a half-written file. */
@@ -202,7 +207,6 @@ export class DirectBackend implements Backend {
    * answer is lost.
    */
   async #reload(before: ProcInfo, d: HaproxyDialect, restoring: boolean): Promise<void> {
-    this.reloads++;
     const timeoutMs = this.#opts.reloadTimeoutMs ?? 15_000;
     const restored = restoring ? '; the previous file was restored' : '';
     if (d.reload === 'synchronous') {

@@ -2,6 +2,7 @@
 import { option, parse, parseOptions } from '../common/config.ts';
 import { ConfigError } from '../common/errors.ts';
 import { LOG_LEVELS } from '../common/logger.ts';
+import { CONTRACT_DEFAULTS, dataplaneapiUrl, ENV, RUNTIME_DIR, RUNTIME_FILES, SYNC_MODES, type SyncMode } from '../common/contract.ts';
 import type { LevelWithSilent } from 'pino';
 
 export const SYNCER_USAGE = `usage: haproxy-peer-sync syncer [flags]
@@ -12,20 +13,20 @@ starting endpoints of a headless Service), with one reload per change of the set
 
 
 export const syncerOptions = {
-  service: option({ flag: 'service', env: 'HPS_SERVICE', description: 'headless Service whose EndpointSlices list the replicas', parse: parse.dnsLabel, required: true }),
-  namespace: option({ flag: 'namespace', env: 'HPS_NAMESPACE', description: 'namespace of the Service (default: POD_NAMESPACE)', parse: parse.dnsLabel }),
-  podName: option({ flag: 'pod-name', env: 'POD_NAME', description: 'this pod\'s name: the local peer name', parse: parse.haproxyName, required: true }),
-  podIp: option({ flag: 'pod-ip', env: 'POD_IP', description: 'this pod\'s IP: the local peer address', parse: parse.ipAddress, required: true }),
-  peersSection: option({ flag: 'peers-section', env: 'HPS_PEERS_SECTION', description: 'name of the HAProxy peers section', parse: parse.haproxyName, defaultValue: 'haproxy-peers' }),
-  peerPort: option({ flag: 'peer-port', env: 'HPS_PEER_PORT', description: 'port every peer listens on', parse: parse.port, defaultValue: 10000 }),
-  runtimeDir: option({ flag: 'runtime-dir', env: 'HPS_RUNTIME_DIR', description: 'shared volume: peers.cfg, master.sock, admin.sock', parse: parse.absolutePath, defaultValue: '/var/run/haproxy-peer-sync' }),
-  mode: option<'direct' | 'dataplaneapi'>({ flag: 'mode', env: 'HPS_MODE', description: 'direct (peers file + master CLI reload) or dataplaneapi', parse: parse.oneOf('direct', 'dataplaneapi'), defaultValue: 'direct' }),
-  dataplaneapiUrl: option({ flag: 'dataplaneapi-url', env: 'HPS_DATAPLANEAPI_URL', description: 'Data Plane API base URL (mode dataplaneapi)', parse: parse.url, defaultValue: new URL('http://127.0.0.1:5555') }),
-  credentialsFile: option({ flag: 'credentials-file', env: 'HPS_CREDENTIALS_FILE', description: 'file holding the Data Plane API password (mode dataplaneapi)', parse: parse.absolutePath }),
+  service: option({ flag: 'service', env: ENV.service, description: 'headless Service whose EndpointSlices list the replicas', parse: parse.dnsLabel, required: true }),
+  namespace: option({ flag: 'namespace', env: ENV.namespace, description: `namespace of the Service (default: ${ENV.podNamespace})`, parse: parse.dnsLabel }),
+  podName: option({ flag: 'pod-name', env: ENV.podName, description: 'this pod\'s name: the local peer name', parse: parse.haproxyName, required: true }),
+  podIp: option({ flag: 'pod-ip', env: ENV.podIp, description: 'this pod\'s IP: the local peer address', parse: parse.ipAddress, required: true }),
+  peersSection: option({ flag: 'peers-section', env: ENV.peersSection, description: 'name of the HAProxy peers section', parse: parse.haproxyName, defaultValue: CONTRACT_DEFAULTS.peersSection }),
+  peerPort: option({ flag: 'peer-port', env: ENV.peerPort, description: 'port every peer listens on', parse: parse.port, defaultValue: CONTRACT_DEFAULTS.peerPort }),
+  runtimeDir: option({ flag: 'runtime-dir', env: ENV.runtimeDir, description: `shared volume: ${RUNTIME_FILES.peers}, ${RUNTIME_FILES.masterSocket}, ${RUNTIME_FILES.adminSocket}`, parse: parse.haproxyPath, defaultValue: RUNTIME_DIR }),
+  mode: option<SyncMode>({ flag: 'mode', env: ENV.mode, description: 'direct (peers file + master CLI reload) or dataplaneapi', parse: parse.oneOf(...SYNC_MODES), defaultValue: CONTRACT_DEFAULTS.mode }),
+  dataplaneapiUrl: option({ flag: 'dataplaneapi-url', env: ENV.dataplaneapiUrl, description: 'Data Plane API base URL (mode dataplaneapi)', parse: parse.url, defaultValue: new URL(dataplaneapiUrl()) }),
+  credentialsFile: option({ flag: 'credentials-file', env: ENV.credentialsFile, description: 'file holding the Data Plane API password (mode dataplaneapi)', parse: parse.absolutePath }),
   coalesceWindow: option({ flag: 'coalesce-window', env: 'HPS_COALESCE_WINDOW', description: 'a change that finds the syncer idle is applied at once; changes that follow within this time of a pass are coalesced, applied this long after the last of them (ms, or with a unit: 250ms, 1s)', parse: parse.durationMs, defaultValue: 200 }),
   coalesceMax: option({ flag: 'coalesce-max', env: 'HPS_COALESCE_MAX', description: 'longest wait of coalesced changes after the first of them; also the calm after a coalesced pass before a change is applied at once again (ms, or with a unit)', parse: parse.durationMs, defaultValue: 1000 }),
   startupGateMax: option({ flag: 'startup-gate-max', env: 'HPS_STARTUP_GATE_MAX', description: 'longest time /startupz waits for the ready replicas to declare this pod', parse: parse.durationMs, defaultValue: 30_000 }),
-  healthPort: option({ flag: 'health-port', env: 'HPS_HEALTH_PORT', description: 'port of /healthz, /readyz and /metrics (0: any free port)', parse: parse.portOrZero, defaultValue: 8585 }),
+  healthPort: option({ flag: 'health-port', env: ENV.healthPort, description: 'port of /healthz, /readyz and /metrics (0: any free port)', parse: parse.portOrZero, defaultValue: CONTRACT_DEFAULTS.healthPort }),
   healthAddress: option({ flag: 'health-address', env: 'HPS_HEALTH_ADDRESS', description: 'address the health server binds', parse: parse.ipAddress, defaultValue: '0.0.0.0' }),
   logLevel: option<LevelWithSilent>({ flag: 'log-level', env: 'HPS_LOG_LEVEL', description: 'log level', parse: parse.oneOf(...LOG_LEVELS), defaultValue: 'info' }),
   kubeconfig: option({ flag: 'kubeconfig', env: 'HPS_KUBECONFIG', description: 'kubeconfig file, certificate or token credentials (default: in-cluster service account)', parse: parse.absolutePath }),
@@ -39,7 +40,7 @@ export interface SyncerConfig {
   readonly peersSection: string;
   readonly peerPort: number;
   readonly runtimeDir: string;
-  readonly mode: 'direct' | 'dataplaneapi';
+  readonly mode: SyncMode;
   readonly dataplaneapiUrl: URL;
   readonly credentialsFile: string | undefined;
   readonly coalesceWindowMs: number;
@@ -58,9 +59,10 @@ export interface SyncerConfig {
 export function loadSyncerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): SyncerConfig {
   const v = parseOptions(syncerOptions, argv, env); // every per-flag problem at once
   const problems: string[] = [];
-  const namespace = v.namespace ?? (env.POD_NAMESPACE ? tryParse(() => parse.dnsLabel(env.POD_NAMESPACE ?? ''), '--namespace (from POD_NAMESPACE)', problems) : undefined);
-  if (namespace === undefined && problems.length === 0) problems.push('--namespace is required (or set HPS_NAMESPACE or POD_NAMESPACE)');
-  if (v.mode === 'dataplaneapi' && v.credentialsFile === undefined) problems.push('--credentials-file is required with --mode dataplaneapi (or set HPS_CREDENTIALS_FILE)');
+  const podNamespace = env[ENV.podNamespace];
+  const namespace = v.namespace ?? (podNamespace ? tryParse(() => parse.dnsLabel(podNamespace), `--namespace (from ${ENV.podNamespace})`, problems) : undefined);
+  if (namespace === undefined && problems.length === 0) problems.push(`--namespace is required (or set ${ENV.namespace} or ${ENV.podNamespace})`);
+  if (v.mode === 'dataplaneapi' && v.credentialsFile === undefined) problems.push(`--credentials-file is required with --mode dataplaneapi (or set ${ENV.credentialsFile})`);
   if ((v.coalesceMax) < (v.coalesceWindow)) problems.push('--coalesce-max must not be shorter than --coalesce-window');
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({

@@ -1,8 +1,10 @@
 /**
  * The names a user writes on a pod to ask for injection and to override its defaults, and the names of
- * what we inject. One place, so the handler, the domain, the tests and the README agree.
- * See docs/design.md ("Inside an injected pod").
+ * what we inject. One place, so the handler, the domain, the tests and the README agree. The paths and
+ * defaults the injected containers share with HAProxy are the pod contract (common/contract.ts),
+ * re-exported here for the webhook's modules. See docs/design.md ("Inside an injected pod").
  */
+import { CONTRACT_DEFAULTS, runtimePaths } from '../common/contract.ts';
 
 export const PREFIX = 'haproxy-peer-sync.io/';
 
@@ -33,28 +35,21 @@ export const NAMES = {
   healthPortName: 'hps-health',
 } as const;
 
-/** Where the shared emptyDir is mounted in every container that uses it. */
-export const RUNTIME_DIR = '/var/run/haproxy-peer-sync';
-export const MASTER_SOCKET = `${RUNTIME_DIR}/master.sock`;
-/**
- * A group every container of an injected pod belongs to (pod-level supplementalGroups), owning the
- * master socket: HAProxy may run as its image's user (uid 99 in the official image) and the syncer as
- * another uid, and a socket only its owner may write to would lock the syncer out.
- */
-export const SHARED_GID = 65532;
-/** The master CLI as HAProxy binds it: group-writable for the shared group, no one else. */
-export const MASTER_SOCKET_BIND = `${MASTER_SOCKET},mode,660,gid,${SHARED_GID}`;
-export const PEERS_FILE = `${RUNTIME_DIR}/peers.cfg`;
+/** The pod contract, shared with the init container and the syncer: see common/contract.ts. */
+export { MASTER_SOCKET_BIND, RUNTIME_DIR, SHARED_GID, type SyncMode } from '../common/contract.ts';
+const paths = runtimePaths();
+export const MASTER_SOCKET = paths.masterSocket;
+export const PEERS_FILE = paths.peers;
 /** Written 0600 by the init container (init/write.ts), read by the syncer in dataplaneapi mode. */
-export const CREDENTIALS_PASSWORD_FILE = `${RUNTIME_DIR}/credentials/password`;
+export const CREDENTIALS_PASSWORD_FILE = paths.password;
 
+/** What a pod gets when its annotations say nothing: the pod contract's defaults, and the webhook's own. */
 export const DEFAULTS = {
-  peersSection: 'haproxy-peers',
-  peerPort: 10000,
+  peersSection: CONTRACT_DEFAULTS.peersSection,
+  peerPort: CONTRACT_DEFAULTS.peerPort,
+  dataplaneapiPort: CONTRACT_DEFAULTS.dataplaneapiPort,
+  mode: CONTRACT_DEFAULTS.mode,
   config: '/usr/local/etc/haproxy/haproxy.cfg',
-  dataplaneapiPort: 5555,
-  mode: 'direct',
-  healthPort: 8585,
   /**
    * Long enough for an endpoint removal to reach a front load balancer that re-resolves every second
    * (EndpointSlice → DNS → its resolver), short enough not to slow a rollout down; Istio's default drain is 5 s too.
@@ -65,7 +60,6 @@ export const DEFAULTS = {
 } as const;
 
 export type SidecarMode = 'native' | 'regular';
-export type SyncMode = 'direct' | 'dataplaneapi';
 
 /** Drains longer than this are refused: a typo such as 3000 would hold every rollout for most of an hour. */
 export const MAX_DRAIN_SECONDS = 600;

@@ -5,7 +5,8 @@
  * https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted
  */
 import type { V1Container, V1EnvVar, V1Probe, V1SecurityContext } from '@kubernetes/client-node';
-import { CREDENTIALS_PASSWORD_FILE, NAMES, RUNTIME_DIR } from './annotations.ts';
+import { NAMES } from './annotations.ts';
+import { dataplaneapiUrl, ENV, RUNTIME_DIR, runtimePaths } from '../common/contract.ts';
 import type { InjectorConfig, InjectSettings } from './inject.ts';
 
 function fieldEnv(name: string, fieldPath: string): V1EnvVar {
@@ -36,11 +37,11 @@ export function initContainer(settings: InjectSettings, config: InjectorConfig):
     ...(config.imagePullPolicy === undefined ? {} : { imagePullPolicy: config.imagePullPolicy }),
     command: ['haproxy-peer-sync', 'init'],
     env: [
-      fieldEnv('POD_NAME', 'metadata.name'),
-      fieldEnv('POD_IP', 'status.podIP'),
-      { name: 'HPS_PEERS_SECTION', value: settings.peersSection },
-      { name: 'HPS_PEER_PORT', value: String(settings.peerPort) },
-      { name: 'HPS_RUNTIME_DIR', value: RUNTIME_DIR },
+      fieldEnv(ENV.podName, 'metadata.name'),
+      fieldEnv(ENV.podIp, 'status.podIP'),
+      { name: ENV.peersSection, value: settings.peersSection },
+      { name: ENV.peerPort, value: String(settings.peerPort) },
+      { name: ENV.runtimeDir, value: RUNTIME_DIR },
     ],
     volumeMounts: [{ name: NAMES.volume, mountPath: RUNTIME_DIR }],
     resources: resources(config),
@@ -52,25 +53,25 @@ function httpProbe(path: string, periodSeconds: number, failureThreshold: number
   return { httpGet: { path, port: NAMES.healthPortName }, periodSeconds, failureThreshold };
 }
 
-/** The syncer, with its settings as HPS_* variables (syncer/options.ts) and probes on its health port. */
+/** The syncer, with its settings as the contract's environment variables (syncer/options.ts) and probes on its health port. */
 export function syncerContainer(settings: InjectSettings, config: InjectorConfig): V1Container {
   const env: V1EnvVar[] = [
-    fieldEnv('POD_NAME', 'metadata.name'),
-    fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
-    fieldEnv('POD_IP', 'status.podIP'),
-    { name: 'HPS_SERVICE', value: settings.service },
-    { name: 'HPS_PEERS_SECTION', value: settings.peersSection },
-    { name: 'HPS_PEER_PORT', value: String(settings.peerPort) },
-    { name: 'HPS_RUNTIME_DIR', value: RUNTIME_DIR },
-    { name: 'HPS_MODE', value: settings.mode },
-    { name: 'HPS_HEALTH_PORT', value: String(config.healthPort) },
+    fieldEnv(ENV.podName, 'metadata.name'),
+    fieldEnv(ENV.podNamespace, 'metadata.namespace'),
+    fieldEnv(ENV.podIp, 'status.podIP'),
+    { name: ENV.service, value: settings.service },
+    { name: ENV.peersSection, value: settings.peersSection },
+    { name: ENV.peerPort, value: String(settings.peerPort) },
+    { name: ENV.runtimeDir, value: RUNTIME_DIR },
+    { name: ENV.mode, value: settings.mode },
+    { name: ENV.healthPort, value: String(config.healthPort) },
   ];
   if (settings.mode === 'dataplaneapi') {
     // The Data Plane API listens on localhost in the pod (shared network namespace); the password is
     // the one the init container wrote, read from the file, never passed as a value.
     env.push(
-      { name: 'HPS_DATAPLANEAPI_URL', value: `http://127.0.0.1:${settings.dataplaneapiPort}` },
-      { name: 'HPS_CREDENTIALS_FILE', value: CREDENTIALS_PASSWORD_FILE },
+      { name: ENV.dataplaneapiUrl, value: dataplaneapiUrl(settings.dataplaneapiPort) },
+      { name: ENV.credentialsFile, value: runtimePaths().password },
     );
   }
   return {

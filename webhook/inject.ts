@@ -7,10 +7,9 @@
  * Native sidecars: https://kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/
  */
 import type { V1Container, V1Pod, V1PodSpec, V1Volume } from '@kubernetes/client-node';
-import {
-  ANNOTATIONS, DEFAULTS, INJECT_LABEL, NAMES, PREFIX, RUNTIME_DIR,
-  SHARED_GID, type SidecarMode, type SyncMode,
-} from './annotations.ts';
+import { ANNOTATIONS, DEFAULTS, INJECT_LABEL, NAMES, PREFIX, type SidecarMode } from './annotations.ts';
+import { RUNTIME_DIR, SHARED_GID, SYNC_MODES, type SyncMode } from '../common/contract.ts';
+import { parse } from '../common/config.ts';
 import { haproxyCommand } from './haproxy-command.ts';
 import { initContainer, syncerContainer } from './containers.ts';
 import { planDrain, withDrain } from './drain.ts';
@@ -104,23 +103,23 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
     }
   };
 
-  let service = read<string | undefined>(ANNOTATIONS.service, dnsLabel, undefined);
+  let service = read<string | undefined>(ANNOTATIONS.service, parse.dnsLabel, undefined);
   if (service === undefined && annotations[ANNOTATIONS.service] === undefined) {
     const fromLabel = labels['app.kubernetes.io/name'] ?? labels['app'];
     if (fromLabel === undefined) {
       problems.push(`annotation ${ANNOTATIONS.service} is required when the pod has no app.kubernetes.io/name or app label: set it to the headless Service that selects the HAProxy replicas`);
     } else {
-      try { service = dnsLabel(fromLabel); } catch (err) {
+      try { service = parse.dnsLabel(fromLabel); } catch (err) {
         problems.push(`annotation ${ANNOTATIONS.service} is not set and the pod's app label cannot be used: ${(err as Error).message}`);
       }
     }
   }
-  const peersSection = read(ANNOTATIONS.peersSection, haproxyName, DEFAULTS.peersSection);
-  const peerPort = read(ANNOTATIONS.peerPort, port, DEFAULTS.peerPort);
-  const dataplaneapiPort = read(ANNOTATIONS.dataplaneapiPort, port, DEFAULTS.dataplaneapiPort);
-  const sidecarMode = read<SidecarMode>(ANNOTATIONS.sidecarMode, oneOf('native', 'regular'), config.sidecarMode);
-  const mode = read<SyncMode>(ANNOTATIONS.mode, oneOf('direct', 'dataplaneapi'), DEFAULTS.mode);
-  const configPath = read(ANNOTATIONS.config, absolutePath, DEFAULTS.config);
+  const peersSection = read(ANNOTATIONS.peersSection, parse.haproxyName, DEFAULTS.peersSection);
+  const peerPort = read(ANNOTATIONS.peerPort, parse.port, DEFAULTS.peerPort);
+  const dataplaneapiPort = read(ANNOTATIONS.dataplaneapiPort, parse.port, DEFAULTS.dataplaneapiPort);
+  const sidecarMode = read<SidecarMode>(ANNOTATIONS.sidecarMode, parse.oneOf('native', 'regular'), config.sidecarMode);
+  const mode = read<SyncMode>(ANNOTATIONS.mode, parse.oneOf(...SYNC_MODES), DEFAULTS.mode);
+  const configPath = read(ANNOTATIONS.config, parse.haproxyPath, DEFAULTS.config);
 
   if (peerPort === config.healthPort) problems.push(`annotation ${ANNOTATIONS.peerPort}: ${peerPort} is the syncer's health port; choose another port`);
   if (mode === 'dataplaneapi' && dataplaneapiPort === config.healthPort) problems.push(`annotation ${ANNOTATIONS.dataplaneapiPort}: ${dataplaneapiPort} is the syncer's health port; choose another port`);
@@ -237,30 +236,4 @@ export function decide(pod: V1Pod, config: InjectorConfig): Decision {
   const checked = validate(pod, config);
   if (!checked.ok) return { kind: 'deny', message: `haproxy-peer-sync cannot inject this pod: ${checked.problems.join('; ')}` };
   return { kind: 'inject', pod: mutate(pod, checked.settings, config), warnings: checked.warnings };
-}
-
-// Annotation parsers: each throws with a message saying what was expected (the caller names the key).
-function port(raw: string): number {
-  if (!/^\d+$/.test(raw)) throw new Error(`"${raw}" is not a port number (1-65535)`);
-  const n = Number(raw);
-  if (n < 1 || n > 65535) throw new Error(`${n} is not a port number (1-65535)`);
-  return n;
-}
-function dnsLabel(raw: string): string {
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(raw)) throw new Error(`"${raw}" is not a Service name (a DNS-1123 label)`);
-  return raw;
-}
-function haproxyName(raw: string): string {
-  if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) throw new Error(`"${raw}" may use only letters, digits, "-", "_", "." and ":"`);
-  return raw;
-}
-function absolutePath(raw: string): string {
-  if (!/^\/[^\s]*$/.test(raw)) throw new Error(`"${raw}" is not an absolute path without spaces`);
-  return raw;
-}
-function oneOf<T extends string>(...allowed: T[]): (raw: string) => T {
-  return (raw) => {
-    if (!(allowed as string[]).includes(raw)) throw new Error(`"${raw}" is not one of ${allowed.join(', ')}`);
-    return raw as T;
-  };
 }
