@@ -1,7 +1,7 @@
 /**
  * The HAProxy images as users run them, on the real node: a labelled Deployment of `haproxy:2.6` and of
  * `haproxy:3.0` with no securityContext at all (HAProxy runs as the image's user, uid 99, the syncer as
- * ours), injected by the webhook from deploy/. Each must become Ready, mesh and replicate its table,
+ * ours) and no command (3.0: only args), injected by the webhook from deploy/. Each must become Ready, mesh and replicate its table,
  * with every container running as the kernel says it should and nothing restarted or OOM-killed.
  */
 import assert from 'node:assert/strict';
@@ -20,11 +20,18 @@ async function identity(pid: number): Promise<{ uid: string; groups: string; cap
   return { uid: field('Uid').split(/\s+/)[0] ?? '', groups: field('Groups'), capEff: field('CapEff') };
 }
 
+/**
+ * What a user's Deployment sets besides the image: on 2.6 nothing at all (the webhook writes HAProxy's
+ * command), on 3.0 only `args` (the image's entrypoint runs haproxy with them, as with the official image).
+ */
+const ARGS: Record<HaproxyBranch, readonly string[] | undefined> = { '2.6': undefined, '3.0': ['-f', '/usr/local/etc/haproxy/haproxy.cfg'] };
+
 for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
-  describe(`haproxy:${branch} with no securityContext`, () => {
+  const args = ARGS[branch];
+  describe(`haproxy:${branch} with no securityContext and ${args === undefined ? 'no command or args' : `only args ${args.join(' ')}`}`, () => {
     let workload: Workload | undefined;
     const wl = (): Workload => { if (workload === undefined) throw new Error('no workload'); return workload; };
-    before(async () => { workload = await startWorkload(sb(), { replicas: 3, haproxy: branch, securityContext: false, name: `plain${branch.replace('.', '')}` }); });
+    before(async () => { workload = await startWorkload(sb(), { replicas: 3, haproxy: branch, securityContext: false, name: `plain${branch.replace('.', '')}`, ...(args === undefined ? {} : { args }) }); });
     after(async () => { await workload?.delete(); });
 
     test('every replica is injected, Ready, and replicates its table', async () => {

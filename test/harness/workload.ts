@@ -34,6 +34,11 @@ export interface WorkloadOptions {
    * capabilities). False: no securityContext at all, HAProxy runs as its image's USER.
    */
   readonly securityContext?: boolean;
+  /**
+   * The HAProxy container's `args`, with no `command` (the image's entrypoint runs haproxy with them when
+   * the first starts with "-"). Default: neither, so the webhook writes the whole command.
+   */
+  readonly args?: readonly string[];
 }
 
 /** One replica of the workload, read from the node. */
@@ -127,7 +132,8 @@ spec:
       terminationGracePeriodSeconds: 10
       containers:
         - name: haproxy
-          image: ${HAPROXY_IMAGES[o.haproxy ?? '2.6']}
+          image: ${HAPROXY_IMAGES[o.haproxy ?? '2.6']}${o.args === undefined ? '' : `
+          args: ${JSON.stringify(o.args)}`}
           env:
             - name: POD_IP
               valueFrom: { fieldRef: { fieldPath: status.podIP } }
