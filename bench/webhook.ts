@@ -7,16 +7,18 @@
  *      labelled HAProxy pod (~3 KB, as the apiserver sends them) to /mutate for `--duration` seconds
  *      → admissions/s, latency p50/p99, peak RSS (sampled every 100 ms, and the kernel's VmHWM);
  *   3. a fixed `--rate` (requests/s, open loop) for `--rate-duration` seconds → latency p99;
- *   4. `--after` seconds without a request → RSS, and whether it still grew in that window.
+ *   4. `--after` seconds without a request → RSS, and whether it still grew in that window;
+ *   5. the baseline: a bare fastify HTTPS server (bench/bare-webhook.ts) with the same key pair, TLS
+ *      minimum, body limit and NODE_OPTIONS, under the same body and connections for `--bare-duration`
+ *      seconds → its admissions/s, and our webhook's share of it (`webhook_vs_bare_rps_ratio`).
  * Default `--mode=cluster`: a real control plane (test/harness/control-plane.ts), the webhook
  * generating its chain into a Secret, keeping a MutatingWebhookConfiguration's caBundle and asking
  * SubjectAccessReviews, as deploy/ runs it. `--mode=files` needs no apiserver: mounted certificate files,
- * `--access-check=false`. Prints one line per run, then the summary as one JSON line (the last line).
+ * `--access-check=false`. Prints one line per run, then one JSON line (the last line): every figure as
+ * the median over the runs, with `<name>_min` / `<name>_max` (bench/stats.ts, acrossRuns).
+ * `webhook_rss_mb_max` is the highest of the 100 ms samples, the kernel's VmHWM and the RSS after the load.
  *
- * Flags: --mode=cluster|files --runs=3 --duration=30 --connections=50 --idle=5 --after=30 --rate=200
- * --rate-duration=10 --node-options='…' (instead of deploy/'s NODE_OPTIONS; '' for Node's defaults)
- * --no-build (use dist/ as it is) --entry=<path of bin/haproxy-peer-sync.js> (another build, to compare)
- * --keep-logs (keep the webhook's logs).
+ * Flags: see FLAGS below (`--help`-free: a bad flag exits 2 and prints them all).
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -31,36 +33,43 @@ import { startControlPlane, type ControlPlane } from '../test/harness/control-pl
 import { freePorts, spawnProcess, tailLog, waitFor, type ManagedProcess } from '../test/harness/processes.ts';
 import { generateCa, generateServingCert } from '../certs/generate.ts';
 import { mutatingWebhookConfiguration } from '../webhook/registration.ts';
-import { percentile } from './stats.ts';
+import { acrossRuns, percentile } from './stats.ts';
+import { describeFlags, FlagError, parseFlags, type FlagValues } from './flags.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
-function flags(argv: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const arg of argv) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
-    if (!m?.[1]) throw new Error(`bench:webhook: unknown argument ${arg}`);
-    out.set(m[1], m[2] ?? 'true');
-  }
-  return out;
+const FLAGS = {
+  mode: { kind: 'string', defaultValue: 'cluster', choices: ['cluster', 'files'], description: 'cluster: a real control plane (Secret, caBundle, SubjectAccessReviews); files: mounted certificates, no apiserver' },
+  runs: { kind: 'count', defaultValue: 3, min: 1, description: 'runs, each with fresh processes (the JSON line gives the median and the spread)' },
+  duration: { kind: 'number', defaultValue: 60, description: 'seconds of sustained load on the webhook' },
+  connections: { kind: 'count', defaultValue: 50, min: 1, description: 'HTTPS keep-alive connections of the load' },
+  idle: { kind: 'number', defaultValue: 5, description: 'seconds idle before the load (RSS idle)' },
+  after: { kind: 'number', defaultValue: 30, description: 'seconds idle after the load (RSS after, and its growth)' },
+  rate: { kind: 'number', defaultValue: 200, description: 'requests/s of the open-loop phase (latency p99)' },
+  'rate-duration': { kind: 'number', defaultValue: 10, description: 'seconds of the open-loop phase' },
+  'bare-duration': { kind: 'number', defaultValue: 20, description: 'seconds of sustained load on the bare fastify baseline (0: none)' },
+  'node-options': { kind: 'string', description: "NODE_OPTIONS instead of deploy/'s ('' for Node's defaults)" },
+  'no-build': { kind: 'boolean', description: 'use dist/ as it is' },
+  entry: { kind: 'string', description: 'path of another build\'s bin/haproxy-peer-sync.js, to compare' },
+  'keep-logs': { kind: 'boolean', description: 'keep the processes\' logs' },
+} as const;
+let args: FlagValues<typeof FLAGS>;
+try {
+  args = parseFlags(FLAGS, process.argv.slice(2));
+} catch (err) {
+  if (!(err instanceof FlagError)) throw err;
+  process.stderr.write(`bench:webhook: ${err.problems.join('; ')}\nusage: npm run bench:webhook -- [flags]\n${describeFlags(FLAGS)}\n`);
+  process.exit(2);
 }
-const args = flags(process.argv.slice(2));
-const num = (name: string, fallback: number): number => {
-  const v = args.get(name);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`bench:webhook: --${name} must be a number`);
-  return n;
-};
-const mode = args.get('mode') ?? 'cluster';
-if (mode !== 'cluster' && mode !== 'files') throw new Error('bench:webhook: --mode is cluster or files');
-const runs = Math.max(1, Math.round(num('runs', 3)));
-const durationS = num('duration', 30);
-const connections = Math.max(1, Math.round(num('connections', 50)));
-const idleS = num('idle', 5);
-const afterS = num('after', 30);
-const rate = num('rate', 200);
-const rateDurationS = num('rate-duration', 10);
+const mode = args.mode;
+const runs = args.runs;
+const durationS = args.duration;
+const connections = args.connections;
+const idleS = args.idle;
+const afterS = args.after;
+const rate = args.rate;
+const rateDurationS = args['rate-duration'];
+const bareDurationS = args['bare-duration'];
 
 /** The webhook container of deploy/deployment.yaml: its NODE_OPTIONS (if any) are what we measure. */
 function deployedNodeOptions(): string {
@@ -70,15 +79,15 @@ function deployedNodeOptions(): string {
   const container = doc.spec.template.spec.containers.find((c) => c.name === 'webhook');
   return container?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
 }
-const nodeOptions = args.get('node-options') ?? deployedNodeOptions();
+const nodeOptions = args['node-options'] ?? deployedNodeOptions();
 
 // The image's layout: dist/ with package.json beside bin/ (webhook/main.ts reads the version from it).
-if (args.get('no-build') !== 'true') {
+if (!args['no-build']) {
   const build = spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
   if (build.status !== 0) throw new Error('bench:webhook: building dist/ failed');
 }
 // --entry: another build of the CLI (e.g. of an older commit) to compare against, laid out the same way.
-const entry = resolve(args.get('entry') ?? join(root, 'dist/bin/haproxy-peer-sync.js'));
+const entry = resolve(args.entry ?? join(root, 'dist/bin/haproxy-peer-sync.js'));
 if (!existsSync(join(dirname(entry), '..', 'package.json'))) copyFileSync(join(root, 'package.json'), join(dirname(entry), '..', 'package.json'));
 
 const NAMESPACE = 'hps-bench';
@@ -193,7 +202,7 @@ async function fixedRate(pool: Pool, seconds: number, perSecond: number): Promis
   return { requests: latencies.length, errors, seconds: (performance.now() - began) / 1000, latencies };
 }
 
-/** One admission; true when it came back 200 with an injection patch. Latency is recorded either way. */
+/** One admission; true when it came back 200, allowed, with a JSON patch. Latency is recorded either way. */
 async function postReview(pool: Pool, latencies: number[]): Promise<boolean> {
   const body = reviewBody();
   const t0 = performance.now();
@@ -211,9 +220,40 @@ async function postReview(pool: Pool, latencies: number[]): Promise<boolean> {
 interface RunResult {
   rps: number; p50: number; p99: number; p99AtRate: number; errors: number;
   rssIdle: number; rssPeak: number; hwm: number; rssAfter: number; rssAfterGrowth: number; anonPeak: number; anonAfter: number;
+  bare: LoadFigures | undefined;
 }
 
-interface Target { args: string[]; env: NodeJS.ProcessEnv; ca: () => Promise<string | undefined> }
+interface LoadFigures { rps: number; p50: number; p99: number; errors: number }
+
+interface Target {
+  args: string[]; env: NodeJS.ProcessEnv; ca: () => Promise<string | undefined>;
+  /** The serving key pair the webhook uses, as files, for the bare baseline. */
+  keyPairFiles: () => Promise<{ cert: string; key: string }>;
+}
+
+/** The bare fastify baseline on the same key pair, body and connections (bench/bare-webhook.ts). */
+async function bareRun(n: number, target: Target, ca: string, dir: string): Promise<LoadFigures> {
+  const [port] = await freePorts(1);
+  if (port === undefined) throw new Error('no free port');
+  const files = await target.keyPairFiles();
+  const proc = await spawnProcess({
+    name: `bare-run${n}`, command: process.execPath, logDir: dir, env: { ...process.env, NODE_OPTIONS: nodeOptions },
+    args: [join(root, 'bench/bare-webhook.ts'), files.cert, files.key, String(port)],
+  });
+  try {
+    const pool = new Pool(`https://127.0.0.1:${port}`, { connections, pipelining: 1, connect: { ca } });
+    try {
+      await waitFor(async () => (await pool.request({ path: '/readyz', method: 'GET' }).then(async (r) => { await r.body.dump(); return r.statusCode; }).catch(() => 0)) === 200,
+        { what: 'the bare server', timeoutMs: 30_000, process: proc });
+      const load = await sustained(pool, bareDurationS, connections);
+      return { rps: load.requests / load.seconds, p50: percentile(load.latencies, 50), p99: percentile(load.latencies, 99), errors: load.errors };
+    } finally {
+      await pool.close();
+    }
+  } finally {
+    await proc.stop();
+  }
+}
 
 async function oneRun(n: number, target: Target, dir: string): Promise<RunResult> {
   const [port] = await freePorts(1);
@@ -242,7 +282,11 @@ async function oneRun(n: number, target: Target, dir: string): Promise<RunResult
       await sleep((afterS * 1000) / 2);
       const after = memoryOf(proc.pid);
       if (!proc.isRunning()) throw new Error(`the webhook exited during run ${n}:\n${await tailLog(proc.logPath)}`);
+      await pool.close();
+      // The baseline while this run's webhook idles (it holds no connection then): same body, TLS, connections.
+      const bare = bareDurationS > 0 ? await bareRun(n, target, ca, dir) : undefined;
       return {
+        bare,
         rps: load.requests / load.seconds,
         p50: percentile(load.latencies, 50), p99: percentile(load.latencies, 99),
         p99AtRate: atRate === undefined ? Number.NaN : percentile(atRate.latencies, 99),
@@ -250,7 +294,7 @@ async function oneRun(n: number, target: Target, dir: string): Promise<RunResult
         rssIdle: idle.rss, rssPeak: Math.max(rssPeak, idle.rss), hwm, rssAfter: after.rss, rssAfterGrowth: after.rss - half.rss, anonPeak, anonAfter: after.anon,
       };
     } finally {
-      await pool.close();
+      await pool.close().catch(() => undefined);
     }
   } finally {
     const exit = await proc.stop();
@@ -258,7 +302,6 @@ async function oneRun(n: number, target: Target, dir: string): Promise<RunResult
   }
 }
 
-const median = (values: readonly number[]): number => percentile(values, 50);
 const round = (v: number, digits = 1): number => Number(v.toFixed(digits));
 
 const dir = mkdtempSync(join(tmpdir(), 'hps-bench-webhook-'));
@@ -286,6 +329,14 @@ try {
         const ca = secret.data?.['ca.crt'];
         return ca === undefined ? undefined : Buffer.from(ca, 'base64').toString('utf8');
       },
+      // The pair the webhook generated into the Secret.
+      keyPairFiles: async () => {
+        const data = (await core.readNamespacedSecret({ namespace: NAMESPACE, name: 'hps-bench-tls' })).data ?? {};
+        const files = { cert: join(dir, 'secret-tls.crt'), key: join(dir, 'secret-tls.key') };
+        writeFileSync(files.cert, Buffer.from(data['tls.crt'] ?? '', 'base64'));
+        writeFileSync(files.key, Buffer.from(data['tls.key'] ?? '', 'base64'), { mode: 0o600 });
+        return files;
+      },
     };
   } else {
     const now = new Date();
@@ -298,6 +349,7 @@ try {
       env: {},
       args: [`--tls-cert=${join(dir, 'tls.crt')}`, `--tls-key=${join(dir, 'tls.key')}`, `--tls-ca=${join(dir, 'ca.crt')}`, '--access-check=false'],
       ca: async () => ca.certPem,
+      keyPairFiles: async () => ({ cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') }),
     };
   }
   process.stderr.write(`bench:webhook: mode ${mode}, NODE_OPTIONS='${nodeOptions}', ${runs} runs of ${durationS} s at ${connections} connections\n`);
@@ -305,7 +357,8 @@ try {
     const r = await oneRun(n, target, dir);
     results.push(r);
     console.log(`run ${n}: ${Math.round(r.rps)} admissions/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, p99 at ${rate}/s ${r.p99AtRate.toFixed(1)} ms, errors ${r.errors}; ` +
-      `RSS idle ${r.rssIdle.toFixed(1)} MB, peak ${r.rssPeak.toFixed(1)} MB (VmHWM ${r.hwm.toFixed(1)}; anon ${r.anonPeak.toFixed(1)}), after ${r.rssAfter.toFixed(1)} MB (last ${afterS / 2} s: ${r.rssAfterGrowth >= 0 ? '+' : ''}${r.rssAfterGrowth.toFixed(1)} MB; anon ${r.anonAfter.toFixed(1)} MB)`);
+      `RSS idle ${r.rssIdle.toFixed(1)} MB, peak ${r.rssPeak.toFixed(1)} MB (VmHWM ${r.hwm.toFixed(1)}; anon ${r.anonPeak.toFixed(1)}), after ${r.rssAfter.toFixed(1)} MB (last ${afterS / 2} s: ${r.rssAfterGrowth >= 0 ? '+' : ''}${r.rssAfterGrowth.toFixed(1)} MB; anon ${r.anonAfter.toFixed(1)} MB)` +
+      (r.bare === undefined ? '' : `; bare fastify ${Math.round(r.bare.rps)} admissions/s, p50 ${r.bare.p50.toFixed(1)} ms, p99 ${r.bare.p99.toFixed(1)} ms (ratio ${(r.rps / r.bare.rps).toFixed(2)})`));
   }
 } catch (err) {
   failed = true;
@@ -314,30 +367,37 @@ try {
   await cp?.stop();
 }
 if (failed) process.exit(1);
-if (args.get('keep-logs') === 'true') process.stderr.write(`bench:webhook: logs in ${dir}\n`);
+if (args['keep-logs']) process.stderr.write(`bench:webhook: logs in ${dir}\n`);
 else rmSync(dir, { recursive: true, force: true });
 
-const rps = results.map((r) => r.rps);
+/** One run's figures; the JSON line gives each as the median over the runs with its _min / _max. */
+function figures(r: RunResult): Record<string, number> {
+  const out: Record<string, number> = {
+    admissions_per_s: Math.round(r.rps),
+    latency_ms_p50: round(r.p50, 2),
+    latency_ms_p99: round(r.p99, 2),
+    [`webhook_p99_ms_at_${rate}rps`]: round(r.p99AtRate, 2),
+    errors: r.errors + (r.bare?.errors ?? 0),
+    rss_mb_idle: round(r.rssIdle),
+    rss_mb_peak: round(Math.max(r.rssPeak, r.hwm)),
+    rss_anon_mb_peak: round(r.anonPeak),
+    rss_mb_after: round(r.rssAfter),
+    rss_mb_after_growth: round(r.rssAfterGrowth),
+    webhook_rss_mb_max: round(Math.max(r.rssPeak, r.hwm, r.rssAfter)),
+  };
+  if (r.bare !== undefined) {
+    out.bare_admissions_per_s = Math.round(r.bare.rps);
+    out.bare_latency_ms_p50 = round(r.bare.p50, 2);
+    out.bare_latency_ms_p99 = round(r.bare.p99, 2);
+    out.webhook_vs_bare_rps_ratio = round(r.rps / r.bare.rps, 2);
+  }
+  return out;
+}
+
 console.log('');
 console.log('RSS = VmRSS of the webhook process (private memory plus the mapped Node binary, ~50 MB); anon = RssAnon, the');
-console.log('private part; peak = highest 100 ms sample during the load (VmHWM is the kernel\'s own high-water mark);');
-console.log('after = once the load has stopped. Latencies are the load generator\'s, on the same 2 cores.');
-console.log(JSON.stringify({
-  mode, runs, duration_s: durationS, connections, node_options: nodeOptions,
-  admissions_per_s_median: Math.round(median(rps)),
-  admissions_per_s_min: Math.round(Math.min(...rps)),
-  admissions_per_s_max: Math.round(Math.max(...rps)),
-  admissions_per_s_spread_pct: round(((Math.max(...rps) - Math.min(...rps)) / median(rps)) * 100),
-  latency_ms_p50: round(median(results.map((r) => r.p50)), 2),
-  latency_ms_p99: round(median(results.map((r) => r.p99)), 2),
-  latency_ms_p99_max: round(Math.max(...results.map((r) => r.p99)), 2),
-  webhook_p99_ms_at_200rps: rate === 200 ? round(median(results.map((r) => r.p99AtRate)), 2) : undefined,
-  errors: results.reduce((sum, r) => sum + r.errors, 0),
-  rss_mb_idle: round(median(results.map((r) => r.rssIdle))),
-  rss_mb_peak: round(median(results.map((r) => r.rssPeak))),
-  rss_mb_peak_max: round(Math.max(...results.map((r) => Math.max(r.rssPeak, r.hwm)))),
-  rss_anon_mb_peak: round(median(results.map((r) => r.anonPeak))),
-  rss_mb_after: round(median(results.map((r) => r.rssAfter))),
-  rss_mb_after_growth_max: round(Math.max(...results.map((r) => r.rssAfterGrowth))),
-  webhook_rss_mb_max: round(Math.max(...results.map((r) => Math.max(r.rssPeak, r.hwm, r.rssAfter)))),
-}));
+console.log('private part; peak = the highest of the 100 ms samples during the load and the kernel\'s VmHWM; after = once the');
+console.log('load has stopped. bare = a fastify HTTPS server that only parses the body (bench/bare-webhook.ts), same key pair,');
+console.log('body and connections. Latencies are the load generator\'s, on the same 2 cores. JSON: median over the runs, with');
+console.log('_min/_max their spread.');
+console.log(JSON.stringify({ mode, runs, duration_s: durationS, connections, node_options: nodeOptions, ...acrossRuns(results.map(figures)) }));
