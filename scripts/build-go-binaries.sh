@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the pinned Kubernetes control plane (kube-apiserver, kube-controller-manager, kubectl) and etcd
-# from the published Go modules through the Go module proxy, into $HPS_BIN. Each binary is built to a
+# Builds the pinned Kubernetes control plane (kube-apiserver, kube-controller-manager, kubectl), etcd and
+# Helm from the published Go modules through the Go module proxy, into $HPS_BIN. Each binary is built to a
 # temporary name and renamed only when the build succeeded, with a stamp naming its version, so an
 # interrupted build is never mistaken for a good one.
 set -euo pipefail
@@ -100,6 +100,22 @@ GO
   install_binary etcd "$v" "$HPS_BIN/.etcd.tmp"
 }
 
+# Helm's module has no replace directives: its own main package installs straight from the module, with
+# the version stamped as its Makefile does (`helm version` would otherwise say only "v4.3").
+build_helm() {
+  local v="$HELM_VERSION"
+  built helm "$v" && { say "helm $v: cached"; return; }
+  local gobin="$HPS_CACHE/src/helm-$v-gobin"
+  rm -rf "$gobin"
+  say "helm $v: building helm.sh/helm/v4/cmd/helm (a few minutes on 2 cores)"
+  GOBIN="$gobin" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$v" \
+      "helm.sh/helm/v4/cmd/helm@$v" \
+    || { rm -rf "$gobin"; die "building helm $v failed (is the Go module proxy reachable?)"; }
+  install_binary helm "$v" "$gobin/helm"
+  rm -rf "$gobin"
+}
+
 build_etcd
 build_kubernetes
+build_helm
 say "go binaries ready in $HPS_BIN"
