@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { build, listen, BODY_LIMIT } from './server.ts';
-import { MAX_JSON_DEPTH } from './review.ts';
+import { MAX_JSON_CONTAINERS, MAX_JSON_DEPTH } from './review.ts';
 import { StaticKeyPairSource } from '../certs/key-pair.ts';
 import { fetchHttps, podReview, silentLogger, TEST_CONFIG, testKeyPair } from './test-support.ts';
 
@@ -52,6 +52,7 @@ const cases: Case[] = [
   { name: `body over ${BODY_LIMIT} bytes`, body: Buffer.alloc(BODY_LIMIT + 1, 0x20), headers: JSON_CT, status: 413, message: /larger than 3145728 bytes \(3 MiB/ },
   { name: `${MAX_JSON_DEPTH + 1} nested objects`, body: nested(MAX_JSON_DEPTH + 1), headers: JSON_CT, status: 400, message: /more than 100 levels deep/ },
   { name: '2,000 nested lists inside the pod', body: JSON.stringify(good).replace('"containers":', `"x":${'['.repeat(2000)}${']'.repeat(2000)},"containers":`), headers: JSON_CT, status: 400, message: /levels deep/ },
+  { name: `${MAX_JSON_CONTAINERS + 1} objects inside the pod`, body: withSpec({ x: new Array(MAX_JSON_CONTAINERS + 1).fill({}) }), headers: JSON_CT, status: 400, message: /more than 100000 objects and lists/ },
   { name: 'a bracket inside a string does not count', body: withMetadata({ annotations: { note: '['.repeat(500) } }), headers: JSON_CT, status: 200 },
   // Not an AdmissionReview.
   { name: 'JSON null', body: 'null', headers: JSON_CT, status: 400, message: /JSON object/ },
@@ -98,6 +99,8 @@ const cases: Case[] = [
   // Controls.
   { name: 'control: a Deployment is allowed unchanged', body: withRequest({ kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, object: {} }), headers: JSON_CT, status: 200 },
   { name: 'control: a labelled pod is injected', body: JSON.stringify(good), headers: JSON_CT, status: 200 },
+  { name: 'control: application/json with a charset', body: JSON.stringify(good), headers: { 'content-type': 'application/json; charset=utf-8' }, status: 200 },
+  { name: 'control: a pod with 20,000 environment variables is injected', body: withSpec({ containers: [{ name: 'haproxy', env: Array.from({ length: 20_000 }, (_, i) => ({ name: `V${i}`, value: 'x' })) }] }), headers: JSON_CT, status: 200 },
   { name: 'control: a pod of almost 3 MiB (one large annotation) is injected', body: withMetadata({ annotations: { 'example.com/blob': 'x'.repeat(BODY_LIMIT - 2048) } }), headers: JSON_CT, status: 200 },
 ];
 

@@ -16,7 +16,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from '../common/logger.ts';
 import type { KeyPairSource } from '../certs/key-pair.ts';
 import type { InjectorConfig } from './inject.ts';
-import { jsonDepthExceeds, MAX_JSON_DEPTH, type AccessWarnings } from './review.ts';
+import { jsonSizeProblem, type AccessWarnings } from './review.ts';
 import { createMetrics, type WebhookMetrics } from './metrics.ts';
 import { registerMutateRoute } from './handler.ts';
 
@@ -73,13 +73,15 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
 
   // AdmissionReviews are JSON; fastify's default text/plain parser would let a wrong content type through.
   app.removeContentTypeParser('text/plain');
-  // fastify's JSON parser (prototype poisoning refused), after a bound on the nesting depth: V8 parses
-  // any depth, but what reads the result later (the patch diff, JSON.stringify) recurses.
+  // fastify's JSON parser (prototype poisoning refused), after bounds on nesting and on the number of
+  // objects (review.ts): V8 parses any depth, but what reads the result later (the patch diff,
+  // JSON.stringify) recurses, and a body of tiny objects costs twenty times its size in heap.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (jsonDepthExceeds(body as string, MAX_JSON_DEPTH)) {
-      done(Object.assign(new Error(`the body nests objects or lists more than ${MAX_JSON_DEPTH} levels deep; no pod does`), { code: 'HPS_TOO_DEEP', statusCode: 400 }), undefined);
+    const problem = jsonSizeProblem(body as string);
+    if (problem !== undefined) {
+      done(Object.assign(new Error(problem), { code: 'HPS_JSON_TOO_LARGE', statusCode: 400 }), undefined);
       return;
     }
     // fastify's default parser calls `done` (its type also allows a promise-returning parser).
@@ -142,7 +144,7 @@ function describeError(err: FastifyError): { status: number; code: string; messa
       return { status: 400, code: 'HPS_BAD_LENGTH', message: 'the body does not match its Content-Length' };
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return { status: 400, code: 'HPS_BAD_JSON', message: 'the body is not valid JSON, or it has a "__proto__" or "constructor.prototype" key' };
-    case 'HPS_TOO_DEEP':
+    case 'HPS_JSON_TOO_LARGE':
       return { status: 400, code: err.code, message: err.message };
     default:
       break;
