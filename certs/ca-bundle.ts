@@ -7,6 +7,7 @@
  * https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#configure-admission-webhooks-on-the-fly
  */
 import type { KeyPairSource } from './key-pair.ts';
+import { poll, type Poll } from '../common/poll.ts';
 
 /** The part of a MutatingWebhookConfiguration we look at. */
 export interface WebhookConfigView {
@@ -46,7 +47,7 @@ export interface CaBundleSyncOptions {
   /** metadata.name of the MutatingWebhookConfiguration. */
   readonly name: string;
   readonly source: KeyPairSource;
-  /** How often to re-check for an overwritten caBundle. */
+  /** How often to re-check for an overwritten caBundle; a failed pass is retried sooner (from 1 s). */
   readonly intervalMs: number;
   readonly onResult?: ((result: SyncResult) => void) | undefined;
   readonly onError?: ((err: Error) => void) | undefined;
@@ -55,9 +56,8 @@ export interface CaBundleSyncOptions {
 /** Keeps one MutatingWebhookConfiguration's caBundle equal to the served CA (see the file comment). */
 export class CaBundleSync {
   readonly #opts: CaBundleSyncOptions;
-  #timer: NodeJS.Timeout | undefined;
+  #poll: Poll | undefined;
   #unsubscribe: (() => void) | undefined;
-  #running = false;
 
   constructor(opts: CaBundleSyncOptions) { this.#opts = opts; }
 
@@ -75,24 +75,27 @@ export class CaBundleSync {
     return 'unchanged';
   }
 
-  /** Runs a pass now, on every key pair change, and every `intervalMs`. */
+  /**
+   * Runs a pass now, on every key pair change, and every `intervalMs`; passes never overlap (a change
+   * during a pass gets one more right after it). Resolves after the first pass, failed or not.
+   */
   async start(): Promise<void> {
-    this.#running = true;
-    this.#unsubscribe = this.#opts.source.subscribe(() => { void this.#pass(); });
-    await this.#pass();
-    const tick = (): void => {
-      void this.#pass().finally(() => { if (this.#running) this.#timer = setTimeout(tick, this.#opts.intervalMs).unref(); });
-    };
-    this.#timer = setTimeout(tick, this.#opts.intervalMs).unref();
+    if (this.#poll !== undefined) return;
+    const first = Promise.withResolvers<void>();
+    // While the caBundle is wrong the apiserver cannot call us: a failed pass is retried soon.
+    this.#poll = poll(async () => {
+      try { this.#opts.onResult?.(await this.syncOnce()); } finally { first.resolve(); }
+    }, {
+      intervalMs: this.#opts.intervalMs, immediate: true, backoff: { baseMs: Math.min(1000, this.#opts.intervalMs), maxMs: this.#opts.intervalMs },
+      onError: (err) => this.#opts.onError?.(err),
+    });
+    this.#unsubscribe = this.#opts.source.subscribe(() => { this.#poll?.poke(); });
+    this.#poll.start();
+    await Promise.race([first.promise, this.#poll.ended]);
   }
 
   async stop(): Promise<void> {
-    this.#running = false;
-    clearTimeout(this.#timer);
     this.#unsubscribe?.();
-  }
-
-  async #pass(): Promise<void> {
-    try { this.#opts.onResult?.(await this.syncOnce()); } catch (err) { this.#opts.onError?.(err as Error); }
+    await this.#poll?.stop();
   }
 }

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { KeyPairHolder, type KeyPairSource } from './key-pair.ts';
 import { certificateInfo, pairIsConsistent } from './generate.ts';
 import { AppError } from '../common/errors.ts';
+import { poll, type Poll } from '../common/poll.ts';
 
 /** Options of FileKeyPairSource. */
 export interface FileSourceOptions {
@@ -16,14 +17,14 @@ export interface FileSourceOptions {
   /** The CA bundle for the caBundle sync; defaults to the certificate file itself (self-signed). */
   readonly caFile?: string | undefined;
   readonly pollMs: number;
-  /** Told about a pair that could not be loaded (kept serving the previous one). */
+  /** Told about a pair that could not be loaded (kept serving the previous one); retried sooner, at most every `pollMs`. */
   readonly onError?: ((err: Error) => void) | undefined;
 }
 
 /** KeyPairSource reading PEM files, polled every `pollMs`; a broken rotation keeps the previous pair. */
 export class FileKeyPairSource extends KeyPairHolder implements KeyPairSource {
   readonly #opts: FileSourceOptions;
-  #timer: NodeJS.Timeout | undefined;
+  #poll: Poll | undefined;
 
   constructor(opts: FileSourceOptions) { super(); this.#opts = opts; }
 
@@ -42,16 +43,15 @@ export class FileKeyPairSource extends KeyPairHolder implements KeyPairSource {
 
   async start(): Promise<void> {
     await this.refresh();
-    const tick = (): void => {
-      this.refresh().catch((err: unknown) => this.#opts.onError?.(err as Error)).finally(() => {
-        if (this.#timer !== undefined) this.#timer = setTimeout(tick, this.#opts.pollMs).unref();
-      });
-    };
-    this.#timer = setTimeout(tick, this.#opts.pollMs).unref();
+    // A half-written rotation is usually complete a moment later: retry from 1 s, never slower than the poll.
+    this.#poll = poll(async () => { await this.refresh(); }, {
+      intervalMs: this.#opts.pollMs, backoff: { baseMs: Math.min(1000, this.#opts.pollMs), maxMs: this.#opts.pollMs },
+      onError: (err) => this.#opts.onError?.(err),
+    });
+    this.#poll.start();
   }
 
   async stop(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    await this.#poll?.stop();
   }
 }

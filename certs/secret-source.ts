@@ -13,6 +13,7 @@
 import { KeyPairHolder, type KeyPair, type KeyPairSource } from './key-pair.ts';
 import { certificateInfo, generateCa, generateServingCert, pairIsConsistent, splitPemBundle } from './generate.ts';
 import { AppError } from '../common/errors.ts';
+import { poll, type Poll } from '../common/poll.ts';
 
 /** The Secret's data (decoded) and the resourceVersion it was read at. */
 export interface StoredSecret {
@@ -39,7 +40,7 @@ export interface SecretSourceOptions {
   readonly certValidityDays?: number | undefined;
   /** Renew this long before expiry (default: a third of the certificate's validity). */
   readonly renewBeforeMs?: number | undefined;
-  /** How often to re-read the Secret (adopt another replica's renewal, renew our own). */
+  /** How often to re-read the Secret (adopt another replica's renewal, renew our own); a failed pass is retried sooner. */
   readonly checkMs?: number | undefined;
   readonly onError?: ((err: Error) => void) | undefined;
 }
@@ -55,7 +56,7 @@ export class SecretKeyPairSource extends KeyPairHolder implements KeyPairSource 
   readonly #caDays: number;
   readonly #certDays: number;
   readonly #renewBeforeMs: number;
-  #timer: NodeJS.Timeout | undefined;
+  #poll: Poll | undefined;
 
   constructor(opts: SecretSourceOptions) {
     super();
@@ -90,17 +91,16 @@ export class SecretKeyPairSource extends KeyPairHolder implements KeyPairSource 
   async start(): Promise<void> {
     await this.refresh();
     const checkMs = this.#opts.checkMs ?? 60_000;
-    const tick = (): void => {
-      this.refresh().catch((err: unknown) => this.#opts.onError?.(err as Error)).finally(() => {
-        if (this.#timer !== undefined) this.#timer = setTimeout(tick, checkMs).unref();
-      });
-    };
-    this.#timer = setTimeout(tick, checkMs).unref();
+    // An apiserver that failed one read usually answers the next: retry from 1 s, never slower than the check.
+    this.#poll = poll(async () => { await this.refresh(); }, {
+      intervalMs: checkMs, backoff: { baseMs: Math.min(1000, checkMs), maxMs: checkMs },
+      onError: (err) => this.#opts.onError?.(err),
+    });
+    this.#poll.start();
   }
 
   async stop(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    await this.#poll?.stop();
   }
 
   #usable(data: Readonly<Record<string, string>>): KeyPair | undefined {

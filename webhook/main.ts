@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { renderHelp } from '../common/config.ts';
 import { ConfigError } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
+import { poll } from '../common/poll.ts';
 import { defaultAccess, type KubeAccess } from '../common/kube-client.ts';
 import type { KeyPairSource } from '../certs/key-pair.ts';
 import { FileKeyPairSource } from '../certs/file-source.ts';
@@ -68,11 +69,18 @@ export async function main(argv: string[]): Promise<void> {
     onError: onError('caBundle sync failed; will retry'),
   });
 
+  // The first key pair may need the apiserver (Secret source): keep trying, /readyz stays 503 meanwhile.
+  const firstKeyPair = poll(async () => { await source.start(); return 'done'; }, {
+    intervalMs: 0, immediate: true, backoff: { baseMs: 500, maxMs: 30_000 },
+    onError: (err, retryInMs) => { log.error({ err, retryInMs }, 'could not load a serving certificate'); },
+  });
+
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    await firstKeyPair.stop(); // lets an attempt in flight finish, so the source stopped next stays stopped
     await sync?.stop();
     await source.stop();
     await app.close(); // answers the admissions in flight first
@@ -83,12 +91,7 @@ export async function main(argv: string[]): Promise<void> {
   process.once('SIGTERM', () => { void stop('SIGTERM'); });
   process.once('SIGINT', () => { void stop('SIGINT'); });
 
-  // The first key pair may need the apiserver (Secret source): keep trying, /readyz stays 503 meanwhile.
-  for (let delay = 500; !stopping; delay = Math.min(delay * 2, 30_000)) {
-    try { await source.start(); break; } catch (err) {
-      log.error({ err, retryInMs: delay }, 'could not load a serving certificate');
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
+  firstKeyPair.start();
+  await firstKeyPair.ended;
   if (!stopping) await sync?.start();
 }
