@@ -53,7 +53,7 @@ const cases: Case[] = [
   { name: `${MAX_JSON_DEPTH + 1} nested objects`, body: nested(MAX_JSON_DEPTH + 1), headers: JSON_CT, status: 400, message: /more than 100 levels deep/ },
   { name: '2,000 nested lists inside the pod', body: JSON.stringify(good).replace('"containers":', `"x":${'['.repeat(2000)}${']'.repeat(2000)},"containers":`), headers: JSON_CT, status: 400, message: /levels deep/ },
   { name: `${MAX_JSON_CONTAINERS + 1} objects inside the pod`, body: withSpec({ x: new Array(MAX_JSON_CONTAINERS + 1).fill({}) }), headers: JSON_CT, status: 400, message: /more than 100000 objects and lists/ },
-  { name: 'a bracket inside a string does not count', body: withMetadata({ annotations: { note: '['.repeat(500) } }), headers: JSON_CT, status: 200 },
+  { name: 'brackets inside strings do not count, after escaped quotes and backslashes either', body: withMetadata({ annotations: { note: '['.repeat(500), quoted: `\\"${'{'.repeat(500)}"` } }), headers: JSON_CT, status: 200 },
   // Not an AdmissionReview.
   { name: 'JSON null', body: 'null', headers: JSON_CT, status: 400, message: /JSON object/ },
   { name: 'JSON array', body: '[]', headers: JSON_CT, status: 400, message: /JSON object/ },
