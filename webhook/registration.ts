@@ -1,82 +1,69 @@
 /**
- * The MutatingWebhookConfiguration the webhook expects, as data: deploy/, the demo and the tests build
- * theirs from here, so the policy choices below live in one place with their reasons.
+ * The MutatingWebhookConfiguration has one source: deploy/mutatingwebhookconfiguration.yaml, what an
+ * admin applies (its comments give the reason for every policy choice; registration.test.ts checks
+ * it). Nothing at run time builds one. The harness-backed tests and the benchmark register that same
+ * configuration on their own control plane, re-pointed at the webhook they started — this module
+ * does only that re-pointing, so what they test is what ships.
  * https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#webhook-configuration
  */
+import { readFileSync } from 'node:fs';
 import type { V1MutatingWebhook, V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
-import { INJECT_LABEL } from './annotations.ts';
+import { parse } from 'yaml';
 
-export const WEBHOOK_NAME = 'inject.haproxy-peer-sync.io';
+/** deploy/'s file, from this checkout. */
+export const DEPLOYED_CONFIGURATION_FILE = new URL('../deploy/mutatingwebhookconfiguration.yaml', import.meta.url);
 
+/** deploy/'s MutatingWebhookConfiguration, as an admin applies it (a fresh copy at each call). */
+export function deployedWebhookConfiguration(): V1MutatingWebhookConfiguration {
+  return parse(readFileSync(DEPLOYED_CONFIGURATION_FILE, 'utf8')) as V1MutatingWebhookConfiguration;
+}
+
+function deployedWebhook(): V1MutatingWebhook {
+  const hooks = deployedWebhookConfiguration().webhooks ?? [];
+  const [hook] = hooks;
+  if (hooks.length !== 1 || hook === undefined) throw new Error(`${DEPLOYED_CONFIGURATION_FILE.pathname}: expected exactly one webhook`);
+  return hook;
+}
+
+/** The name of deploy/'s webhook (what the apiserver says when it denies a pod: `admission webhook "<name>" denied …`). */
+export const WEBHOOK_NAME = deployedWebhook().name;
+
+/** How a test re-points deploy/'s configuration at the webhook it started. */
 export interface RegistrationOptions {
+  /** metadata.name of the registered object. */
   readonly name: string;
-  /** Where the apiserver calls us: a Service in the cluster, or a URL (tests, out-of-cluster). */
+  /** Where the apiserver calls: a Service of that control plane, or a URL (a webhook run on the host). */
   readonly target: { readonly service: { readonly namespace: string; readonly name: string; readonly port?: number } } | { readonly url: string };
-  /** Base64 PEM; leave empty when the caBundle sync or cert-manager's CA injector fills it. */
+  /** Base64 PEM; left out when the caBundle sync under test is to fill it. */
   readonly caBundle?: string | undefined;
-  /** Namespaces never injected (the webhook's own, kube-system): a broken webhook cannot block its own repair. */
-  readonly excludeNamespaces?: readonly string[];
-  /** Extra namespace selector labels (tests use it to fence one namespace). */
+  /** Added to the namespaceSelector: fences the registration to the test's namespaces (or to none). */
   readonly namespaceLabels?: Readonly<Record<string, string>>;
-  /** Default true. Without it every pod reaches the handler, which still skips unlabelled ones. */
+  /** false: drop the objectSelector, so that every pod reaches the handler (which still skips unlabelled ones). */
   readonly objectSelector?: boolean;
+  /** Another webhook name, to register the configuration twice. */
   readonly webhookName?: string;
 }
 
-/**
- * One webhook entry:
- * - objectSelector on the label: only pods that asked for injection ever wait for us;
- * - failurePolicy Fail: a labelled pod created without its syncer would run with a peers section that
- *   never changes, silently losing stick-table entries on every rollout, which is worse than a clear
- *   admission error; the objectSelector keeps every other pod out of the blast radius;
- * - sideEffects None: the answer depends on the request only (the SubjectAccessReview reads), so
- *   `kubectl --dry-run=server` works;
- * - reinvocationPolicy IfNeeded: if a later webhook (a mesh injector) changes the pod we are asked
- *   again, and our handler is idempotent (an injected pod is left alone);
- * - timeoutSeconds 10: we answer in milliseconds; the access check gives up after 2 s;
- * - admissionReviewVersions v1 only: the handler refuses v1beta1.
- */
-export function mutatingWebhook(opts: RegistrationOptions): V1MutatingWebhook {
-  const exclude = opts.excludeNamespaces ?? ['kube-system'];
-  return {
-    name: opts.webhookName ?? WEBHOOK_NAME,
+/** deploy/'s configuration, every policy field as it ships, called at `target` and fenced as asked. */
+export function mutatingWebhookConfiguration(opts: RegistrationOptions): V1MutatingWebhookConfiguration {
+  const deployed = deployedWebhookConfiguration();
+  const hook = deployedWebhook();
+  const path = hook.clientConfig.service?.path ?? '/mutate';
+  const { objectSelector, ...rest } = hook;
+  const webhook: V1MutatingWebhook = {
+    ...rest,
+    name: opts.webhookName ?? hook.name,
     clientConfig: {
-      ...('url' in opts.target ? { url: opts.target.url } : { service: { namespace: opts.target.service.namespace, name: opts.target.service.name, path: '/mutate', port: opts.target.service.port ?? 443 } }),
+      ...('url' in opts.target
+        ? { url: opts.target.url }
+        : { service: { namespace: opts.target.service.namespace, name: opts.target.service.name, path, port: opts.target.service.port ?? hook.clientConfig.service?.port ?? 443 } }),
       ...(opts.caBundle ? { caBundle: opts.caBundle } : {}),
     },
-    rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
     namespaceSelector: {
-      ...(opts.namespaceLabels ? { matchLabels: { ...opts.namespaceLabels } } : {}),
-      ...(exclude.length > 0 ? { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...exclude] }] } : {}),
+      ...hook.namespaceSelector,
+      ...(opts.namespaceLabels ? { matchLabels: { ...hook.namespaceSelector?.matchLabels, ...opts.namespaceLabels } } : {}),
     },
-    ...(opts.objectSelector === false ? {} : { objectSelector: { matchLabels: { [INJECT_LABEL]: 'true' } } }),
-    matchPolicy: 'Equivalent',
-    admissionReviewVersions: ['v1'],
-    sideEffects: 'None',
-    failurePolicy: 'Fail',
-    reinvocationPolicy: 'IfNeeded',
-    timeoutSeconds: 10,
+    ...(opts.objectSelector === false || objectSelector === undefined ? {} : { objectSelector }),
   };
-}
-
-/** The whole MutatingWebhookConfiguration with one webhook entry. */
-export function mutatingWebhookConfiguration(opts: RegistrationOptions & {
-  labels?: Record<string, string>;
-  /**
-   * `<namespace>/<Certificate>`: with cert-manager, its CA injector fills caBundle from that
-   * Certificate's Secret (run the webhook with --tls-cert/--tls-key and without --webhook-config-name).
-   * https://cert-manager.io/docs/concepts/ca-injector/
-   */
-  certManagerCaFrom?: string;
-}): V1MutatingWebhookConfiguration {
-  return {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'MutatingWebhookConfiguration',
-    metadata: {
-      name: opts.name,
-      labels: { 'app.kubernetes.io/name': 'haproxy-peer-sync', 'app.kubernetes.io/component': 'webhook', ...opts.labels },
-      ...(opts.certManagerCaFrom ? { annotations: { 'cert-manager.io/inject-ca-from': opts.certManagerCaFrom } } : {}),
-    },
-    webhooks: [mutatingWebhook(opts)],
-  };
+  return { ...deployed, metadata: { ...deployed.metadata, name: opts.name }, webhooks: [webhook] };
 }
