@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { defaultAccess, kubeconfigAccess, lazyAccess } from './kube-client.ts';
+import { createServer } from 'node:https';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { CaFileAgent, collectPages, defaultAccess, getJson, kubeconfigAccess, lazyAccess, pagePath, type ListPage } from './kube-client.ts';
+import { generateCa, generateServingCert } from '../certs/generate.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hps-kube-client-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -66,4 +70,66 @@ test('lazyAccess: a KubeAccess as it is; a KubeConfig read once for its agent an
   assert.equal(applied, 1);
   assert.equal(a?.server.href, 'https://127.0.0.1:6443/');
   assert.equal(a?.token?.(), 'abc');
+});
+
+test('a list is read page by page until a page comes without a continue token', async () => {
+  const pages: Record<string, ListPage<string>> = {
+    first: { items: ['a', 'b'], metadata: { resourceVersion: '41', continue: 'c1' } },
+    c1: { items: ['c', 'd'], metadata: { resourceVersion: '41', continue: 'c2' } },
+    c2: { items: ['e'], metadata: { resourceVersion: '41', continue: '' } },
+  };
+  const asked: (string | undefined)[] = [];
+  const list = await collectPages<string>(async (token) => { asked.push(token); return pages[token ?? 'first'] ?? { items: [] }; });
+  assert.deepEqual(list, { items: ['a', 'b', 'c', 'd', 'e'], resourceVersion: '41' });
+  assert.deepEqual(asked, [undefined, 'c1', 'c2']);
+  const single = await collectPages<string>(async () => ({ items: ['x'], metadata: { resourceVersion: '7' } }));
+  assert.deepEqual(single, { items: ['x'], resourceVersion: '7' });
+});
+
+test('a continue token that comes back twice ends the list with a retryable error instead of looping', async () => {
+  let calls = 0;
+  await assert.rejects(collectPages<string>(async () => { calls++; return { items: ['x'], metadata: { continue: calls === 1 ? 't1' : 't2' } }; }),
+    (err: Error & { retryable?: boolean }) => /continue token repeated/.test(err.message) && err.retryable === true);
+  assert.equal(calls, 3);
+});
+
+test('a page path keeps the query it had and adds limit, then continue', () => {
+  const path = '/apis/discovery.k8s.io/v1/namespaces/ns/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dweb';
+  assert.equal(pagePath(path, 500, undefined), `${path}&limit=500`);
+  const next = new URL(pagePath(path, 500, 'eyJ2Ijoi+/='), 'http://x');
+  assert.equal(next.searchParams.get('labelSelector'), 'kubernetes.io/service-name=web');
+  assert.equal(next.searchParams.get('continue'), 'eyJ2Ijoi+/=', 'the opaque token survives URL encoding');
+});
+
+test('a rotated CA file is trusted from the next request on, by the same agent; a wrong one is refused', async () => {
+  const now = new Date();
+  const serving = (name: string) => {
+    const ca = generateCa({ commonName: name, validityDays: 2, now });
+    return { ca, pair: generateServingCert({ ca, hosts: ['127.0.0.1'], validityDays: 1, now }) };
+  };
+  const first = serving('cluster CA 1');
+  const second = serving('cluster CA 2');
+  const server = createServer({ cert: first.pair.certPem, key: first.pair.keyPem }, (_req, res) => { res.setHeader('content-type', 'application/json'); res.end('{"ok":true}'); });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  after(() => { server.closeAllConnections(); server.close(); });
+  const caFile = join(dir, 'ca.crt');
+  writeFileSync(caFile, first.ca.certPem);
+  const agent = new CaFileAgent(caFile, { keepAlive: true });
+  after(() => agent.destroy());
+  const access = { server: new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}`), agent, token: undefined, namespace: undefined };
+
+  assert.deepEqual(await getJson(access, '/'), { ok: true });
+  // The cluster CA rotates: the apiserver serves a certificate of the new CA, the kubelet replaces the file.
+  server.setSecureContext({ cert: second.pair.certPem, key: second.pair.keyPem });
+  writeFileSync(caFile, second.ca.certPem);
+  server.closeAllConnections(); // and restarts: a CA read once would now fail every new connection
+  assert.deepEqual(await getJson(access, '/'), { ok: true }, 'verified against the new CA');
+
+  // The file is briefly unreadable: the last CA read is kept.
+  rmSync(caFile);
+  assert.deepEqual(await getJson(access, '/'), { ok: true });
+  // A CA that did not issue the server's certificate is refused: what the file holds is what is trusted.
+  writeFileSync(caFile, serving('another CA').ca.certPem);
+  await assert.rejects(getJson(access, '/'), /certificate/);
 });

@@ -7,12 +7,16 @@
  * 125 MB resident and 0.6 s of CPU per process on this machine — for a sidecar in every HAProxy pod,
  * started in bursts of 20 on 2 cores, and for a webhook that must live in a small limit. Its types are
  * still used (`import type`). Supported credentials: the in-cluster service account (token re-read on
- * every request, since projected tokens rotate) and kubeconfig files with client certificates or bearer
- * tokens (exec/OIDC plugins are not supported), or an already loaded client-node KubeConfig (tests).
+ * every request, since projected tokens rotate; the cluster CA re-read for every new connection, since it
+ * rotates too) and kubeconfig files with client certificates or bearer tokens (exec/OIDC plugins are not
+ * supported), or an already loaded client-node KubeConfig (tests). Lists are read page by page.
+ * https://kubernetes.io/docs/reference/using-api/api-concepts/#retrieving-large-results-sets-in-chunks
  * https://kubernetes.io/docs/tasks/run-application/access-api-from-pod/
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { Agent, request, type RequestOptions } from 'node:https';
+import { Agent, request, type AgentOptions, type RequestOptions } from 'node:https';
+import type { Duplex } from 'node:stream';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
@@ -29,6 +33,42 @@ export interface KubeAccess {
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
+/**
+ * A keep-alive HTTPS agent that trusts what its CA file holds now. The cluster CA a pod trusts is a
+ * projected file (the kube-root-ca.crt ConfigMap) that the kubelet replaces when the CA rotates, so the
+ * file is read again for each request (as the token is) and, when it changed, the request goes out on a
+ * new connection verified against the new CA: connections and cached TLS sessions are keyed by the CA's
+ * digest. Open connections (a watch) keep the chain they verified. A file that cannot be read keeps the
+ * last CA read.
+ */
+export class CaFileAgent extends Agent {
+  readonly caFile: string;
+  #ca: Buffer;
+  #digest: string;
+
+  constructor(caFile: string, options: Omit<AgentOptions, 'ca'> = {}) {
+    super(options);
+    this.caFile = caFile;
+    this.#ca = readFileSync(caFile);
+    this.#digest = createHash('sha256').update(this.#ca).digest('hex').slice(0, 16);
+  }
+
+  override getName(options?: RequestOptions): string {
+    try {
+      const ca = readFileSync(this.caFile);
+      if (!ca.equals(this.#ca)) {
+        this.#ca = ca;
+        this.#digest = createHash('sha256').update(ca).digest('hex').slice(0, 16);
+      }
+    } catch { /* keep the last CA read */ }
+    return `${super.getName(options)}:ca=${this.#digest}`;
+  }
+
+  override createConnection(options: RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    return super.createConnection({ ...options, ca: this.#ca }, callback);
+  }
+}
+
 /** The pod's service account (KUBERNETES_SERVICE_HOST/PORT and the mounted token and CA). */
 export function inClusterAccess(env: Readonly<Record<string, string | undefined>>): KubeAccess {
   const host = env.KUBERNETES_SERVICE_HOST;
@@ -37,7 +77,7 @@ export function inClusterAccess(env: Readonly<Record<string, string | undefined>
   const hostPart = host.includes(':') ? `[${host}]` : host;
   return {
     server: new URL(`https://${hostPart}:${port}`),
-    agent: new Agent({ keepAlive: true, ca: readFileSync(`${SA_DIR}/ca.crt`) }),
+    agent: new CaFileAgent(`${SA_DIR}/ca.crt`, { keepAlive: true }),
     token: () => readFileSync(`${SA_DIR}/token`, 'utf8').trim(),
     namespace: undefined,
   };
@@ -77,15 +117,20 @@ async function kubeconfigFilesAccess(paths: readonly string[], what: string): Pr
     data !== undefined ? Buffer.from(data, 'base64') : file !== undefined ? readFileSync(resolve(base, file)) : undefined;
   const server = new URL(cluster.value.server);
   const tokenFile = u.tokenFile;
+  const tls = {
+    keepAlive: true,
+    cert: material(u['client-certificate-data'], u['client-certificate'], userBase),
+    key: material(u['client-key-data'], u['client-key'], userBase),
+    rejectUnauthorized: cluster.value['insecure-skip-tls-verify'] !== true,
+  };
+  const caData = cluster.value['certificate-authority-data'];
+  const caFile = cluster.value['certificate-authority'];
   return {
     server,
-    agent: server.protocol === 'https:' ? new Agent({
-      keepAlive: true,
-      ca: material(cluster.value['certificate-authority-data'], cluster.value['certificate-authority'], cluster.base),
-      cert: material(u['client-certificate-data'], u['client-certificate'], userBase),
-      key: material(u['client-key-data'], u['client-key'], userBase),
-      rejectUnauthorized: cluster.value['insecure-skip-tls-verify'] !== true,
-    }) : undefined,
+    // A CA named by file is re-read per connection, as in a pod; one embedded in the file is fixed.
+    agent: server.protocol !== 'https:' ? undefined
+      : caData === undefined && caFile !== undefined ? new CaFileAgent(resolve(cluster.base, caFile), tls)
+        : new Agent({ ...tls, ca: material(caData, undefined, cluster.base) }),
     token: u.token !== undefined ? () => u.token : tokenFile !== undefined ? () => readFileSync(resolve(userBase, tokenFile), 'utf8').trim() : undefined,
     namespace: ctx.namespace,
   };
@@ -187,6 +232,57 @@ export async function requestJson<T>(access: KubeAccess, method: string, path: s
 /** GET a JSON document; throws ApiError on a non-2xx status or a network error. */
 export async function getJson<T>(access: KubeAccess, path: string, signal?: AbortSignal): Promise<T> {
   return requestJson<T>(access, 'GET', path, signal === undefined ? {} : { signal });
+}
+
+/** One page of a list: its items, and a `continue` token while more pages follow. */
+export interface ListPage<T> {
+  readonly items: readonly T[];
+  readonly metadata?: { readonly resourceVersion?: string | undefined; readonly continue?: string | undefined } | undefined;
+}
+
+/** A whole list: every item, and the resourceVersion a watch resumes from. */
+export interface ListResult<T> {
+  readonly items: T[];
+  readonly resourceVersion: string;
+}
+
+/**
+ * Reads pages until one comes without a `continue` token. The apiserver serves every page of a list
+ * from one snapshot, so the items are consistent and the last page's resourceVersion is the list's.
+ * A token that expired meanwhile (410 Gone) is the caller's to handle by listing again.
+ * @param fetchPage reads the page after `continueToken` (undefined: the first page)
+ */
+export async function collectPages<T>(fetchPage: (continueToken: string | undefined) => Promise<ListPage<T>>): Promise<ListResult<T>> {
+  const items: T[] = [];
+  const seen = new Set<string>();
+  let token: string | undefined;
+  for (;;) {
+    const page = await fetchPage(token);
+    items.push(...page.items);
+    const next = page.metadata?.continue;
+    if (next === undefined || next === '') return { items, resourceVersion: page.metadata?.resourceVersion ?? '' };
+    // A server that hands out a token twice would keep us reading forever.
+    if (seen.has(next)) throw new ApiError(`list: the continue token repeated after ${seen.size} pages`, { retryable: true, code: 'HPS_KUBE_API' });
+    seen.add(next);
+    token = next;
+  }
+}
+
+/** `path` with `limit` and, after the first page, `continue` added to its query. */
+export function pagePath(path: string, limit: number, continueToken: string | undefined): string {
+  const url = new URL(path, 'http://x');
+  url.searchParams.set('limit', String(limit));
+  if (continueToken !== undefined) url.searchParams.set('continue', continueToken);
+  return `${url.pathname}${url.search}`;
+}
+
+/**
+ * GET a list in pages of `limit` items (default 500, client-go's pager size): a Service with thousands of
+ * endpoints costs the apiserver bounded memory per request. Throws ApiError as getJson does.
+ */
+export async function listAll<T>(access: KubeAccess, path: string, opts: { limit?: number; signal?: AbortSignal } = {}): Promise<ListResult<T>> {
+  const limit = opts.limit ?? 500;
+  return collectPages<T>((token) => getJson<ListPage<T>>(access, pagePath(path, limit, token), opts.signal));
 }
 
 /**
