@@ -1,5 +1,5 @@
 /**
- * /healthz, /readyz, /startupz and /metrics on plain node:http (one small server, no framework: the sidecar's
+ * /healthz, /readyz, /startupz, /metrics and /status (JSON, syncer/status.ts) on plain node:http (one small server, no framework: the sidecar's
  * resident memory is part of the product's cost). `build` is separate from `listen` for tests.
  */
 import { createServer, type Server } from 'node:http';
@@ -11,6 +11,8 @@ export interface HealthSource {
   /** For /startupz (the start-up gate, see startup.ts). */
   startup(): { ready: boolean; reason: string };
   readonly registry: Registry;
+  /** For /status: this replica's status document (read by `haproxy-peer-sync status` through the apiserver's pod proxy). */
+  status?(): Promise<unknown>;
 }
 
 /** The request handler; answers 404 for anything else and 405 for anything but GET/HEAD. */
@@ -27,6 +29,13 @@ export function buildHealthServer(source: HealthSource): Server {
     if (path === '/metrics') {
       source.registry.metrics().then(
         (text) => { res.writeHead(200, { 'content-type': source.registry.contentType }).end(text); },
+        () => { res.writeHead(500).end(); },
+      );
+      return;
+    }
+    if (path === '/status' && source.status !== undefined) {
+      source.status().then(
+        (doc) => { res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify(doc)}\n`); },
         () => { res.writeHead(500).end(); },
       );
       return;

@@ -15,6 +15,12 @@ import { probePeer } from './peer-probe.ts';
 import { SYNCER_USAGE, loadSyncerConfig, syncerOptions, type SyncerConfig } from './options.ts';
 import { watchEndpointSlices, type SliceWatch } from './watch.ts';
 import { inClusterAccess, kubeconfigAccess, type KubeAccess } from './kube-client.ts';
+import { EVENT_INTERVAL_MS, EventLimiter, eventPoster } from '../common/events.ts';
+import { ENV, runtimePaths } from '../common/contract.ts';
+import { socketCommand } from './haproxy-socket.ts';
+import { OutcomeLog, buildStatus } from './status.ts';
+import { podUid, SYNCER_EVENT_CONTROLLER, syncerEvent } from './events.ts';
+import type { ReconcileOutcome } from './reconciler.ts';
 
 /** Entry point of the `syncer` role (see bin/haproxy-peer-sync.ts). Resolves after SIGTERM/SIGINT. */
 export async function main(argv: string[]): Promise<void> {
@@ -57,17 +63,32 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   let watch: SliceWatch | undefined;
+  // What the reconciler reports goes to /status and, for what an operator must see, to an Event on this pod.
+  const outcomes = new OutcomeLog(() => new Date());
+  const postEvent = eventPoster({ access: () => Promise.resolve(access), log, controller: SYNCER_EVENT_CONTROLLER, instance: cfg.podName,
+    limiter: new EventLimiter({ intervalMs: EVENT_INTERVAL_MS, now: Date.now }) });
+  const podNamespace = process.env[ENV.podNamespace] || cfg.namespace;
+  const onOutcome = (outcome: ReconcileOutcome): void => {
+    outcomes.record(outcome);
+    const event = syncerEvent(outcome);
+    if (event !== undefined) postEvent({ ...event, subject: { apiVersion: 'v1', kind: 'Pod', namespace: podNamespace, name: cfg.podName, uid: podUid(watch?.slices(), cfg.podName) } });
+  };
   const reconciler = new Reconciler({
     self: { name: cfg.podName, ip: cfg.podIp }, port: cfg.peerPort,
     slices: () => watch?.slices(), backend, log, metrics,
-    quietMs: cfg.coalesceWindowMs, maxMs: cfg.coalesceMaxMs,
+    quietMs: cfg.coalesceWindowMs, maxMs: cfg.coalesceMaxMs, onOutcome,
+  });
+  const masterCli = (command: string): Promise<string | undefined> => socketCommand(runtimePaths(cfg.runtimeDir).masterSocket, command, 2000).catch(() => undefined);
+  const status = async (): Promise<unknown> => buildStatus({
+    pod: cfg.podName, section: cfg.peersSection, readiness: reconciler.readiness(), expected: reconciler.desiredPeers(),
+    showPeers: await masterCli('@1 show peers'), showTable: await masterCli('@1 show table'), outcomes, now: new Date(),
   });
   const gate = new StartupGate({
     localName: cfg.podName, desired: () => reconciler.desiredPeers(), now: Date.now, maxWaitMs: cfg.startupGateMaxMs,
     probe: (p) => probePeer({ host: p.host, port: p.port, remoteName: p.name, localName: cfg.podName }),
     haproxyRunning: async () => backend.showPeers().then(() => true, () => false),
   }, (reason) => log.info({ reason }, 'start-up gate open: HAProxy may start'));
-  const server = buildHealthServer({ registry: metrics.registry, readiness: () => reconciler.readiness(), startup: () => gate.status() });
+  const server = buildHealthServer({ registry: metrics.registry, readiness: () => reconciler.readiness(), startup: () => gate.status(), status });
   try {
     const port = await listen(server, cfg.healthPort, cfg.healthAddress);
     log.info({ port, address: cfg.healthAddress }, 'health server listening');

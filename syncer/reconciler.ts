@@ -39,7 +39,15 @@ export interface ReconcilerOptions {
   readonly backoff?: BackoffOptions;
   /** Longest wait between checks for HAProxy's master socket while HAProxy is not up (default 400 ms). */
   readonly waitForHaproxyMaxMs?: number;
+  /** Told of reloads, failed passes and a resync that ended untaught: for /status and Kubernetes Events. */
+  readonly onOutcome?: (outcome: ReconcileOutcome) => void;
 }
+
+/** What a pass or a readiness check found that an operator should see (syncer/status.ts, syncer/events.ts). */
+export type ReconcileOutcome =
+  | { readonly kind: 'reloaded' }
+  | { readonly kind: 'error'; readonly code: string; readonly message: string }
+  | { readonly kind: 'untaught'; readonly reason: string };
 
 export class Reconciler {
   readonly #o: ReconcilerOptions;
@@ -207,13 +215,14 @@ export class Reconciler {
         this.#noReadyOtherAtStart = !desired.peers.some((p) => p.name !== self.name && p.ready === true);
         this.#reason = 'waiting for the tables to be taught';
       }
-      if (result.reloaded) this.#reloaded(result.replaced);
+      if (result.reloaded) { this.#reloaded(result.replaced); this.#o.onOutcome?.({ kind: 'reloaded' }); }
       this.#readinessDue = true;
     } catch (err) {
       const code = err instanceof AppError ? err.code : 'HPS_UNEXPECTED';
       metrics.reconciles.inc({ result: 'error' });
       metrics.errors.inc({ code });
       const delay = backoffDelay(this.#attempt++, this.#o.backoff);
+      this.#o.onOutcome?.({ kind: 'error', code, message: err instanceof Error ? err.message : String(err) });
       if (code === 'HPS_HAPROXY_VERSION') {
         this.#refuseVersion((err as Error).message);
       } else if (err instanceof ReloadRejectedError) {
@@ -328,6 +337,7 @@ export class Reconciler {
       if (verdict.reason !== this.#reason) {
         // HAProxy never asks again once its resync ended: only a restart of HAProxy can teach it now.
         if (/timed out without a teacher/.test(verdict.reason)) {
+          this.#o.onOutcome?.({ kind: 'untaught', reason: verdict.reason });
           this.#o.log.warn({ reason: verdict.reason, sectionFlags: flags }, 'this replica ended its table resync without a teacher while ready replicas exist; it stays unready until HAProxy restarts (delete the pod)');
         } else this.#o.log.debug({ reason: verdict.reason, sectionFlags: flags }, 'not ready yet');
       }
