@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import type { InjectorConfig } from './inject.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import { decodeReview, review, reviewEnvelope, type AccessWarnings } from './review.ts';
+import { deniedChannel } from './events.ts';
 
 export interface MutateRouteOptions {
   readonly config: InjectorConfig;
@@ -38,7 +39,7 @@ export function registerMutateRoute(app: FastifyInstance, opts: MutateRouteOptio
     const outcome = result.outcome;
     if (outcome.kind === 'injected') metrics.injected.inc();
     else if (outcome.kind === 'skipped') metrics.skipped.inc({ reason: outcome.reason });
-    else metrics.denied.inc();
+    else { metrics.denied.inc(); deniedChannel.publish({ request: req, message: outcome.message }); } // an Event on the pod's owner (events.ts)
     const seconds = (performance.now() - started) / 1000;
     metrics.duration.observe({ outcome: outcome.kind }, seconds);
     // The apiserver's request UID, to match the audit log: the first field after the request's own

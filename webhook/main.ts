@@ -4,6 +4,7 @@
  * are answered first: fastify's close waits for them).
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { renderHelp } from '../common/config.ts';
 import { ConfigError } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
@@ -18,6 +19,8 @@ import { cachedAccessWarnings } from './access-warnings.ts';
 import { kubeAccessReviewer } from './kube-access-reviewer.ts';
 import { loadWebhookConfig, WEBHOOK_USAGE, webhookOptions, type WebhookConfig } from './options.ts';
 import { build, listen } from './server.ts';
+import { EVENT_INTERVAL_MS, EventLimiter, eventPoster } from '../common/events.ts';
+import { reportDenials, WEBHOOK_EVENT_CONTROLLER } from './events.ts';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -60,6 +63,8 @@ export async function main(argv: string[]): Promise<void> {
       ? cachedAccessWarnings({ reviewer: kubeAccessReviewer(await kube()), ttlMs: config.accessCacheTtlMs, timeoutMs: 2000, now: Date.now, onError: onError('SubjectAccessReview failed; no warning given') })
       : undefined,
   });
+  // A Warning Event on the owner of every pod it denies (webhook/events.ts); never delays an answer.
+  reportDenials(eventPoster({ access: kube, log, controller: WEBHOOK_EVENT_CONTROLLER, instance: hostname(), limiter: new EventLimiter({ intervalMs: EVENT_INTERVAL_MS, now: Date.now }) }));
   const address = await listen(app, { host: config.listen, port: config.port });
   log.info({ address: address.address, port: address.port }, 'listening (ready once a certificate is loaded)');
 
