@@ -1,4 +1,4 @@
-# One image for every role: `haproxy-peer-sync webhook | syncer | init | cli`.
+# One image for every role: `haproxy-peer-sync webhook | syncer | init | cli | status`.
 # The image runs compiled JavaScript (tsconfig.build.json): type stripping at start-up would cost every
 # injected sidecar ~18 MB of resident memory.
 FROM node:24.21.0-bookworm-slim AS build

@@ -7,6 +7,7 @@ const roles: Record<string, { summary: string; load: () => Promise<{ main: (argv
   webhook: { summary: 'mutating admission webhook: inject the syncer into labelled pods', load: () => import('../webhook/main.ts') },
   init: { summary: 'init container: write Data Plane API credentials and the first peers file', load: () => import('../init/main.ts') },
   cli: { summary: 'one command on HAProxy\'s master CLI, for troubleshooting (kubectl exec … -c haproxy-peer-sync)', load: () => import('../cli/main.ts') },
+  status: { summary: 'one line per replica of a workload (through the apiserver); exit 0 only when all are ready and agree', load: () => import('../cli/status.ts') },
 };
 
 const [role, ...rest] = process.argv.slice(2);

@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<void> {
   });
   const masterCli = (command: string): Promise<string | undefined> => socketCommand(runtimePaths(cfg.runtimeDir).masterSocket, command, 2000).catch(() => undefined);
   const status = async (): Promise<unknown> => buildStatus({
-    pod: cfg.podName, section: cfg.peersSection, readiness: reconciler.readiness(), expected: reconciler.desiredPeers(),
+    pod: cfg.podName, service: `${cfg.namespace}/${cfg.service}`, section: cfg.peersSection, readiness: reconciler.readiness(), expected: reconciler.desiredPeers(),
     showPeers: await masterCli('@1 show peers'), showTable: await masterCli('@1 show table'), outcomes, now: new Date(),
   });
   const gate = new StartupGate({

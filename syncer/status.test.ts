@@ -10,7 +10,7 @@ const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${nam
 const NOW = new Date('2026-12-02T17:40:00.000Z');
 
 const input = (version: string, over: Partial<StatusInput> = {}): StatusInput => ({
-  pod: 'p1', section: 'haproxy-peers', readiness: { ready: true, reason: 'ready' },
+  pod: 'p1', service: 'default/haproxy', section: 'haproxy-peers', readiness: { ready: true, reason: 'ready' },
   expected: [{ name: 'p2', host: '127.0.9.2', port: 13002 }, { name: 'p1', host: '127.0.9.1', port: 13001 }],
   showPeers: fixture(`status-show-peers-${version}.txt`), showTable: fixture(`status-show-table-${version}.txt`),
   outcomes: new OutcomeLog(() => NOW), now: NOW, ...over,

@@ -18,6 +18,9 @@ export interface PeerRef {
 export interface SyncerStatus {
   readonly version: 1;
   readonly pod: string;
+  /** The Service whose EndpointSlices list the replicas (`namespace/name`) and the peers section: replicas of one workload share both. */
+  readonly service: string;
+  readonly section: string;
   readonly time: string;
   readonly ready: boolean;
   /** The /readyz reason. */
@@ -96,6 +99,8 @@ export function parseTableList(showTable: string): Map<string, number> {
 
 export interface StatusInput {
   readonly pod: string;
+  /** `namespace/name` of the Service. */
+  readonly service: string;
   readonly section: string;
   readonly readiness: { readonly ready: boolean; readonly reason: string };
   /** The reconciler's desired peers; undefined before the first list. */
@@ -120,6 +125,8 @@ export function buildStatus(input: StatusInput): SyncerStatus {
   return {
     version: 1,
     pod: input.pod,
+    service: input.service,
+    section: input.section,
     time: input.now.toISOString(),
     ready: input.readiness.ready,
     reason: input.readiness.reason,
