@@ -10,7 +10,7 @@ export PATH="$HPS_ROOT/node_modules/.bin:$PATH"
 cd "$HPS_ROOT"
 
 # The real parts are required, never optional: a missing one fails here, before any test could skip.
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl helm; do
   [ -x "$HPS_BIN/$b" ] || die "$b is missing from $HPS_BIN (run: bash scripts/setup.sh)"
 done
 command -v haproxy >/dev/null || die "haproxy is missing (run: bash scripts/setup.sh)"
@@ -23,7 +23,7 @@ eslint .
 # inside the lab network namespace (scripts/lab.sh) where the pod network 10.244.0.0/16 lives.
 status=0
 bash "$HPS_ROOT/scripts/lab.sh" node --test --test-concurrency=1 --test-timeout=600000 \
-  'common/**/*.test.ts' 'certs/**/*.test.ts' 'init/**/*.test.ts' 'webhook/**/*.test.ts' 'syncer/**/*.test.ts' 'demo/**/*.test.ts' 'bench/**/*.test.ts' \
+  'common/**/*.test.ts' 'certs/**/*.test.ts' 'init/**/*.test.ts' 'cli/**/*.test.ts' 'webhook/**/*.test.ts' 'syncer/**/*.test.ts' 'demo/**/*.test.ts' 'bench/**/*.test.ts' \
   'test/**/*.test.ts' || status=$?
 
 # Nothing of a run may outlive it in the host's namespaces: processes (daemons, container shims,

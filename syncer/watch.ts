@@ -8,12 +8,12 @@
  * server simply ends (its timeout) resumes from the last resourceVersion seen. Never exits on errors;
  * retries with backoff. https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
  */
-import type { V1EndpointSlice, V1EndpointSliceList } from '@kubernetes/client-node';
+import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
-import { getJson, watchLines, type KubeAccess } from './kube-client.ts';
+import { listAll, watchLines, type KubeAccess } from './kube-client.ts';
 
 export interface SliceWatchOptions {
   readonly access: KubeAccess;
@@ -64,9 +64,10 @@ export function watchEndpointSlices(opts: SliceWatchOptions): SliceWatch {
     let attempt = 0;
     while (!stop.signal.aborted) {
       try {
-        const list = await getJson<V1EndpointSliceList>(opts.access, `${base}?${selector}`, stop.signal);
+        // Page by page (a continue token that expired answers 410: relisted below, like a lost watch).
+        const list = await listAll<V1EndpointSlice>(opts.access, `${base}?${selector}`, { signal: stop.signal });
         cache = new Map(list.items.map((s) => [s.metadata?.name ?? '', s]));
-        rv = list.metadata?.resourceVersion ?? '';
+        rv = list.resourceVersion;
         opts.log.info({ slices: cache.size, attempt }, 'listed EndpointSlices');
         opts.onChange();
         for (;;) {

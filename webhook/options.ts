@@ -8,6 +8,8 @@ import { ConfigError } from '../common/errors.ts';
 import { LOG_LEVELS } from '../common/logger.ts';
 import type { LevelWithSilent } from 'pino';
 import { DEFAULTS, MAX_DRAIN_SECONDS, type SidecarMode } from './annotations.ts';
+import { CONTRACT_DEFAULTS } from '../common/contract.ts';
+import { serviceDnsNames } from '../certs/generate.ts';
 
 const quantity = (raw: string): string => {
   if (!/^\d+(\.\d+)?(m|k|M|G|Ki|Mi|Gi)?$/.test(raw)) throw new Error(`"${raw}" is not a Kubernetes quantity (e.g. 10m, 64Mi)`);
@@ -42,7 +44,7 @@ export const webhookOptions = {
   cpuLimit: option({ flag: 'cpu-limit', env: 'HPS_CPU_LIMIT', description: 'CPU limit of injected containers', parse: quantity, defaultValue: '200m' }),
   memoryLimit: option({ flag: 'memory-limit', env: 'HPS_MEMORY_LIMIT', description: 'memory limit of injected containers', parse: quantity, defaultValue: '128Mi' }),
   drainSeconds: option({ flag: 'drain-seconds', env: 'HPS_DRAIN_SECONDS', description: `seconds an injected HAProxy keeps serving after its pod is deleted (a preStop sleep), unless the pod's annotation says otherwise; 0: none`, parse: drainSeconds, defaultValue: DEFAULTS.drainSeconds }),
-  syncerHealthPort: option({ flag: 'syncer-health-port', env: 'HPS_SYNCER_HEALTH_PORT', description: 'health port given to the injected syncer', parse: parse.port, defaultValue: 8585 }),
+  syncerHealthPort: option({ flag: 'syncer-health-port', env: 'HPS_SYNCER_HEALTH_PORT', description: 'health port given to the injected syncer', parse: parse.port, defaultValue: CONTRACT_DEFAULTS.healthPort }),
   accessCheck: option({ flag: 'access-check', env: 'HPS_ACCESS_CHECK', description: 'warn when a pod\'s ServiceAccount may not watch EndpointSlices (SubjectAccessReview)', parse: parse.boolean, defaultValue: true }),
   accessCacheTtl: option({ flag: 'access-cache-ttl', env: 'HPS_ACCESS_CACHE_TTL', description: 'how long such an answer is cached', parse: parse.durationMs, defaultValue: 300_000 }),
   logLevel: option<LevelWithSilent>({ flag: 'log-level', env: 'HPS_LOG_LEVEL', description: 'log level', parse: parse.oneOf(...LOG_LEVELS), defaultValue: 'info' }),
@@ -93,10 +95,9 @@ export function loadWebhookConfig(argv: readonly string[], env: Readonly<Record<
     if (namespace === undefined || namespace === '') problems.push('--secret-namespace is required with --secret-name (or set POD_NAMESPACE)');
     if (v.serviceName === undefined) problems.push('--service-name is required with --secret-name: the certificate is issued for that Service');
     if (namespace !== undefined && namespace !== '' && v.serviceName !== undefined && v.secretName !== undefined) {
-      const svc = v.serviceName;
       certs = {
         kind: 'secret', name: v.secretName, namespace,
-        hosts: [svc, `${svc}.${namespace}`, `${svc}.${namespace}.svc`, `${svc}.${namespace}.svc.cluster.local`, ...v.extraHosts],
+        hosts: [...serviceDnsNames(v.serviceName, namespace), ...v.extraHosts],
       };
     }
   } else {

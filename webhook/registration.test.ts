@@ -51,7 +51,7 @@ test('a labelled pod is refused while the webhook is down, and kubectl --dry-run
   // Fail: a replica started without its syncer would silently replicate nothing.
   assert.equal(hook?.failurePolicy, 'Fail');
   // None: the answer depends on the request alone (SubjectAccessReviews only read), so a dry run may call it.
-  assert.equal(hook?.sideEffects, 'None');
+  assert.equal(hook?.sideEffects, 'NoneOnDryRun', 'its only side effect, an Event, is skipped on dry runs');
   // IfNeeded: called again after a later webhook changes the pod; the handler leaves an injected pod alone.
   assert.equal(hook?.reinvocationPolicy, 'IfNeeded');
 });
