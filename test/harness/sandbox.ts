@@ -42,8 +42,11 @@ export interface Sandbox {
   readonly dir: string;
   /** Runs the pinned kubectl against the sandbox; resolves with stdout, rejects with stderr. */
   kubectl(...args: string[]): Promise<string>;
-  /** `kubectl apply -k deploy/`, then waits until both webhook replicas serve and the caBundle is set. */
-  installWebhook(): Promise<void>;
+  /**
+   * `kubectl apply -k deploy/` (or another kustomization, e.g. a copy of deploy/ with an `images:`
+   * override), then waits until both webhook replicas serve and the caBundle is set.
+   */
+  installWebhook(kustomization?: string): Promise<void>;
   /**
    * `kubectl apply` of examples/ (sticky backend, HAProxy, front load balancer), the labelled HAProxy
    * Deployment with `haproxyImage` instead of the example's own when given.
@@ -171,8 +174,8 @@ export async function startSandbox(): Promise<Sandbox> {
     node: kubeNode,
     dir,
     kubectl,
-    async installWebhook() {
-      await kubectl('apply', '-k', 'deploy/');
+    async installWebhook(kustomization = 'deploy/') {
+      await kubectl('apply', '-k', kustomization);
       await kubectl('-n', 'haproxy-peer-sync-system', 'rollout', 'status', 'deployment/haproxy-peer-sync-webhook', '--timeout=180s');
       const admission = cp.kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
       await waitFor(async () => {
