@@ -32,7 +32,7 @@ import { AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from '../test/harness/control-plane.ts';
 import { freePorts, spawnProcess, tailLog, waitFor, type ManagedProcess } from '../test/harness/processes.ts';
 import { generateCa, generateServingCert } from '../certs/generate.ts';
-import { mutatingWebhookConfiguration } from '../webhook/registration.ts';
+import { mutatingWebhookConfiguration } from '../test/support/registration.ts';
 import { acrossRuns, percentile } from './stats.ts';
 import { describeFlags, FlagError, parseFlags, type FlagValues } from './flags.ts';
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { backoffDelay, poll } from './poll.ts';
-import { fakeTimers as fakeClock } from '../syncer/test-timers.ts';
+import { fakeTimers as fakeClock } from '../test/support/fake-timers.ts';
 
 /** A pass the test finishes by hand, to hold it "in flight". */
 function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Coalescer } from './coalescer.ts';
-import { fakeTimers } from './test-timers.ts';
+import { fakeTimers } from '../test/support/fake-timers.ts';
 
 const QUIET = 200;
 const MAX = 1000;

@@ -11,7 +11,7 @@ import { dialectFor } from './haproxy-version.ts';
 import type { Peer } from './peers.ts';
 import { parseShowPeers, type SectionStatus } from './show-peers.ts';
 import type { MasterInstance } from './show-proc.ts';
-import { fakeTimers } from './test-timers.ts';
+import { fakeTimers } from '../test/support/fake-timers.ts';
 
 class FakeBackend implements Backend {
   calls: (readonly Peer[])[] = [];

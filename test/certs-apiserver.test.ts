@@ -13,7 +13,7 @@ import { CaBundleSync } from '../certs/ca-bundle.ts';
 import { certificateInfo, pairIsConsistent, splitPemBundle } from '../certs/generate.ts';
 import { StaticKeyPairSource } from '../certs/key-pair.ts';
 import { build, listen } from '../webhook/server.ts';
-import { fetchHttps, silentLogger, TEST_CONFIG } from '../webhook/test-support.ts';
+import { fetchHttps, silentLogger, TEST_CONFIG } from './support/webhook.ts';
 
 const NS = 'hps-certs-test';
 const HOSTS = ['hps-webhook', 'hps-webhook.hps-certs-test', 'hps-webhook.hps-certs-test.svc', 'hps-webhook.hps-certs-test.svc.cluster.local'];

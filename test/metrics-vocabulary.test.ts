@@ -16,7 +16,7 @@ import { build } from '../webhook/server.ts';
 import { applyPatch } from '../webhook/patch.ts';
 import { serviceDnsNames } from '../certs/generate.ts';
 import { StaticKeyPairSource } from '../certs/key-pair.ts';
-import { podReview, silentLogger, TEST_CONFIG, testKeyPair } from '../webhook/test-support.ts';
+import { podReview, silentLogger, TEST_CONFIG, testKeyPair } from './support/webhook.ts';
 
 const read = (path: string): string => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
 

@@ -25,8 +25,8 @@ import { SecretKeyPairSource } from '../certs/secret-source.ts';
 import { kubeSecretStore } from '../certs/kube-clients.ts';
 import { cachedAccessWarnings } from '../webhook/access-warnings.ts';
 import { kubeAccessReviewer } from '../webhook/kube-access-reviewer.ts';
-import { silentLogger, TEST_CONFIG } from '../webhook/test-support.ts';
-import { mutatingWebhookConfiguration, WEBHOOK_NAME } from '../webhook/registration.ts';
+import { silentLogger, TEST_CONFIG } from './support/webhook.ts';
+import { mutatingWebhookConfiguration, WEBHOOK_NAME } from './support/registration.ts';
 
 const exec = promisify(execFile);
 const NS = 'hps-webhook-test';

@@ -16,7 +16,7 @@ import { validPod, podReview } from './support/admission-arbitraries.ts';
 import { build } from '../webhook/server.ts';
 import { applyPatch, type Operation } from '../webhook/patch.ts';
 import { StaticKeyPairSource } from '../certs/key-pair.ts';
-import { silentLogger, TEST_CONFIG, testKeyPair } from '../webhook/test-support.ts';
+import { silentLogger, TEST_CONFIG, testKeyPair } from './support/webhook.ts';
 
 const NS = 'hps-fuzz';
 const SEED = Number(process.env['HPS_FUZZ_SEED'] ?? 20261202);

@@ -12,8 +12,8 @@ import { after, before, test } from 'node:test';
 import { AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from './harness/control-plane.ts';
 import { waitFor } from './harness/processes.ts';
-import { fetchHttps } from '../webhook/test-support.ts';
-import { mutatingWebhookConfiguration } from '../webhook/registration.ts';
+import { fetchHttps } from './support/webhook.ts';
+import { mutatingWebhookConfiguration } from './support/registration.ts';
 
 const cli = fileURLToPath(new URL('../bin/haproxy-peer-sync.ts', import.meta.url));
 const NS = 'hps-system';

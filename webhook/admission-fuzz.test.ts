@@ -11,7 +11,7 @@ import { applyPatch, type Operation } from './patch.ts';
 import { podShapeProblems } from './pod-shape.ts';
 import { INJECT_LABEL } from './annotations.ts';
 import { StaticKeyPairSource } from '../certs/key-pair.ts';
-import { silentLogger, TEST_CONFIG, testKeyPair } from './test-support.ts';
+import { silentLogger, TEST_CONFIG, testKeyPair } from '../test/support/webhook.ts';
 import { admissionCase, isLabelled, podReview, type AdmissionCase } from '../test/support/admission-arbitraries.ts';
 
 const SEED = Number(process.env['HPS_FUZZ_SEED'] ?? 20261202);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { build, listen, BODY_LIMIT } from './server.ts';
 import { MAX_JSON_CONTAINERS, MAX_JSON_DEPTH } from './review.ts';
 import { StaticKeyPairSource } from '../certs/key-pair.ts';
-import { fetchHttps, podReview, silentLogger, TEST_CONFIG, testKeyPair } from './test-support.ts';
+import { fetchHttps, podReview, silentLogger, TEST_CONFIG, testKeyPair } from '../test/support/webhook.ts';
 
 const pair = testKeyPair();
 const keyPairs = new StaticKeyPairSource(pair);

@@ -8,7 +8,7 @@ import { build } from './server.ts';
 import { StaticKeyPairSource } from '../certs/key-pair.ts';
 import type { EventReport } from '../common/events.ts';
 import { deniedSubject, reportDenials } from './events.ts';
-import { podReview, silentLogger, TEST_CONFIG, testKeyPair } from './test-support.ts';
+import { podReview, silentLogger, TEST_CONFIG, testKeyPair } from '../test/support/webhook.ts';
 import type { AdmissionRequest } from './review.ts';
 
 const keyPairs = new StaticKeyPairSource(testKeyPair());

@@ -10,7 +10,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { decide, haproxyCommand, shouldInject, type InjectorConfig } from './inject.ts';
 import { applyPatch, buildPatch, escapePointerSegment } from './patch.ts';
 import { ANNOTATIONS } from './annotations.ts';
-import { TEST_CONFIG } from './test-support.ts';
+import { TEST_CONFIG } from '../test/support/webhook.ts';
 
 const GOLDEN_CONFIG: InjectorConfig = TEST_CONFIG;
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { fetchHttps, podReview, testKeyPair } from './test-support.ts';
+import { fetchHttps, podReview, testKeyPair } from '../test/support/webhook.ts';
 
 const cli = fileURLToPath(new URL('../bin/haproxy-peer-sync.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'hps-webhook-'));

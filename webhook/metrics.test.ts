@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { build } from './server.ts';
 import { errorCodeLabel, operationLabel } from './metrics.ts';
 import { StaticKeyPairSource } from '../certs/key-pair.ts';
-import { podReview, silentLogger, TEST_CONFIG, testKeyPair } from './test-support.ts';
+import { podReview, silentLogger, TEST_CONFIG, testKeyPair } from '../test/support/webhook.ts';
 
 const keyPairs = new StaticKeyPairSource(testKeyPair());
 await keyPairs.start();

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { V1LabelSelector, V1Namespace, V1Service } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { INJECT_LABEL } from './annotations.ts';
-import { deployedWebhookConfiguration, mutatingWebhookConfiguration, WEBHOOK_NAME } from './registration.ts';
+import { deployedWebhookConfiguration, mutatingWebhookConfiguration, WEBHOOK_NAME } from '../test/support/registration.ts';
 
 const deployFile = <T>(name: string): T => parse(readFileSync(new URL(`../deploy/${name}`, import.meta.url), 'utf8')) as T;
 const config = deployedWebhookConfiguration();

@@ -6,7 +6,7 @@ import type { Operation } from 'fast-json-patch';
 import { build } from './server.ts';
 import { applyPatch } from './patch.ts';
 import { StaticKeyPairSource } from '../certs/key-pair.ts';
-import { podReview, silentLogger, TEST_CONFIG, testKeyPair } from './test-support.ts';
+import { podReview, silentLogger, TEST_CONFIG, testKeyPair } from '../test/support/webhook.ts';
 
 const keyPairs = new StaticKeyPairSource(testKeyPair());
 await keyPairs.start();

@@ -7,7 +7,7 @@ import { connect } from 'node:tls';
 import { build, listen } from './server.ts';
 import { StaticKeyPairSource } from '../certs/key-pair.ts';
 import { certificateInfo } from '../certs/generate.ts';
-import { fetchHttps, podReview, silentLogger, TEST_CONFIG, testKeyPair } from './test-support.ts';
+import { fetchHttps, podReview, silentLogger, TEST_CONFIG, testKeyPair } from '../test/support/webhook.ts';
 
 const first = testKeyPair();
 const second = testKeyPair();

@@ -7,11 +7,11 @@ import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { Logger } from '../common/logger.ts';
-import { generateCa, generateServingCert } from '../certs/generate.ts';
-import type { KeyPair } from '../certs/key-pair.ts';
-import { certificateInfo } from '../certs/generate.ts';
-import type { InjectorConfig } from './inject.ts';
+import type { Logger } from '../../common/logger.ts';
+import { generateCa, generateServingCert } from '../../certs/generate.ts';
+import type { KeyPair } from '../../certs/key-pair.ts';
+import { certificateInfo } from '../../certs/generate.ts';
+import type { InjectorConfig } from '../../webhook/inject.ts';
 
 export const TEST_CONFIG: InjectorConfig = {
   image: 'ghcr.io/haproxy-peer-sync/haproxy-peer-sync:0.0.0-test',

@@ -1,6 +1,6 @@
 /**
  * The MutatingWebhookConfiguration has one source: deploy/mutatingwebhookconfiguration.yaml, what an
- * admin applies (its comments give the reason for every policy choice; registration.test.ts checks
+ * admin applies (its comments give the reason for every policy choice; webhook/registration.test.ts checks
  * it). Nothing at run time builds one. The harness-backed tests and the benchmark register that same
  * configuration on their own control plane, re-pointed at the webhook they started — this module
  * does only that re-pointing, so what they test is what ships.
@@ -11,7 +11,7 @@ import type { V1MutatingWebhook, V1MutatingWebhookConfiguration } from '@kuberne
 import { parse } from 'yaml';
 
 /** deploy/'s file, from this checkout. */
-export const DEPLOYED_CONFIGURATION_FILE = new URL('../deploy/mutatingwebhookconfiguration.yaml', import.meta.url);
+export const DEPLOYED_CONFIGURATION_FILE = new URL('../../deploy/mutatingwebhookconfiguration.yaml', import.meta.url);
 
 /** deploy/'s MutatingWebhookConfiguration, as an admin applies it (a fresh copy at each call). */
 export function deployedWebhookConfiguration(): V1MutatingWebhookConfiguration {

@@ -1,5 +1,5 @@
-// Test support (not shipped: tsconfig.build.json leaves test-*.ts out).
-import type { Timers } from './coalescer.ts';
+// Test support for the syncer's and common/'s unit tests (the reconciler, the coalescer, poll()).
+import type { Timers } from '../../syncer/coalescer.ts';
 
 /**
  * A fake clock: timers fire only when the test advances time, in order of their due time. Between
