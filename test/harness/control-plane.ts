@@ -7,6 +7,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import {
   adminKubeconfig, apiserverArgs, controllerManagerArgs, DEFAULT_CONTROLLERS, etcdArgs,
@@ -62,8 +63,17 @@ export interface ControlPlane {
   readonly logs: { readonly etcd: string; readonly apiserver: string; readonly controllerManager: string };
   /** Pids of this control plane's processes that were ever started (for leak checks). */
   pids(): number[];
-  /** Stops kube-apiserver and starts it again on the same port and etcd; resolves once it is ready. */
-  restartApiserver(): Promise<void>;
+  /**
+   * Stops kube-apiserver and starts it again on the same port and etcd; resolves once it is ready.
+   * `downMs`: how long it stays down in between (an outage rather than a quick restart); `onDown` is
+   * called once it is down, before that wait.
+   */
+  restartApiserver(opts?: { readonly downMs?: number; readonly onDown?: () => void }): Promise<void>;
+  /**
+   * Compacts etcd at its current revision, as the apiserver does every 5 minutes: every older revision is
+   * gone, so a watch or list asking for one gets `410 Gone` from etcd. Returns that revision.
+   */
+  compactEtcd(): Promise<number>;
   /** Creates a namespace and waits for its `default` ServiceAccount, without which pods are refused. */
   createNamespace(name: string, labels?: Record<string, string>): Promise<void>;
   /** Stops every process (controller-manager and apiserver, then etcd), even after a failed start. */
@@ -174,14 +184,29 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       serviceAccountIssuer: settings.serviceAccountIssuer,
       logs: { etcd: etcd.logPath, apiserver: join(dir, 'kube-apiserver.log'), controllerManager: kcm.logPath },
       pids: () => [...everPids],
-      restartApiserver() {
+      restartApiserver(restart = {}) {
         restarting ??= (async () => {
           if (stopped) throw new Error('control plane is stopped');
           await procs.apiserver?.stop();
+          restart.onDown?.();
+          if (restart.downMs !== undefined) await sleep(restart.downMs);
           if (stopped) throw new Error('control plane stopped during the apiserver restart');
           await startApiserver(later);
         })().finally(() => { restarting = undefined; });
         return restarting;
+      },
+      async compactEtcd() {
+        // etcd's v3 JSON gateway (no etcdctl needed): read the current revision, then compact at it.
+        const etcdApi = async (path: string, body: unknown): Promise<unknown> => {
+          const res = await fetch(`http://127.0.0.1:${ports.etcdClient}${path}`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+          if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${await res.text()}`);
+          return res.json();
+        };
+        const range = await etcdApi('/v3/kv/range', { key: Buffer.from('\0').toString('base64'), count_only: true }) as { header?: { revision?: string } };
+        const revision = Number(range.header?.revision);
+        if (!Number.isInteger(revision) || revision <= 0) throw new Error(`etcd answered no revision: ${JSON.stringify(range)}`);
+        await etcdApi('/v3/kv/compaction', { revision: String(revision), physical: true });
+        return revision;
       },
       async createNamespace(name, labels) {
         await core.createNamespace({ body: { metadata: { name, ...(labels ? { labels } : {}) } } });

@@ -57,6 +57,12 @@ export interface KubeNode {
   emptyDirPath(podUid: string, volume: string): string;
   /** Pids of the node's daemons (for leak checks). */
   pids(): number[];
+  /**
+   * Stops the kubelet and containerd (SIGTERM, as a node upgrade or a crash-looping daemon would) and
+   * starts them again with the same configuration, while the pods keep running: containers live on in
+   * their shims. Resolves once containerd answers, the new kubelet is healthy and the node is Ready.
+   */
+  restartDaemons(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -109,7 +115,9 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
   };
 
   let stopped: Promise<void> | undefined;
+  let restarting: Promise<void> | undefined;
   const stop = (): Promise<void> => stopped ??= (async () => {
+    await restarting?.catch(() => {}); // never leave a just-restarted daemon behind
     const [kubelet, ...others] = [...procs].reverse();
     await kubelet?.stop(10_000);
     await drainContainers(ctr).catch(() => {});
@@ -119,6 +127,16 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
     await rm(root, { recursive: true, force: true });
     removeCgroups(cgroupRoot);
   })();
+
+  let startContainerd: (() => Promise<ManagedProcess>) | undefined;
+  let startKubelet: (() => Promise<ManagedProcess>) | undefined;
+  let kubeletHealthzUrl = '';
+  const core = cp.kubeConfig.makeApiClient(CoreV1Api);
+  const waitNodeReady = (kubelet: ManagedProcess): Promise<unknown> => waitFor(async () => {
+    const node = await core.readNode({ name: NODE_NAME });
+    return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
+      && !(node.spec?.taints ?? []).some((t) => t.effect === 'NoSchedule');
+  }, { what: `node ${NODE_NAME} Ready and schedulable`, timeoutMs: 90_000, process: kubelet });
 
   try {
     const host = await hostTraits();
@@ -150,10 +168,16 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
       writeFile(join(root, 'kube-proxy.yaml'), kubeProxyConfig(proxyKc, net, { healthz: proxyHealthz, metrics: proxyMetrics })),
     ]);
 
-    const containerd = await spawnProcess({ name: 'containerd', command: '/usr/bin/containerd', logDir: opts.logDir,
-      args: ['--config', join(root, 'containerd.toml'), '--log-level', 'warn'] });
-    procs.push(containerd);
-    await waitFor(() => ctr('version').then(() => true), { what: 'containerd', timeoutMs: 30_000, process: containerd });
+    startContainerd = async () => {
+      const p = await spawnProcess({ name: 'containerd', command: '/usr/bin/containerd', logDir: opts.logDir,
+        args: ['--config', join(root, 'containerd.toml'), '--log-level', 'warn'] });
+      await waitFor(() => ctr('version').then(() => true), { what: 'containerd', timeoutMs: 30_000, process: p }).catch(async (err: unknown) => {
+        await p.stop();
+        throw err;
+      });
+      return p;
+    };
+    procs.push(await startContainerd());
     await importImages(ctr, images);
 
     const scheduler = await spawnProcess({ name: 'kube-scheduler', command: join(binDir, 'kube-scheduler'), logDir: opts.logDir,
@@ -162,17 +186,13 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
     const proxy = await spawnProcess({ name: 'kube-proxy', command: join(binDir, 'kube-proxy'), logDir: opts.logDir,
       args: [`--config=${join(root, 'kube-proxy.yaml')}`] });
     procs.push(proxy);
-    const kubelet = await spawnProcess({ name: 'kubelet', command: join(binDir, 'kubelet'), logDir: opts.logDir,
+    startKubelet = () => spawnProcess({ name: 'kubelet', command: join(binDir, 'kubelet'), logDir: opts.logDir,
       args: [`--config=${join(root, 'kubelet.yaml')}`, `--kubeconfig=${kubeletKc}`, `--hostname-override=${NODE_NAME}`,
         `--node-ip=${nodeIp}`, `--root-dir=${dirs.kubeletRoot}`, `--cert-dir=${join(root, 'kubelet-pki')}`, '--v=1'] });
+    const kubelet = await startKubelet();
     procs.push(kubelet);
-
-    const core = cp.kubeConfig.makeApiClient(CoreV1Api);
-    await waitFor(async () => {
-      const node = await core.readNode({ name: NODE_NAME });
-      return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-        && !(node.spec?.taints ?? []).some((t) => t.effect === 'NoSchedule');
-    }, { what: `node ${NODE_NAME} Ready and schedulable`, timeoutMs: 90_000, process: kubelet });
+    kubeletHealthzUrl = `http://127.0.0.1:${kubeletHealthz}/healthz`;
+    await waitNodeReady(kubelet);
   } catch (err) {
     const tails = await Promise.all(procs.map(async (p) => `--- ${p.name}\n${await tailLog(p.logPath, 15)}`));
     await stop();
@@ -188,6 +208,26 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
     ctr,
     emptyDirPath: (podUid, volume) => join(dirs.kubeletRoot, 'pods', podUid, 'volumes', 'kubernetes.io~empty-dir', volume),
     pids: () => procs.map((p) => p.pid),
+    restartDaemons() {
+      restarting ??= (async () => {
+        if (stopped !== undefined || startContainerd === undefined || startKubelet === undefined) throw new Error('the node is stopped');
+        const [restartContainerd, restartKubelet] = [startContainerd, startKubelet];
+        // Replaced in place: stop() relies on the order (the kubelet last, stopped first).
+        const at = (name: string): number => procs.findIndex((p) => p.name === name);
+        const kubeletAt = at('kubelet');
+        const containerdAt = at('containerd');
+        await procs[kubeletAt]?.stop(10_000);
+        await procs[containerdAt]?.stop(10_000);
+        procs[containerdAt] = await restartContainerd();
+        const kubelet = await restartKubelet();
+        procs[kubeletAt] = kubelet;
+        // The node object stays Ready through a short restart: wait for the new kubelet itself too.
+        await waitFor(async () => (await fetch(kubeletHealthzUrl, { signal: AbortSignal.timeout(2000) })).ok,
+          { what: 'the restarted kubelet /healthz', timeoutMs: 60_000, process: kubelet });
+        await waitNodeReady(kubelet);
+      })().finally(() => { restarting = undefined; });
+      return restarting;
+    },
     stop,
   };
 }

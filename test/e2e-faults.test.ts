@@ -1,0 +1,125 @@
+/**
+ * Faults of the node and the network, on the real node, with the example of examples/ (webhook from
+ * deploy/): a replica's peer traffic cut and healed, the kubelet and containerd restarted under the
+ * workload, a webhook replica killed during a scale-out. Each runs under a stream of stick-table writes
+ * on several replicas, and ends with every entry written on every live replica. The closing numbers
+ * (entries written, found everywhere, time to converge) are t.diagnostic() lines.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { waitFor } from './harness/processes.ts';
+import { EXAMPLE_TABLE, startSandbox, type Sandbox } from './harness/sandbox.ts';
+import { NS, SYNCER, bringUpExample, peerProblems, restartedContainers, waitConverged } from './harness/e2e-example.ts';
+import { DEFAULT_TABLE } from './harness/haproxy.ts';
+import { startWorkload } from './harness/workload.ts';
+import {
+  closingLine, cutPeerTraffic, replicaTable, startWrites, waitEveryEntryEverywhere, waitGone, webhookProcesses, WEBHOOK_NAMESPACE,
+  type ReplicaTable,
+} from './harness/faults.ts';
+
+describe('faults of the node and the network', () => {
+  let sandbox: Sandbox | undefined;
+  const sb = (): Sandbox => { if (sandbox === undefined) throw new Error('no sandbox'); return sandbox; };
+
+  before(async () => {
+    sandbox = await startSandbox();
+    await bringUpExample(sandbox);
+  });
+  after(async () => { await sandbox?.stop(); });
+
+  const exampleTables = async (pods: readonly string[]): Promise<ReplicaTable[]> =>
+    Promise.all(pods.map((p) => replicaTable(sb(), NS, p, EXAMPLE_TABLE)));
+
+  test('one replica\'s peer traffic cut for 30 s while both sides write: once healed, every entry is on every replica', async (t) => {
+    const live = await waitConverged(sb(), 3, 'before the cut');
+    const tables = await exampleTables(live.map((r) => r.pod));
+    const [victim, other] = tables;
+    assert.ok(victim !== undefined && other !== undefined);
+    const pid = await sb().containerPid(NS, victim.pod, 'haproxy');
+    assert.ok(pid !== undefined, `${victim.pod}: HAProxy runs`);
+
+    const writes = startWrites(tables, 'cut');
+    await sleep(2000);
+    const heal = await cutPeerTraffic(pid);
+    let healedAt: number;
+    try {
+      // The cut is real: an entry written on the victim does not reach the others.
+      await victim.set(['cut-marker']);
+      await sleep(10_000);
+      assert.equal((await other.keys()).has('cut-marker'), false, `${other.pod} learned an entry from ${victim.pod} across the cut`);
+      await sleep(20_000);
+    } finally {
+      await heal();
+      healedAt = Date.now();
+    }
+    const w = await writes.stop();
+    const c = await waitEveryEntryEverywhere(tables, [...w.written, 'cut-marker'], 'after the cut healed', { since: healedAt });
+    t.diagnostic(closingLine('peer traffic cut 30 s', w, c));
+    const again = await waitConverged(sb(), 3, 'after the cut healed');
+    assert.deepEqual(again.map((r) => r.pod).sort(), live.map((r) => r.pod).sort(), 'the same 3 replicas');
+    assert.deepEqual(await peerProblems(sb(), again), []);
+  });
+
+  test('the kubelet and containerd restarted under the workload: no pod replaced, no container restarted, every entry on every replica', async (t) => {
+    const live = await waitConverged(sb(), 3, 'before the daemons restart');
+    const restartedBefore = await restartedContainers(sb());
+    const tables = await exampleTables(live.map((r) => r.pod));
+    const writes = startWrites(tables, 'daemons');
+    await sleep(2000);
+    const began = Date.now();
+    await sb().node.restartDaemons();
+    const restartMs = Date.now() - began;
+    // The workload keeps being written while the new kubelet takes over its pods.
+    await sleep(10_000);
+    const w = await writes.stop();
+    const c = await waitEveryEntryEverywhere(tables, w.written, 'after the kubelet and containerd restart', { since: began + restartMs });
+    t.diagnostic(`kubelet and containerd stopped and started again in ${(restartMs / 1000).toFixed(1)} s`);
+    t.diagnostic(closingLine('kubelet + containerd restart', w, c));
+    assert.equal(w.failedWrites, 0, 'HAProxy answered every write while the daemons restarted');
+    const again = await waitConverged(sb(), 3, 'after the kubelet and containerd restart');
+    assert.deepEqual(again.map((r) => r.pod).sort(), live.map((r) => r.pod).sort(), 'the same 3 pods');
+    assert.deepEqual(await restartedContainers(sb()), restartedBefore, 'containers restarted by the new kubelet');
+    assert.deepEqual(await peerProblems(sb(), again), []);
+  });
+
+  test('a webhook replica SIGKILLed during a 3 → 20 scale-out: every pod is still created, each one injected, all meshed with every entry', async (t) => {
+    const w = await startWorkload(sb(), { replicas: 3, name: 'burst' });
+    const core = sb().controlPlane.kubeConfig.makeApiClient(CoreV1Api);
+    const first = await w.pods();
+    const tables = await Promise.all(first.map((p) => replicaTable(sb(), w.namespace, p.name, DEFAULT_TABLE)));
+    const writes = startWrites(tables, 'burst');
+    const [hook] = await webhookProcesses(sb());
+    assert.ok(hook?.pid !== undefined, 'a webhook replica runs');
+    const restartsBefore = (await sb().containerStatus(WEBHOOK_NAMESPACE, hook.pod, 'webhook'))?.restartCount ?? 0;
+
+    const began = Date.now();
+    await w.scale(20);
+    // As soon as the ReplicaSet creates its first new pods (admitted one by one by the webhook).
+    await waitFor(async () => (await core.listNamespacedPod({ namespace: w.namespace })).items.length > first.length,
+      { what: 'the first new pod', timeoutMs: 60_000, intervalMs: 20 });
+    process.kill(hook.pid, 'SIGKILL');
+    await waitGone(hook.pid, `${hook.pod}'s webhook process to die`);
+    const pods = await w.waitConverged(20, 600_000);
+    const meshedAt = Date.now();
+    const scaleMs = meshedAt - began;
+    const result = await writes.stop();
+
+    const all = (await core.listNamespacedPod({ namespace: w.namespace })).items;
+    const injected = (p: V1Pod): boolean => (p.spec?.initContainers ?? []).some((c) => c.name === SYNCER);
+    assert.equal(all.length, 20, 'pods in the namespace');
+    assert.deepEqual(all.filter((p) => !injected(p)).map((p) => p.metadata?.name), [], 'pods created without the syncer');
+    const restartsAfter = (await sb().containerStatus(WEBHOOK_NAMESPACE, hook.pod, 'webhook'))?.restartCount ?? 0;
+    assert.ok(restartsAfter > restartsBefore, `${hook.pod}: the killed webhook was restarted by the kubelet`);
+    const refused = (await sb().kubectl('get', 'events', '-n', w.namespace, '--field-selector', 'reason=FailedCreate', '-o', 'name'))
+      .split('\n').filter(Boolean).length;
+
+    const everyone = await Promise.all(pods.map((p) => replicaTable(sb(), w.namespace, p.name, DEFAULT_TABLE)));
+    const c = await waitEveryEntryEverywhere(everyone, result.written, 'after the scale-out', { since: meshedAt });
+    t.diagnostic(`3 → 20 with ${hook.pod} killed: 20 pods injected and meshed in ${(scaleMs / 1000).toFixed(1)} s; `
+      + `${refused} FailedCreate event(s) (admission refused while the killed replica was still an endpoint; the ReplicaSet retried)`);
+    t.diagnostic(closingLine('webhook replica killed during 3 → 20', result, c));
+    await w.delete();
+  });
+});
