@@ -81,8 +81,9 @@ export function syncerContainer(settings: InjectSettings, config: InjectorConfig
     command: ['haproxy-peer-sync', 'syncer'],
     env,
     ports: [{ name: NAMES.healthPortName, containerPort: config.healthPort, protocol: 'TCP' }],
-    // Every 2 s: the probe is a local HTTP call, and a new replica should take traffic soon after it is taught.
-    readinessProbe: httpProbe('/readyz', 2, 3),
+    // Every second: the probe is a local HTTP call answered from memory, and a new replica should take
+    // traffic as soon as it is taught (at 2 s the bench measured 1.6 s from taught to Ready at p50).
+    readinessProbe: httpProbe('/readyz', 1, 3),
     livenessProbe: httpProbe('/healthz', 10, 3),
     // Only a native sidecar's startupProbe holds back the containers after it (HAProxy): the kubelet
     // starts them once the syncer's start-up gate is open — the full peers file is written and every
