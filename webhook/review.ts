@@ -62,18 +62,19 @@ export const MAX_JSON_CONTAINERS = 100_000;
  * Why the JSON text must not be parsed, if it nests objects and lists deeper than `maxDepth` or holds
  * more than `maxContainers` of them; undefined otherwise. One pass over the characters (brackets inside
  * strings do not count); it does not validate the JSON: the parser does that next.
+ *
+ * Strings are most of a pod's text, so the scan jumps from a string's opening quote to its closing one
+ * with indexOf (a quote closes the string unless an odd number of backslashes precede it) instead of
+ * reading every character: this pass runs on every admission, before JSON.parse reads the text again.
  */
 export function jsonSizeProblem(text: string, maxDepth = MAX_JSON_DEPTH, maxContainers = MAX_JSON_CONTAINERS): string | undefined {
   let depth = 0;
   let containers = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: the next character is escaped
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) {
-      inString = true;
+    if (c === 0x22) { // "
+      i = closingQuote(text, i);
+      if (i === -1) return undefined; // an unterminated string: the parser refuses it
     } else if (c === 0x7b || c === 0x5b) { // { [
       if (++depth > maxDepth) return `the body nests objects or lists more than ${maxDepth} levels deep; no pod does`;
       if (++containers > maxContainers) return `the body holds more than ${maxContainers} objects and lists; no pod the webhook can inject does`;
@@ -82,6 +83,18 @@ export function jsonSizeProblem(text: string, maxDepth = MAX_JSON_DEPTH, maxCont
     }
   }
   return undefined;
+}
+
+/** The index of the quote that closes the string opened at `open`, or -1. */
+function closingQuote(text: string, open: number): number {
+  let q = text.indexOf('"', open + 1);
+  while (q !== -1) {
+    let backslashes = 0;
+    while (text.charCodeAt(q - 1 - backslashes) === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) return q;
+    q = text.indexOf('"', q + 1);
+  }
+  return -1;
 }
 
 /**
