@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { KeyPairHolder, type KeyPairSource } from './key-pair.ts';
 import { certificateInfo, pairIsConsistent } from './generate.ts';
-import { AppError } from '../common/errors.ts';
+import { AppError, ERRORS } from '../common/errors.ts';
 import { poll, type Poll } from '../common/poll.ts';
 
 /** Options of FileKeyPairSource. */
@@ -36,7 +36,7 @@ export class FileKeyPairSource extends KeyPairHolder implements KeyPairSource {
     ]);
     const ca = caPem ?? certPem;
     if (!pairIsConsistent({ certPem, keyPem, caPem: ca }, [])) {
-      throw new AppError('HPS_CERT_FILES', `${this.#opts.certFile} and ${this.#opts.keyFile} do not form a key pair issued by ${this.#opts.caFile ?? 'itself'}`);
+      throw new AppError(ERRORS.HPS_CERT_FILES, `${this.#opts.certFile} and ${this.#opts.keyFile} do not form a key pair issued by ${this.#opts.caFile ?? 'itself'}`);
     }
     return this.set({ certPem, keyPem, caPem: ca, notAfter: certificateInfo(certPem).notAfter });
   }

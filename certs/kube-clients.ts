@@ -7,7 +7,7 @@
 import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import type { SecretStore, StoredSecret } from './secret-source.ts';
 import type { JsonPatchOp, WebhookConfigClient, WebhookConfigView } from './ca-bundle.ts';
-import { ApiError } from '../common/errors.ts';
+import { ApiError, ERRORS } from '../common/errors.ts';
 import { lazyAccess, requestJson, type KubeCredentials } from '../common/kube-client.ts';
 
 function statusOf(err: unknown): number | undefined {
@@ -16,7 +16,7 @@ function statusOf(err: unknown): number | undefined {
 
 function wrap(err: unknown, what: string): ApiError {
   const status = statusOf(err);
-  return new ApiError(`${what} failed${status === undefined ? '' : ` (HTTP ${status})`}`, {
+  return new ApiError(ERRORS.HPS_KUBE_API, `${what} failed${status === undefined ? '' : ` (HTTP ${status})`}`, {
     status: status ?? 0, retryable: status === undefined || status >= 500 || status === 429, cause: err,
   });
 }

@@ -12,7 +12,7 @@
  */
 import { KeyPairHolder, type KeyPair, type KeyPairSource } from './key-pair.ts';
 import { certificateInfo, generateCa, generateServingCert, pairIsConsistent, splitPemBundle } from './generate.ts';
-import { AppError } from '../common/errors.ts';
+import { AppError, ERRORS, errorMessage } from '../common/errors.ts';
 import { poll, type Poll } from '../common/poll.ts';
 
 /** The Secret's data (decoded) and the resourceVersion it was read at. */
@@ -72,7 +72,8 @@ export class SecretKeyPairSource extends KeyPairHolder implements KeyPairSource 
    * at the read resourceVersion) and retry after a conflict. Returns whether the served pair changed.
    */
   async refresh(): Promise<boolean> {
-    for (let attempt = 0; attempt < 5; attempt++) {
+    const attempts = 5;
+    for (let attempt = 0; attempt < attempts; attempt++) {
       const stored = await this.#opts.store.read();
       const adopted = stored === undefined ? undefined : this.#usable(stored.data);
       if (adopted !== undefined) return this.set(adopted);
@@ -82,10 +83,10 @@ export class SecretKeyPairSource extends KeyPairHolder implements KeyPairSource 
         : await this.#opts.store.replace(data, stored.resourceVersion);
       if (written === 'conflict') continue; // another replica wrote first: read theirs
       const pair = this.#usable(written.data);
-      if (pair === undefined) throw new AppError('HPS_CERT_SECRET', 'the Secret we just wrote does not hold a usable key pair');
+      if (pair === undefined) throw new AppError(ERRORS.HPS_CERT_SECRET);
       return this.set(pair);
     }
-    throw new AppError('HPS_CERT_SECRET', 'the certificate Secret kept changing under us (5 conflicts in a row)', { retryable: true });
+    throw new AppError(ERRORS.HPS_CERT_SECRET_CONFLICT, errorMessage(ERRORS.HPS_CERT_SECRET_CONFLICT, attempts));
   }
 
   async start(): Promise<void> {

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PeerRef, SyncerStatus } from '../syncer/status.ts';
+import { ERRORS } from '../common/errors.ts';
 import { age, readStatus, renderStatus, selectorString, verdict, type ReplicaRow } from './status-view.ts';
 
 const NOW = new Date('2026-12-02T18:00:00.000Z');
@@ -51,10 +52,10 @@ test('a newcomer not yet taught, declared by no one yet: no agreement, each reas
 
 test('what else breaks agreement: a stale peer, a failed reload, no answer, terminating, no pod at all', () => {
   const stale = row('haproxy-a', { declared: peers('haproxy-a', 'haproxy-b', 'haproxy-old'), links: { established: 1, remote: 2 },
-    lastReload: { at: '2026-12-02T17:57:00.000Z', result: 'failed' }, lastError: { at: '2026-12-02T17:57:00.000Z', code: 'HPS_RELOAD_FAILED', message: 'HAProxy 2.6.12 rejected the configuration' } });
+    lastReload: { at: '2026-12-02T17:57:00.000Z', result: 'failed' }, lastError: { at: '2026-12-02T17:57:00.000Z', code: ERRORS.HPS_RELOAD_FAILED.code, message: 'HAProxy 2.6.12 rejected the configuration' } });
   const v = verdict([stale, row('haproxy-b'), row('haproxy-c')]);
   assert.ok(v.problems.includes('haproxy-a: HAProxy declares haproxy-a,haproxy-b,haproxy-old, the EndpointSlices call for haproxy-a,haproxy-b,haproxy-c'), v.problems.join('\n'));
-  assert.match(renderStatus([stale], NOW), /3m ago, failed {2}HPS_RELOAD_FAILED 3m ago: HAProxy 2\.6\.12 rejected the configuration$/m);
+  assert.match(renderStatus([stale], NOW), new RegExp(`3m ago, failed {2}${ERRORS.HPS_RELOAD_FAILED.code} 3m ago: HAProxy 2\\.6\\.12 rejected the configuration$`, 'm'));
   assert.deepEqual(verdict([...converged(), { pod: 'haproxy-d', terminating: false, problem: 'no answer within 5 s' }]).problems, ['haproxy-d: no answer within 5 s']);
   assert.deepEqual(verdict([...converged().slice(1), { ...row('haproxy-a'), terminating: true }]).problems, ['haproxy-a: terminating']);
   assert.deepEqual(verdict([]), { agree: false, problems: ['no pod matches'] });

@@ -20,7 +20,7 @@ import type { Duplex } from 'node:stream';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
-import { ApiError, ConfigError } from './errors.ts';
+import { ApiError, ConfigError, ERRORS } from './errors.ts';
 
 /** Where the API is and how to authenticate. */
 export interface KubeAccess {
@@ -189,7 +189,7 @@ export function lazyAccess(credentials: KubeCredentials): () => Promise<KubeAcce
 function statusError(what: string, status: number, body: string): ApiError {
   let message = body.slice(0, 200);
   try { const m = (JSON.parse(body) as { message?: unknown }).message; if (typeof m === 'string') message = m; } catch { /* not JSON */ }
-  return new ApiError(`${what}: ${status} ${message}`, { status, retryable: status >= 500 || status === 408 || status === 429 || status === 410, code: 'HPS_KUBE_API' });
+  return new ApiError(ERRORS.HPS_KUBE_API, `${what}: ${status} ${message}`, { status, retryable: status >= 500 || status === 408 || status === 429 || status === 410 });
 }
 
 /** A request body and its media type. */
@@ -221,7 +221,7 @@ function open(access: KubeAccess, method: string, path: string, signal: AbortSig
 export async function requestJson<T>(access: KubeAccess, method: string, path: string, opts: { body?: unknown; contentType?: string; signal?: AbortSignal } = {}): Promise<T> {
   const what = `${method} ${path}`;
   const payload = opts.body === undefined ? undefined : { bytes: Buffer.from(JSON.stringify(opts.body)), contentType: opts.contentType ?? 'application/json' };
-  const res = await open(access, method, path, opts.signal, payload).catch((err: unknown) => { throw new ApiError(`${what}: ${(err as Error).message}`, { retryable: true, cause: err, code: 'HPS_KUBE_API' }); });
+  const res = await open(access, method, path, opts.signal, payload).catch((err: unknown) => { throw new ApiError(ERRORS.HPS_KUBE_API, `${what}: ${(err as Error).message}`, { cause: err }); });
   let body = '';
   res.setEncoding('utf8');
   for await (const chunk of res) body += chunk as string;
@@ -262,7 +262,7 @@ export async function collectPages<T>(fetchPage: (continueToken: string | undefi
     const next = page.metadata?.continue;
     if (next === undefined || next === '') return { items, resourceVersion: page.metadata?.resourceVersion ?? '' };
     // A server that hands out a token twice would keep us reading forever.
-    if (seen.has(next)) throw new ApiError(`list: the continue token repeated after ${seen.size} pages`, { retryable: true, code: 'HPS_KUBE_API' });
+    if (seen.has(next)) throw new ApiError(ERRORS.HPS_KUBE_API, `list: the continue token repeated after ${seen.size} pages`);
     seen.add(next);
     token = next;
   }
@@ -291,7 +291,7 @@ export async function listAll<T>(access: KubeAccess, path: string, opts: { limit
  * a byte (not even a bookmark) counts as a broken connection (a half-open TCP link never ends).
  */
 export async function watchLines(access: KubeAccess, path: string, onEvent: (event: { type: string; object: unknown }) => void, signal: AbortSignal, idleMs: number): Promise<void> {
-  const res = await open(access, 'GET', path, signal).catch((err: unknown) => { throw new ApiError(`watch ${path}: ${(err as Error).message}`, { retryable: true, cause: err, code: 'HPS_KUBE_API' }); });
+  const res = await open(access, 'GET', path, signal).catch((err: unknown) => { throw new ApiError(ERRORS.HPS_KUBE_API, `watch ${path}: ${(err as Error).message}`, { cause: err }); });
   res.setEncoding('utf8');
   if ((res.statusCode ?? 0) !== 200) {
     let body = '';
@@ -315,7 +315,7 @@ export async function watchLines(access: KubeAccess, path: string, onEvent: (eve
   } catch (err) {
     if (signal.aborted) return;
     if (err instanceof ApiError) throw err; // from onEvent, e.g. an ERROR event carrying 410
-    throw new ApiError(`watch ${path}: ${(err as Error).message}`, { retryable: true, cause: err, code: 'HPS_KUBE_API' });
+    throw new ApiError(ERRORS.HPS_KUBE_API, `watch ${path}: ${(err as Error).message}`, { cause: err });
   } finally {
     clearTimeout(idle);
   }

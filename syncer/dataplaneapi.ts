@@ -8,7 +8,7 @@
  * README); its request planning is unit-tested in dataplaneapi-plan.test.ts.
  */
 import { Agent, request } from 'undici';
-import { ApiError } from '../common/errors.ts';
+import { ApiError, ERRORS } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { dialectOf, showPeers, showProc, type Backend, type SyncResult } from './direct.ts';
 import { runtimePaths } from '../common/contract.ts';
@@ -61,7 +61,7 @@ export class DataplaneBackend implements Backend {
       const tx = await this.#call(api, 'POST', `/services/haproxy/transactions?version=${version}`, undefined, [201], 'opening a transaction', [409]);
       if (tx.status === 409) {
         if (attempt < MAX_CONFLICT_RETRIES) continue; // the version moved: re-read it and plan again
-        throw new ApiError('opening a transaction: version conflict persists', { status: 409, retryable: true });
+        throw new ApiError(ERRORS.HPS_DPAPI, 'opening a transaction: version conflict persists', { status: 409 });
       }
       const id = String((tx.body as { id?: unknown }).id);
       try {
@@ -71,7 +71,7 @@ export class DataplaneBackend implements Backend {
         }
         const commit = await this.#call(api, 'PUT', `/services/haproxy/transactions/${encodeURIComponent(id)}?force_reload=true`, undefined, [200, 202], 'committing the transaction', [409]);
         if (commit.status === 409 && attempt < MAX_CONFLICT_RETRIES) continue;
-        if (commit.status === 409) throw new ApiError('committing the transaction: version conflict persists', { status: 409, retryable: true });
+        if (commit.status === 409) throw new ApiError(ERRORS.HPS_DPAPI, 'committing the transaction: version conflict persists', { status: 409 });
       } catch (err) {
         await this.#call(api, 'DELETE', `/services/haproxy/transactions/${encodeURIComponent(id)}`, undefined, [204, 404], 'abandoning the transaction').catch(() => undefined);
         throw err;
@@ -88,21 +88,21 @@ export class DataplaneBackend implements Backend {
   async #detect(): Promise<ApiVersion> {
     for (const v of ['v3', 'v2'] as const) {
       const r = await this.#raw('GET', `/${v}/info`).catch((err: unknown) => {
-        throw new ApiError(`Data Plane API at ${this.#o.baseUrl.origin} not answering: ${(err as Error).message}`, { retryable: true, cause: err, code: 'HPS_DPAPI_DOWN' });
+        throw new ApiError(ERRORS.HPS_DPAPI_DOWN, `Data Plane API at ${this.#o.baseUrl.origin} not answering: ${(err as Error).message}`, { cause: err });
       });
       if (r.status === 200) {
         this.#o.log.info({ api: v, version: (r.body as { api?: { version?: unknown } } | null)?.api?.version }, 'Data Plane API detected');
         return v;
       }
-      if (r.status === 401 || r.status === 403) throw new ApiError(`GET /${v}/info: ${r.status} (check the credentials file)`, { status: r.status, retryable: true });
+      if (r.status === 401 || r.status === 403) throw new ApiError(ERRORS.HPS_DPAPI, `GET /${v}/info: ${r.status} (check the credentials file)`, { status: r.status, retryable: true });
     }
-    throw new ApiError('neither /v3/info nor /v2/info answered 200', { retryable: true, code: 'HPS_DPAPI_DOWN' });
+    throw new ApiError(ERRORS.HPS_DPAPI_DOWN, 'neither /v3/info nor /v2/info answered 200');
   }
 
   async #configVersion(api: ApiVersion): Promise<number> {
     const r = await this.#call(api, 'GET', '/services/haproxy/configuration/version', undefined, [200], 'reading the configuration version');
     const n = Number(r.body);
-    if (!Number.isInteger(n)) throw new ApiError('configuration version is not an integer', { retryable: true });
+    if (!Number.isInteger(n)) throw new ApiError(ERRORS.HPS_DPAPI, 'configuration version is not an integer');
     return n;
   }
 
@@ -116,12 +116,12 @@ export class DataplaneBackend implements Backend {
   /** A call whose status must be in `ok` (or `tolerated`, returned to the caller); anything else throws. */
   async #call(api: ApiVersion, method: string, path: string, body: unknown, ok: number[], what: string, tolerated: number[] = []): Promise<{ status: number; body: unknown }> {
     const r = await this.#raw(method, `/${api}${path}`, body).catch((err: unknown) => {
-      throw new ApiError(`${what}: ${(err as Error).message}`, { retryable: true, cause: err });
+      throw new ApiError(ERRORS.HPS_DPAPI_DOWN, `${what}: ${(err as Error).message}`, { cause: err });
     });
     if (ok.includes(r.status) || tolerated.includes(r.status)) return r;
     const message = typeof r.body === 'object' && r.body !== null && 'message' in r.body ? String((r.body).message) : '';
     this.#o.log.warn({ method, path, status: r.status, message }, 'Data Plane API call failed');
-    throw new ApiError(`${what}: ${method} ${path} answered ${r.status}${message ? ` (${message})` : ''}`, { status: r.status, retryable: r.status >= 500 || r.status === 406 || r.status === 409 || r.status === 429 });
+    throw new ApiError(ERRORS.HPS_DPAPI, `${what}: ${method} ${path} answered ${r.status}${message ? ` (${message})` : ''}`, { status: r.status, retryable: r.status >= 500 || r.status === 406 || r.status === 409 || r.status === 429 });
   }
 
   async #raw(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {

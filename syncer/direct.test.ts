@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirectBackend, ReloadRejectedError } from './direct.ts';
-import { HaproxyError } from '../common/errors.ts';
+import { ERRORS, HaproxyError } from '../common/errors.ts';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 const dirs: string[] = [];
@@ -39,7 +39,7 @@ test('an HAProxy version the syncer does not know is refused: the file is writte
   const backend = new DirectBackend({ runtimeDir: dir, section: 'mypeers', localPeer: 'pod-0' });
   await assert.rejects(backend.sync([self, other]), (err: unknown) => {
     assert.ok(err instanceof HaproxyError);
-    assert.equal(err.code, 'HPS_HAPROXY_VERSION');
+    assert.equal(err.code, ERRORS.HPS_HAPROXY_VERSION.code);
     assert.match(err.message, /^HAProxy 2\.8\.5-1 is not a version this syncer knows/);
     return true;
   });
@@ -59,7 +59,7 @@ test('3.0: Success=0 is a rejected reload carrying HAProxy\'s error lines, and t
   writeFileSync(backend.peersFile, 'previous\n');
   await assert.rejects(backend.sync([self, other]), (err: unknown) => {
     assert.ok(err instanceof ReloadRejectedError);
-    assert.equal(err.code, 'HPS_RELOAD_FAILED');
+    assert.equal(err.code, ERRORS.HPS_RELOAD_FAILED.code);
     assert.match(err.haproxyVersion, /^3\.0\.11-/);
     assert.equal(err.reasons.length, 3);
     assert.match(err.message, /rejected the configuration \(the previous worker keeps serving; the previous file was restored\): \[ALERT\].*unknown keyword 'this-is-not-a-keyword'/);

@@ -17,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { writeAtomic } from '../common/files.ts';
 import { runtimePaths } from '../common/contract.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HaproxyError } from '../common/errors.ts';
+import { ERRORS, HaproxyError } from '../common/errors.ts';
 import { socketCommand } from './haproxy-socket.ts';
 import { parsePeersFile, renderPeersFile, sortPeers, type Peer } from './peers.ts';
 import { dialectFor, type HaproxyDialect } from './haproxy-version.ts';
@@ -71,24 +71,34 @@ export class ReloadRejectedError extends HaproxyError {
   /** The version of the HAProxy that refused it. */
   readonly haproxyVersion: string;
   constructor(message: string, haproxyLog: readonly string[], haproxyVersion: string) {
-    super(message, { retryable: true, code: 'HPS_RELOAD_FAILED' });
+    super(ERRORS.HPS_RELOAD_FAILED, message);
     this.haproxyLog = haproxyLog;
     this.reasons = failureLines(haproxyLog);
     this.haproxyVersion = haproxyVersion;
   }
 }
 
-/** The dialect of the HAProxy behind `proc`; throws HPS_HAPROXY_VERSION (retryable: it may be replaced) when unknown. */
+/** An HAProxy version the syncer does not know (HPS_HAPROXY_VERSION; retryable: the container may be replaced). */
+export class UnknownVersionError extends HaproxyError {
+  /** The version HAProxy reported ('' when it reported none). */
+  readonly version: string;
+  constructor(d: { readonly version: string; readonly reason: string }) {
+    super(ERRORS.HPS_HAPROXY_VERSION, d.reason);
+    this.version = d.version;
+  }
+}
+
+/** The dialect of the HAProxy behind `proc`; throws UnknownVersionError when unknown. */
 export function dialectOf(proc: ProcInfo): HaproxyDialect {
   const d = dialectFor(proc.version ?? '');
-  if (!d.known) throw new HaproxyError(d.reason, { retryable: true, code: 'HPS_HAPROXY_VERSION' });
+  if (!d.known) throw new UnknownVersionError(d);
   return d.dialect;
 }
 
 /** Reads `show proc` on a master CLI; throws a retryable HaproxyError when it does not answer. */
 export async function showProc(masterSocket: string): Promise<ProcInfo> {
   const info = parseShowProc(await socketCommand(masterSocket, 'show proc'));
-  if (info === undefined) throw new HaproxyError('show proc: no master line in the answer', { retryable: true });
+  if (info === undefined) throw new HaproxyError(ERRORS.HPS_HAPROXY_ANSWER, 'show proc: no master line in the answer');
   return info;
 }
 
@@ -132,7 +142,7 @@ export class DirectBackend implements Backend {
     const content = renderPeersFile({ localPeer: this.#opts.localPeer, adminSocket: this.adminSocket, section: this.#opts.section, peers: desired });
     const previous = await readFile(this.peersFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined;
-      throw new HaproxyError(`reading ${this.peersFile}: ${err.message}`, { cause: err, retryable: true, code: 'HPS_PEERS_FILE' });
+      throw new HaproxyError(ERRORS.HPS_PEERS_FILE, `reading ${this.peersFile}: ${err.message}`, { cause: err });
     });
     const fileChanged = content !== previous;
     if (fileChanged) await this.#write(content);
@@ -191,7 +201,7 @@ export class DirectBackend implements Backend {
     try {
       await writeAtomic(this.peersFile, content, 0o644);
     } catch (err) {
-      throw new HaproxyError(`writing ${this.peersFile}: ${(err as Error).message}`, { cause: err, retryable: true, code: 'HPS_PEERS_FILE' });
+      throw new HaproxyError(ERRORS.HPS_PEERS_FILE, `writing ${this.peersFile}: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -228,7 +238,7 @@ export class DirectBackend implements Backend {
         throw new ReloadRejectedError(`HAProxy ${d.version} rejected the configuration (the previous worker keeps serving${restored}); `
           + 'this version does not return its error lines: they are in the HAProxy container\'s log', [], d.version);
       }
-      if (Date.now() > deadline) throw new HaproxyError('reload not confirmed by show proc in time', { retryable: true, code: 'HPS_RELOAD_TIMEOUT' });
+      if (Date.now() > deadline) throw new HaproxyError(ERRORS.HPS_RELOAD_TIMEOUT);
       await sleep(20);
     }
   }

@@ -2,19 +2,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { podUid, syncerEvent } from './events.ts';
+import { ERRORS } from '../common/errors.ts';
 
 test('a rejected or unconfirmed reload, a refused HAProxy version and an untaught resync are Warning Events; other errors are not', () => {
-  assert.equal(syncerEvent({ kind: 'error', code: 'HPS_RELOAD_FAILED', message: 'HAProxy 3.0.11 rejected the configuration: [ALERT] x' })?.reason, 'ReloadFailed');
-  assert.match(syncerEvent({ kind: 'error', code: 'HPS_RELOAD_FAILED', message: 'rejected: [ALERT] x' })?.note ?? '', /^HPS_RELOAD_FAILED: rejected: \[ALERT\] x$/);
-  assert.equal(syncerEvent({ kind: 'error', code: 'HPS_RELOAD_TIMEOUT', message: 'not confirmed' })?.reason, 'ReloadFailed');
-  assert.equal(syncerEvent({ kind: 'error', code: 'HPS_HAPROXY_VERSION', message: 'HAProxy 9.9 unknown' })?.reason, 'UnsupportedHaproxyVersion');
+  assert.equal(syncerEvent({ kind: 'error', code: ERRORS.HPS_RELOAD_FAILED.code, message: 'HAProxy 3.0.11 rejected the configuration: [ALERT] x' })?.reason, 'ReloadFailed');
+  assert.equal(syncerEvent({ kind: 'error', code: ERRORS.HPS_RELOAD_FAILED.code, message: 'rejected: [ALERT] x' })?.note, `${ERRORS.HPS_RELOAD_FAILED.code}: rejected: [ALERT] x`);
+  assert.equal(syncerEvent({ kind: 'error', code: ERRORS.HPS_RELOAD_TIMEOUT.code, message: 'not confirmed' })?.reason, 'ReloadFailed');
+  assert.equal(syncerEvent({ kind: 'error', code: ERRORS.HPS_HAPROXY_VERSION.code, message: 'HAProxy 9.9 unknown' })?.reason, 'UnsupportedHaproxyVersion');
   const untaught = syncerEvent({ kind: 'untaught', reason: 'resync timed out without a teacher' });
   assert.equal(untaught?.reason, 'ResyncTimedOut');
   assert.match(untaught?.note ?? '', /delete the pod/);
-  for (const e of [untaught, syncerEvent({ kind: 'error', code: 'HPS_RELOAD_FAILED', message: '' })]) assert.equal(e?.type, 'Warning');
+  for (const e of [untaught, syncerEvent({ kind: 'error', code: ERRORS.HPS_RELOAD_FAILED.code, message: '' })]) assert.equal(e?.type, 'Warning');
   // Passing trouble the syncer retries by itself (the apiserver, the socket) is for logs and metrics.
-  assert.equal(syncerEvent({ kind: 'error', code: 'HPS_KUBE_API', message: 'x' }), undefined);
-  assert.equal(syncerEvent({ kind: 'error', code: 'HPS_HAPROXY_SOCKET', message: 'x' }), undefined);
+  assert.equal(syncerEvent({ kind: 'error', code: ERRORS.HPS_KUBE_API.code, message: 'x' }), undefined);
+  assert.equal(syncerEvent({ kind: 'error', code: ERRORS.HPS_HAPROXY_SOCKET.code, message: 'x' }), undefined);
   assert.equal(syncerEvent({ kind: 'reloaded' }), undefined);
 });
 

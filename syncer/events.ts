@@ -5,6 +5,7 @@
  * Pure; common/events.ts posts them (rate-limited, fire and forget).
  */
 import type { V1EndpointSlice } from '@kubernetes/client-node';
+import { ERRORS } from '../common/errors.ts';
 import type { EventReport } from '../common/events.ts';
 import type { ReconcileOutcome } from './reconciler.ts';
 import { RELOAD_FAILURE_CODES } from './status.ts';
@@ -29,7 +30,7 @@ export function syncerEvent(outcome: ReconcileOutcome): Omit<EventReport, 'subje
   if (RELOAD_FAILURE_CODES.has(outcome.code)) {
     return { reason: SYNCER_EVENT_REASONS.reloadFailed, type: 'Warning', action: 'Reload', note: `${outcome.code}: ${outcome.message}` };
   }
-  if (outcome.code === 'HPS_HAPROXY_VERSION') {
+  if (outcome.code === ERRORS.HPS_HAPROXY_VERSION.code) {
     return { reason: SYNCER_EVENT_REASONS.unsupportedHaproxy, type: 'Warning', action: 'Reconcile', note: outcome.message };
   }
   return undefined;

@@ -3,7 +3,7 @@
  * HAProxy answers and closes the connection, so the answer is everything read until the close.
  */
 import { connect } from 'node:net';
-import { HaproxyError } from '../common/errors.ts';
+import { ERRORS, HaproxyError } from '../common/errors.ts';
 
 /**
  * Sends `command` and resolves with the whole answer. Rejects with a retryable HaproxyError when the
@@ -15,13 +15,13 @@ export function socketCommand(path: string, command: string, timeoutMs = 5000): 
     const sock = connect(path);
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new HaproxyError(`"${command}" on ${path}: no answer within ${timeoutMs} ms`, { retryable: true, code: 'HPS_HAPROXY_TIMEOUT' }));
+      reject(new HaproxyError(ERRORS.HPS_HAPROXY_TIMEOUT, `"${command}" on ${path}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     sock.on('connect', () => sock.end(`${command}\n`));
     sock.on('data', (c: Buffer) => chunks.push(c));
     sock.on('error', (err) => {
       clearTimeout(timer);
-      reject(new HaproxyError(`"${command}" on ${path}: ${err.message}`, { retryable: true, cause: err, code: 'HPS_HAPROXY_SOCKET' }));
+      reject(new HaproxyError(ERRORS.HPS_HAPROXY_SOCKET, `"${command}" on ${path}: ${err.message}`, { cause: err }));
     });
     sock.on('close', (hadError) => {
       clearTimeout(timer);

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { redactOptions, renderHelp } from '../common/config.ts';
-import { ConfigError } from '../common/errors.ts';
+import { ConfigError, ERRORS } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
 import { createMetrics } from './metrics.ts';
 import { buildHealthServer, listen } from './health.ts';
@@ -100,7 +100,7 @@ export async function main(argv: string[]): Promise<void> {
   watch = watchEndpointSlices({
     access, namespace: cfg.namespace, service: cfg.service, log,
     onChange: () => reconciler.notify(),
-    onError: () => metrics.errors.inc({ code: 'HPS_WATCH' }),
+    onError: () => metrics.errors.inc({ code: ERRORS.HPS_WATCH.code }),
   });
   reconciler.start();
   gate.start();

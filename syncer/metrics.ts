@@ -5,6 +5,7 @@
  * https://prometheus.io/docs/practices/naming/. The README's metrics table lists them, and
  * test/metrics-vocabulary.test.ts fails when the two differ.
  */
+import { countedCodes } from '../common/errors.ts';
 import { Counter, Gauge, Histogram, InfoGauge, Registry, registerProcessMetrics } from './prometheus.ts';
 
 export const SYNCER_PREFIX = 'haproxy_peer_sync_syncer_';
@@ -27,8 +28,9 @@ export interface SyncerMetrics {
 
 /**
  * Builds the metrics; `defaults` adds the process metrics (resident memory, CPU, heap, event-loop
- * delay). The result counters start at 0 for every result, so an alert on the first failed reload
- * (`increase(…{result="failed"}[10m]) > 0`) sees it: a series born at 1 has no increase.
+ * delay). The result counters start at 0 for every result, and errors_total at 0 for every code of the
+ * catalogue the syncer counts (common/errors.ts), so an alert on the first failed reload or the first
+ * error of a kind (`increase(…{result="failed"}[10m]) > 0`) sees it: a series born at 1 has no increase.
  */
 export function createMetrics(defaults = true): SyncerMetrics {
   const registry = new Registry();
@@ -58,5 +60,6 @@ export function createMetrics(defaults = true): SyncerMetrics {
   };
   for (const result of ['success', 'error']) metrics.reconciles.inc({ result }, 0);
   for (const result of ['succeeded', 'failed']) metrics.reloads.inc({ result }, 0);
+  for (const code of countedCodes('syncer')) metrics.errors.inc({ code }, 0);
   return metrics;
 }

@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
-import { Reconciler } from './reconciler.ts';
+import { Reconciler, type ReconcileOutcome } from './reconciler.ts';
 import { createMetrics } from './metrics.ts';
 import { createLogger } from '../common/logger.ts';
-import { HaproxyError } from '../common/errors.ts';
-import { ReloadRejectedError, type Backend, type SyncResult } from './direct.ts';
+import { ApiError, countedCodes, ERRORS } from '../common/errors.ts';
+import { ReloadRejectedError, UnknownVersionError, type Backend, type SyncResult } from './direct.ts';
 import { dialectFor } from './haproxy-version.ts';
 import type { Peer } from './peers.ts';
 import { parseShowPeers, type SectionStatus } from './show-peers.ts';
@@ -31,7 +31,7 @@ class FakeBackend implements Backend {
     this.calls.push(desired);
     if (this.failNext > 0) { this.failNext--; throw this.failWith(); }
     const d = dialectFor(this.version);
-    if (this.running && !d.known) throw new HaproxyError(d.reason, { code: 'HPS_HAPROXY_VERSION', retryable: true });
+    if (this.running && !d.known) throw new UnknownVersionError(d);
     const reloaded = this.running && this.reloading;
     const replaced = this.section;
     if (reloaded && this.newWorker) this.section = this.newWorker(replaced);
@@ -51,12 +51,16 @@ function setup(slices: () => V1EndpointSlice[] | undefined, self = 'me') {
   const timers = fakeTimers();
   const backend = new FakeBackend();
   const metrics = createMetrics(false);
+  const outcomes: ReconcileOutcome[] = [];
   const reconciler = new Reconciler({
     self: { name: self, ip: '10.0.0.1' }, port: 10000, slices, backend, timers,
     log: createLogger('test', 'silent'), metrics,
     quietMs: 200, maxMs: 1000, backoff: { baseMs: 100, maxMs: 1000 }, resyncMs: 60_000,
+    onOutcome: (o) => outcomes.push(o),
   });
-  return { timers, backend, reconciler, metrics };
+  /** The reasons of the "untaught" outcomes reported so far (each one an Event and /status's last error). */
+  const untaught = (): string[] => outcomes.flatMap((o) => (o.kind === 'untaught' ? [o.reason] : []));
+  return { timers, backend, reconciler, metrics, untaught };
 }
 
 test('nothing happens before the first list; the first list and a lone change are applied at once, a burst after them in one more pass', async () => {
@@ -111,7 +115,7 @@ test('a failed pass is retried with backoff until it succeeds', async () => {
 });
 
 test('readiness: 503 until HAProxy runs, then until taught, then latched', async () => {
-  const { timers, backend, reconciler } = setup(() => [slice('a')]);
+  const { timers, backend, reconciler, untaught } = setup(() => [slice('a')]);
   backend.running = false;
   reconciler.start();
   await timers.advance(10);
@@ -120,8 +124,10 @@ test('readiness: 503 until HAProxy runs, then until taught, then latched', async
   // Ready replica "a" exists, resync timed out (0x20) and its link is not up: not taught.
   backend.section = { name: 'haproxy-peers', flags: 0x33, peers: [] };
   await timers.advance(3000);
-  assert.equal(reconciler.readiness().ready, false);
-  assert.match(reconciler.readiness().reason, /timed out/);
+  const timedOut = 'resync timed out without a teacher; no link to ready replicas: a (not in HAProxy\'s live section)';
+  assert.deepEqual(reconciler.readiness(), { ready: false, reason: timedOut });
+  // Reported once (an Event, /status's last error), not at every check of the same verdict.
+  assert.deepEqual(untaught(), [timedOut]);
   backend.section = { name: 'haproxy-peers', flags: 0x2213, peers: [
     { name: 'a', local: false, active: true, host: '10.0.0.2', port: 10000, lastStatus: 'ESTA', state: 'EST' }] };
   await timers.advance(500);
@@ -133,7 +139,7 @@ test('readiness: 503 until HAProxy runs, then until taught, then latched', async
 });
 
 test('a restarted HAProxy (new master) makes the replica unready until its table is taught again', async () => {
-  const { timers, backend, reconciler } = setup(() => [slice('other', 'me')]);
+  const { timers, backend, reconciler, untaught } = setup(() => [slice('other', 'me')]);
   const taught: SectionStatus = { name: 'haproxy-peers', flags: 0x203, peers: [
     { name: 'me', local: true, active: false, host: '10.0.0.3', port: 10000, lastStatus: 'NONE', state: undefined },
     { name: 'other', local: false, active: true, host: '10.0.0.2', port: 10000, lastStatus: 'ESTA', state: 'EST' },
@@ -148,6 +154,7 @@ test('a restarted HAProxy (new master) makes the replica unready until its table
   backend.section = { ...taught, flags: 0x0 };
   await timers.advance(60_000); // the periodic pass notices it
   assert.deepEqual(reconciler.readiness(), { ready: false, reason: 'resync in progress' });
+  assert.deepEqual(untaught(), [], 'a resync under way ends by itself: nothing to report');
 
   backend.section = taught; // taught by the other replica
   await timers.advance(1000);
@@ -183,7 +190,7 @@ test('an HAProxy version the syncer does not know: refused, un-Ready with that r
   assert.match(r.reason, /^HAProxy 2\.8\.5-1 is not a version this syncer knows \(branch 2\.8; known: 2\.6, 3\.0\)/);
   const text = await metrics.registry.metrics();
   assert.match(text, /haproxy_peer_sync_syncer_haproxy_info\{version="2\.8\.5-1",branch="",known="false"\} 1/);
-  assert.match(text, /haproxy_peer_sync_syncer_errors_total\{code="HPS_HAPROXY_VERSION"\} \d+/);
+  assert.match(text, new RegExp(`haproxy_peer_sync_syncer_errors_total\\{code="${ERRORS.HPS_HAPROXY_VERSION.code}"\\} [1-9]`));
   assert.match(text, /haproxy_peer_sync_syncer_ready 0/);
   backend.version = '2.6.12-1+deb12u4'; // the container was replaced by a known version
   await timers.advance(2000);
@@ -225,14 +232,16 @@ for (const v of [{ version: '2.6.12-1+deb12u4', branch: '2.6' }, { version: '3.0
   const untaught = fixture(`show-peers-${v.branch}-reloaded-untaught.txt`);
 
   test(`${v.branch}: reloaded before being taught, the old worker's "finished" lesson does not make the replica ready`, async () => {
-    const { timers, backend, reconciler } = setup(() => [slice('p1', 'p2', 'p3')], 'p3');
+    const { timers, backend, reconciler, untaught: reported } = setup(() => [slice('p1', 'p2', 'p3')], 'p3');
     backend.version = v.version;
     backend.section = alone;
     backend.newWorker = () => untaught; // the first pass reloads
     reconciler.start();
     await timers.advance(1000);
-    assert.deepEqual(reconciler.readiness(), { ready: false, reason: 'resync timed out without a teacher, then a reload passed the untaught table on; '
-      + 'no link to ready replicas: p1 (UNKN: it does not declare this replica), p2 (UNKN: it does not declare this replica)' });
+    const reason = 'resync timed out without a teacher, then a reload passed the untaught table on; '
+      + 'no link to ready replicas: p1 (UNKN: it does not declare this replica), p2 (UNKN: it does not declare this replica)';
+    assert.deepEqual(reconciler.readiness(), { ready: false, reason });
+    assert.deepEqual(reported(), [reason]);
     backend.reloading = false;
     backend.section = linksUp(untaught); // p1 and p2 declare p3 at last and dial it
     await timers.advance(60_000);
@@ -324,5 +333,32 @@ test('a syncer started after HAProxy was reloaded cannot know what the reload ha
   reconciler.start();
   await timers.advance(1000);
   assert.deepEqual(reconciler.readiness(), { ready: true, reason: 'ready' });
+  await reconciler.stop();
+});
+
+test('errors: every code the syncer counts starts at 0; a retryable one is retried with backoff, one that is not at the slowest pace', async () => {
+  const { timers, backend, reconciler, metrics } = setup(() => [slice('a')]);
+  const text = await metrics.registry.metrics();
+  for (const code of countedCodes('syncer')) assert.match(text, new RegExp(`^haproxy_peer_sync_syncer_errors_total\\{code="${code}"\\} 0$`, 'm'), code);
+  // A rejected reload (retryable): the next pass within the first backoff step (100 ms); that one meets a
+  // Data Plane API that refuses the request itself (400: asking again soon cannot help): retried after the cap (1 s).
+  const failures = [
+    () => new ReloadRejectedError('rejected', [], '2.6.12-1+deb12u4'),
+    () => new ApiError(ERRORS.HPS_DPAPI, 'POST …/peer_entries answered 400', { status: 400, retryable: false }),
+  ];
+  backend.failNext = failures.length;
+  backend.failWith = () => (failures.shift() ?? (() => new Error('no more failures')))();
+  reconciler.start();
+  assert.equal(backend.calls.length, 1);
+  await timers.advance(100);
+  assert.equal(backend.calls.length, 2);
+  // (A retryable one would be retried within 200 ms now: the second backoff step.)
+  await timers.advance(900);
+  assert.equal(backend.calls.length, 2);
+  await timers.advance(200);
+  assert.equal(backend.calls.length, 3);
+  const after = await metrics.registry.metrics();
+  assert.match(after, new RegExp(`errors_total\\{code="${ERRORS.HPS_DPAPI.code}"\\} 1$`, 'm'));
+  assert.match(after, new RegExp(`errors_total\\{code="${ERRORS.HPS_RELOAD_FAILED.code}"\\} 1$`, 'm'));
   await reconciler.stop();
 });

@@ -9,16 +9,17 @@
  * The clock and the backend are injected; tests drive it with fakes.
  */
 import type { V1EndpointSlice } from '@kubernetes/client-node';
-import { AppError } from '../common/errors.ts';
+import { AppError, ERRORS } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { Coalescer, realTimers, type Timers } from './coalescer.ts';
 import { desiredPeers, type Self } from './desired.ts';
-import { ReloadRejectedError, type Backend } from './direct.ts';
+import { ReloadRejectedError, UnknownVersionError, type Backend } from './direct.ts';
 import { KNOWN_BRANCHES, describeSectionFlags, type HaproxyDialect } from './haproxy-version.ts';
 import type { SyncerMetrics } from './metrics.ts';
 import { diffPeers, formatAddress, isEmptyDiff, type Peer } from './peers.ts';
-import { taughtVerdict, type SectionStatus, type WorkerHistory } from './show-peers.ts';
+import { NEEDS_RESTART, taughtVerdict, verdictReason, type SectionStatus, type WorkerHistory } from './show-peers.ts';
+import { RELOAD_FAILURE_CODES } from './status.ts';
 import { sameMaster, type MasterInstance } from './show-proc.ts';
 
 export interface ReconcilerOptions {
@@ -218,21 +219,24 @@ export class Reconciler {
       if (result.reloaded) { this.#reloaded(result.replaced); this.#o.onOutcome?.({ kind: 'reloaded' }); }
       this.#readinessDue = true;
     } catch (err) {
-      const code = err instanceof AppError ? err.code : 'HPS_UNEXPECTED';
+      const code = err instanceof AppError ? err.code : ERRORS.HPS_UNEXPECTED.code;
       metrics.reconciles.inc({ result: 'error' });
       metrics.errors.inc({ code });
-      const delay = backoffDelay(this.#attempt++, this.#o.backoff);
+      // The catalogue says whether trying again soon can help (an error of ours that does not say: a bug,
+      // retried as if it could); when it cannot, the level-triggered pass still retries, at the slowest pace.
+      const retryable = err instanceof AppError ? err.retryable : ERRORS.HPS_UNEXPECTED.retryable;
+      const delay = retryable ? backoffDelay(this.#attempt++, this.#o.backoff) : (this.#o.backoff ?? DEFAULT_BACKOFF).maxMs;
       this.#o.onOutcome?.({ kind: 'error', code, message: err instanceof Error ? err.message : String(err) });
-      if (code === 'HPS_HAPROXY_VERSION') {
-        this.#refuseVersion((err as Error).message);
+      if (err instanceof UnknownVersionError) {
+        this.#refuseVersion(err);
       } else if (err instanceof ReloadRejectedError) {
         metrics.reloads.inc({ result: 'failed' });
         // HAProxy's own words (3.0 returns them with the reload; 2.6 does not).
         metrics.reloadFailure.set({ haproxy_version: err.haproxyVersion, message: err.reasons.join('\n') || 'rejected (no error lines returned by this HAProxy version)' });
         log.error({ err, haproxyLog: err.haproxyLog, attempt: this.#attempt, retryInMs: delay }, 'HAProxy rejected the new configuration; the previous worker keeps serving');
       } else {
-        if (code === 'HPS_RELOAD_FAILED') metrics.reloads.inc({ result: 'failed' });
-        log.warn({ err, attempt: this.#attempt, retryInMs: delay }, 'reconcile failed; retrying');
+        if (RELOAD_FAILURE_CODES.has(code)) metrics.reloads.inc({ result: 'failed' });
+        log[retryable ? 'warn' : 'error']({ err, attempt: this.#attempt, retryInMs: delay }, 'reconcile failed; retrying');
       }
       this.#schedule(delay);
     } finally {
@@ -252,12 +256,12 @@ export class Reconciler {
   }
 
   /** An HAProxy version the syncer does not know: never guessed; un-Ready with that reason until it changes. */
-  #refuseVersion(message: string): void {
+  #refuseVersion(err: UnknownVersionError): void {
+    const message = err.message;
     if (message !== this.#refusedVersion) {
       this.#refusedVersion = message;
       this.#o.log.error({ knownBranches: KNOWN_BRANCHES }, message);
-      const version = /^HAProxy (\S+)/.exec(message)?.[1] ?? '';
-      this.#o.metrics.haproxy.set({ version, branch: '', known: 'false' });
+      this.#o.metrics.haproxy.set({ version: err.version, branch: '', known: 'false' });
     }
     this.#dialect = undefined;
     this.#firstSuccess = false;
@@ -326,22 +330,23 @@ export class Reconciler {
       if (afterPass()) return;
       if (generation !== this.#workerGeneration) { void check(); return; } // a pass came and went meanwhile
       const verdict = taughtVerdict(section, dialect, this.#others(), this.#history());
+      const reason = verdictReason(verdict);
       const flags = section === undefined ? undefined : describeSectionFlags(section.flags, dialect);
       if (verdict.taught) {
         this.#taught = true;
         this.#o.metrics.ready.set(1);
-        this.#o.log.info({ reason: verdict.reason, haproxy: dialect.version, sectionFlags: flags }, 'tables taught: ready');
+        this.#o.log.info({ reason, verdict: verdict.kind, haproxy: dialect.version, sectionFlags: flags }, 'tables taught: ready');
         this.#readinessLoop = false;
         return;
       }
-      if (verdict.reason !== this.#reason) {
+      if (reason !== this.#reason) {
         // HAProxy never asks again once its resync ended: only a restart of HAProxy can teach it now.
-        if (/timed out without a teacher/.test(verdict.reason)) {
-          this.#o.onOutcome?.({ kind: 'untaught', reason: verdict.reason });
-          this.#o.log.warn({ reason: verdict.reason, sectionFlags: flags }, 'this replica ended its table resync without a teacher while ready replicas exist; it stays unready until HAProxy restarts (delete the pod)');
-        } else this.#o.log.debug({ reason: verdict.reason, sectionFlags: flags }, 'not ready yet');
+        if (NEEDS_RESTART.has(verdict.kind)) {
+          this.#o.onOutcome?.({ kind: 'untaught', reason });
+          this.#o.log.warn({ reason, verdict: verdict.kind, sectionFlags: flags }, 'this replica ended its table resync without a teacher while ready replicas exist; it stays unready until HAProxy restarts (delete the pod)');
+        } else this.#o.log.debug({ reason, verdict: verdict.kind, sectionFlags: flags }, 'not ready yet');
       }
-      this.#reason = verdict.reason;
+      this.#reason = reason;
       if (this.#stopped) { this.#readinessLoop = false; return; }
       this.#readinessTimer = this.#timers.setTimeout(() => { void check(); }, this.#o.readinessPollMs ?? 250);
     };

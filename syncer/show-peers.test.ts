@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { isEstablished, parseShowPeers, taughtVerdict, type SectionStatus } from './show-peers.ts';
+import { isEstablished, parseShowPeers, taughtVerdict, verdictReason, type SectionStatus } from './show-peers.ts';
 import { dialectFor, type HaproxyDialect } from './haproxy-version.ts';
 import type { Peer } from './peers.ts';
 
@@ -11,11 +11,16 @@ const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${nam
 const section = (name: string): SectionStatus => { const [s] = parseShowPeers(fixture(name)); assert.ok(s, name); return s; };
 const peer = (name: string, ready: boolean): Peer => ({ name, host: '127.0.3.1', port: 10000, ready });
 const dialect = (v: string): HaproxyDialect => { const d = dialectFor(v); assert.ok(d.known); return d.dialect; };
+/** The verdict with the sentence /readyz shows for it. */
+const judge = (...args: Parameters<typeof taughtVerdict>): { taught: boolean; tableTaught: boolean; kind: string; reason: string } => {
+  const v = taughtVerdict(...args);
+  return { taught: v.taught, tableTaught: v.tableTaught, kind: v.kind, reason: verdictReason(v) };
+};
 
 test('a ready replica that refuses us (UNKN) keeps us un-Ready even though another taught us', () => {
   const s = section('show-peers-2.6-taught.txt');
-  assert.deepEqual(taughtVerdict(s, dialect('2.6.12'), [peer('p1', true), peer('p3', true)]),
-    { taught: false, tableTaught: true, reason: 'links not established: p3 (UNKN: it does not declare this replica)' });
+  assert.deepEqual(judge(s, dialect('2.6.12'), [peer('p1', true), peer('p3', true)]),
+    { taught: false, tableTaught: true, kind: 'links-down', reason: 'links not established: p3 (UNKN: it does not declare this replica)' });
   // p3 still starting (not Ready): it holds nothing that served traffic.
   assert.equal(taughtVerdict(s, dialect('2.6.12'), [peer('p1', true), peer('p3', false)]).taught, true);
 });
@@ -79,8 +84,8 @@ for (const c of cases) {
 
   test(`${d.branch}: a fresh replica taught by a remote peer is taught once every ready replica's link is up`, () => {
     const s = at(c.joined);
-    assert.deepEqual(taughtVerdict(s, d, [peer('p1', false), peer('p2', true), peer('p3', true)]),
-      { taught: true, tableTaught: true, reason: 'taught by a peer; links established' });
+    assert.deepEqual(judge(s, d, [peer('p1', false), peer('p2', true), peer('p3', true)]),
+      { taught: true, tableTaught: true, kind: 'by-peer', reason: 'taught by a peer; links established' });
     // 3.0's p1 session was closed by a connect collision at that instant (inactive, ESTA): HAProxy redials
     // it by itself and pushes again what p1 has not acknowledged, so it counts.
     assert.equal(taughtVerdict(s, d, [peer('p1', true), peer('p2', true), peer('p3', true)]).taught, true);
@@ -90,9 +95,9 @@ for (const c of cases) {
     const s = at(c.reloaded);
     const taughtBefore = { predecessorTaught: true };
     // p4 was just declared and is still starting (not ready): its CONN does not matter.
-    assert.deepEqual(taughtVerdict(s, d, [peer('p2', true), peer('p3', true), peer('p4', false)], taughtBefore),
-      { taught: true, tableTaught: true, reason: 'taught by the previous worker, itself taught; links established' });
-    assert.match(taughtVerdict(s, d, [peer('p2', true), peer('p4', true)], taughtBefore).reason, /^links not established: p4 \(CONN: connecting\)$/);
+    assert.deepEqual(judge(s, d, [peer('p2', true), peer('p3', true), peer('p4', false)], taughtBefore),
+      { taught: true, tableTaught: true, kind: 'by-previous-worker', reason: 'taught by the previous worker, itself taught; links established' });
+    assert.match(judge(s, d, [peer('p2', true), peer('p4', true)], taughtBefore).reason, /^links not established: p4 \(CONN: connecting\)$/);
     // The same flags from an old worker that was never taught prove nothing.
     assert.equal(taughtVerdict(s, d, [peer('p2', true), peer('p3', true), peer('p4', false)], { predecessorTaught: false }).taught, false);
     // A caller that did not see the reload (started after it) takes HAProxy at its word.
@@ -109,13 +114,13 @@ for (const c of cases) {
     // The new worker: "taught by the old worker" (2.6 0x100, 3.0 0x01000000), refused (UNKN) by both ready replicas.
     const s = at(c.reloadedUntaught);
     assert.notEqual(s.flags & d.sectionFlags.localFinished, 0);
-    assert.deepEqual(taughtVerdict(s, d, ready, { predecessorTaught: firstVerdict.tableTaught }), { taught: false, tableTaught: false,
+    assert.deepEqual(judge(s, d, ready, { predecessorTaught: firstVerdict.tableTaught }), { taught: false, tableTaught: false, kind: 'reload-passed-untaught',
       reason: 'resync timed out without a teacher, then a reload passed the untaught table on; no link to ready replicas: '
         + 'p1 (UNKN: it does not declare this replica), p2 (UNKN: it does not declare this replica)' });
     // Once they declare it and dial it, the links are up — and it is still not taught: it asks no one any more.
     const linked = { ...s, peers: s.peers.map((p) => (p.local ? p : { ...p, lastStatus: 'ESTA', active: true })) };
-    assert.deepEqual(taughtVerdict(linked, d, ready, { predecessorTaught: false }),
-      { taught: false, tableTaught: false, reason: 'resync timed out without a teacher, then a reload passed the untaught table on' });
+    assert.deepEqual(judge(linked, d, ready, { predecessorTaught: false }),
+      { taught: false, tableTaught: false, kind: 'reload-passed-untaught', reason: 'resync timed out without a teacher, then a reload passed the untaught table on' });
     // Had no replica been ready (all started together, or it was alone), the old worker's table was all there was.
     assert.equal(taughtVerdict(first, d, [peer('p1', false), peer('p2', false)]).tableTaught, true);
     assert.equal(taughtVerdict(first, d, ready, { noReadyOtherAtStart: true }).tableTaught, true);
@@ -125,26 +130,28 @@ for (const c of cases) {
 
   test(`${d.branch}: refused (UNKN) by the ready replicas: un-Ready, and the reason names them, during and after the resync`, () => {
     const ready = [peer('p1', true), peer('p2', true)];
-    assert.deepEqual(taughtVerdict(at(c.refused1), d, ready), { taught: false, tableTaught: false,
+    assert.deepEqual(judge(at(c.refused1), d, ready), { taught: false, tableTaught: false, kind: 'resync-in-progress',
       reason: 'resync in progress; no link to ready replicas: p1 (UNKN: it does not declare this replica), p2 (UNKN: it does not declare this replica)' });
-    assert.deepEqual(taughtVerdict(at(c.refused7), d, ready), { taught: false, tableTaught: false,
+    assert.deepEqual(judge(at(c.refused7), d, ready), { taught: false, tableTaught: false, kind: 'resync-timed-out',
       reason: 'resync timed out without a teacher; no link to ready replicas: p1 (UNKN: it does not declare this replica), p2 (UNKN: it does not declare this replica)' });
     // A ready replica missing from the live section is named too.
-    assert.match(taughtVerdict(at(c.refused7), d, [peer('p9', true)]).reason, /p9 \(not in HAProxy's live section\)/);
+    assert.match(judge(at(c.refused7), d, [peer('p9', true)]).reason, /p9 \(not in HAProxy's live section\)/);
   });
 
   test(`${d.branch}: replicas started together end their resync by the timeout; enough only when none was ready at start`, () => {
     const s = at(c.together);
-    assert.match(taughtVerdict(s, d, [peer('p1', true), peer('p3', true)]).reason, /^resync timed out without a teacher$/);
-    assert.equal(taughtVerdict(s, d, [peer('p1', true), peer('p3', true)], { noReadyOtherAtStart: true }).taught, true);
+    assert.deepEqual(judge(s, d, [peer('p1', true), peer('p3', true)]), { taught: false, tableTaught: false, kind: 'resync-timed-out', reason: 'resync timed out without a teacher' });
+    assert.deepEqual(judge(s, d, [peer('p1', true), peer('p3', true)], { noReadyOtherAtStart: true }),
+      { taught: true, tableTaught: true, kind: 'started-with-no-ready-other', reason: 'started with no ready replica; resync over; links established' });
     assert.equal(taughtVerdict(s, d, [peer('p1', false), peer('p3', false)]).taught, true);
   });
 
   test(`${d.branch}: alone, or among replicas none of which is ready, a finished-or-timed-out resync is enough`, () => {
-    assert.equal(taughtVerdict(at(c.refused7), d, []).taught, true);
-    assert.equal(taughtVerdict(at(c.refused7), d, [peer('p1', false)]).taught, true);
-    assert.deepEqual(taughtVerdict(at(c.refused1), d, [peer('p1', false)]), { taught: false, tableTaught: false, reason: 'waiting for the resync to finish' });
-    assert.equal(taughtVerdict(undefined, d, []).taught, false);
+    assert.deepEqual(judge(at(c.refused7), d, []), { taught: true, tableTaught: true, kind: 'alone', reason: 'no other replica to learn from' });
+    assert.deepEqual(judge(at(c.refused7), d, [peer('p1', false)]),
+      { taught: true, tableTaught: true, kind: 'no-ready-other', reason: 'no other replica is ready; resync over' });
+    assert.deepEqual(judge(at(c.refused1), d, [peer('p1', false)]), { taught: false, tableTaught: false, kind: 'resync-unfinished', reason: 'waiting for the resync to finish' });
+    assert.deepEqual(judge(undefined, d, []), { taught: false, tableTaught: false, kind: 'no-section', reason: 'peers section not loaded by HAProxy' });
   });
 }
 
@@ -153,10 +160,10 @@ test('3.0: a process with no reachable peer is over at once or after 5 s; 2.6 fi
   const s = section('show-peers-3.0-unreachable.txt');
   assert.equal(s.flags, 0x300003);
   assert.equal(taughtVerdict(s, d30, [peer('p9', false)]).taught, true);
-  assert.match(taughtVerdict(s, d30, [peer('p9', true)]).reason, /^resync timed out without a teacher; no link to ready replicas: p9 \(CONN: connecting\)$/);
+  assert.match(judge(s, d30, [peer('p9', true)]).reason, /^resync timed out without a teacher; no link to ready replicas: p9 \(CONN: connecting\)$/);
   const d26 = dialect('2.6.12');
   const t = section('show-peers-2.6-timeout.txt');
   assert.equal(taughtVerdict(t, d26, [peer('p2', true)]).taught, false);
   assert.equal(taughtVerdict(t, d26, [peer('p2', true)], { noReadyOtherAtStart: true }).taught, true);
-  assert.match(taughtVerdict(t, d26, [peer('p2', true), peer('p9', true)], { noReadyOtherAtStart: true }).reason, /not established: p9/);
+  assert.match(judge(t, d26, [peer('p2', true), peer('p9', true)], { noReadyOtherAtStart: true }).reason, /not established: p9/);
 });

@@ -79,7 +79,26 @@ export function isEstablished(p: PeerStatus): boolean {
   return !p.local && p.active && p.lastStatus === 'ESTA' && (p.appState === undefined || p.appState === 'RUNNING');
 }
 
-/** Why a replica is (not) considered taught; the reason goes to logs and /readyz bodies. */
+/**
+ * Why a replica is (not) taught, as a kind to branch on; verdictReason makes the sentence for logs and
+ * /readyz from it. Not taught:
+ * - `no-section`: HAProxy has not loaded the peers section;
+ * - `resync-unfinished`: no other replica is ready, and the resync is not over yet;
+ * - `resync-in-progress`: ready replicas exist and none has taught this one yet;
+ * - `resync-timed-out`: the resync ended without a teacher while ready replicas exist (HAProxy does
+ *   not ask again: only a restart teaches it now);
+ * - `reload-passed-untaught`: the same, then a reload handed the untaught table to a new worker;
+ * - `links-down`: taught, but some ready replica has not accepted our handshake.
+ * Taught: `alone` (no other replica), `no-ready-other` (none ready, resync over), `by-peer`,
+ * `by-previous-worker` (itself taught), `started-with-no-ready-other` (links established).
+ */
+export type VerdictKind =
+  | 'no-section' | 'resync-unfinished' | 'resync-in-progress' | 'resync-timed-out' | 'reload-passed-untaught' | 'links-down'
+  | 'alone' | 'no-ready-other' | 'by-peer' | 'by-previous-worker' | 'started-with-no-ready-other';
+
+/** Kinds after which only a restart of HAProxy can teach the replica: worth an operator's attention. */
+export const NEEDS_RESTART: ReadonlySet<VerdictKind> = new Set(['resync-timed-out', 'reload-passed-untaught']);
+
 export interface TaughtVerdict {
   readonly taught: boolean;
   /**
@@ -87,7 +106,30 @@ export interface TaughtVerdict {
    * no one to learn from), whatever its links: what a reload of this worker hands on to the next one.
    */
   readonly tableTaught: boolean;
-  readonly reason: string;
+  readonly kind: VerdictKind;
+  /** The ready replicas whose link is not up, each with what HAProxy says of it (linkProblem). */
+  readonly linksDown: readonly string[];
+}
+
+const SENTENCES: Readonly<Record<VerdictKind, string>> = {
+  'no-section': 'peers section not loaded by HAProxy',
+  'resync-unfinished': 'waiting for the resync to finish',
+  'resync-in-progress': 'resync in progress',
+  'resync-timed-out': 'resync timed out without a teacher',
+  'reload-passed-untaught': 'resync timed out without a teacher, then a reload passed the untaught table on',
+  'links-down': 'links not established',
+  'alone': 'no other replica to learn from',
+  'no-ready-other': 'no other replica is ready; resync over',
+  'by-peer': 'taught by a peer; links established',
+  'by-previous-worker': 'taught by the previous worker, itself taught; links established',
+  'started-with-no-ready-other': 'started with no ready replica; resync over; links established',
+};
+
+/** The verdict as a sentence, for logs and the /readyz body: the kind's words and the links that are down. */
+export function verdictReason(v: TaughtVerdict): string {
+  const sentence = SENTENCES[v.kind];
+  if (v.linksDown.length === 0) return sentence;
+  return v.kind === 'links-down' ? `${sentence}: ${v.linksDown.join(', ')}` : `${sentence}; no link to ready replicas: ${v.linksDown.join(', ')}`;
 }
 
 /**
@@ -159,24 +201,21 @@ function linkProblem(name: string, s: PeerStatus | undefined): string {
  * file named the other replicas, its resync over with no one to ask, then reloaded: sidecar-mode
  * `regular`) still teaches its successor and marks the lesson "finished", with an empty table. The new
  * worker then asks no remote peer: like a timed-out resync, it stays untaught until HAProxy restarts,
- * and the reason says so.
- * A reason that is not "taught" names the Ready replicas whose link is not up and what HAProxy says of it.
+ * and the verdict says so (`reload-passed-untaught`).
+ * A verdict that is not "taught" lists the Ready replicas whose link is not up and what HAProxy says of it.
  * @param dialect what the flags mean in the running HAProxy (haproxy-version.ts)
  * @param others the desired peers except this pod (with their `ready` condition)
  * @param history what the caller knows of this worker beyond its flags (see WorkerHistory)
  */
 export function taughtVerdict(section: SectionStatus | undefined, dialect: HaproxyDialect, others: readonly Peer[], history: WorkerHistory = {}): TaughtVerdict {
-  if (section === undefined) return { taught: false, tableTaught: false, reason: 'peers section not loaded by HAProxy' };
-  if (others.length === 0) return { taught: true, tableTaught: true, reason: 'no other replica to learn from' };
+  const verdict = (kind: VerdictKind, taught: boolean, tableTaught: boolean, linksDown: readonly string[] = []): TaughtVerdict => ({ taught, tableTaught, kind, linksDown });
+  if (section === undefined) return verdict('no-section', false, false);
+  if (others.length === 0) return verdict('alone', true, true);
   const f = section.flags;
   const F = dialect.sectionFlags;
   const over = (f & F.remoteResyncDone) !== 0;
   const readyOthers = others.filter((p) => p.ready === true);
-  if (readyOthers.length === 0) {
-    return over
-      ? { taught: true, tableTaught: true, reason: 'no other replica is ready; resync over' }
-      : { taught: false, tableTaught: false, reason: 'waiting for the resync to finish' };
-  }
+  if (readyOthers.length === 0) return over ? verdict('no-ready-other', true, true) : verdict('resync-unfinished', false, false);
   const byName = new Map(section.peers.map((p) => [p.name, p]));
   const down = readyOthers.filter((p) => { const s = byName.get(p.name); return s === undefined || !handshakeAccepted(s); })
     .map((p) => linkProblem(p.name, byName.get(p.name)));
@@ -185,12 +224,10 @@ export function taughtVerdict(section: SectionStatus | undefined, dialect: Hapro
   const byTaughtOldWorker = byOldWorker && history.predecessorTaught !== false;
   const overWithNoReadyTeacher = history.noReadyOtherAtStart === true && over;
   if (!byRemote && !byTaughtOldWorker && !overWithNoReadyTeacher) {
-    const links = down.length > 0 ? `; no link to ready replicas: ${down.join(', ')}` : '';
-    if (byOldWorker) return { taught: false, tableTaught: false, reason: `resync timed out without a teacher, then a reload passed the untaught table on${links}` };
-    if ((f & F.remoteTimeout) !== 0) return { taught: false, tableTaught: false, reason: `resync timed out without a teacher${links}` };
-    return { taught: false, tableTaught: false, reason: `resync in progress${links}` };
+    if (byOldWorker) return verdict('reload-passed-untaught', false, false, down);
+    if ((f & F.remoteTimeout) !== 0) return verdict('resync-timed-out', false, false, down);
+    return verdict('resync-in-progress', false, false, down);
   }
-  if (down.length > 0) return { taught: false, tableTaught: true, reason: `links not established: ${down.join(', ')}` };
-  const how = byRemote ? 'taught by a peer' : byTaughtOldWorker ? 'taught by the previous worker, itself taught' : 'started with no ready replica; resync over';
-  return { taught: true, tableTaught: true, reason: `${how}; links established` };
+  if (down.length > 0) return verdict('links-down', false, true, down);
+  return verdict(byRemote ? 'by-peer' : byTaughtOldWorker ? 'by-previous-worker' : 'started-with-no-ready-other', true, true);
 }

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { OutcomeLog, buildStatus, parseTableList, sectionTables, type StatusInput } from './status.ts';
+import { ERRORS } from '../common/errors.ts';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 const NOW = new Date('2026-12-02T17:40:00.000Z');
@@ -52,15 +53,15 @@ test('the last reload and the last error, with their times: a failed reload is b
   log.record({ kind: 'reloaded' });
   assert.deepEqual(log.lastReload, { at: '2026-12-02T17:40:00.000Z', result: 'succeeded' });
   now = new Date('2026-12-02T17:41:00.000Z');
-  log.record({ kind: 'error', code: 'HPS_RELOAD_FAILED', message: 'rejected' });
+  log.record({ kind: 'error', code: ERRORS.HPS_RELOAD_FAILED.code, message: 'rejected' });
   assert.deepEqual(log.lastReload, { at: '2026-12-02T17:41:00.000Z', result: 'failed' });
-  assert.deepEqual(log.lastError, { at: '2026-12-02T17:41:00.000Z', code: 'HPS_RELOAD_FAILED', message: 'rejected' });
-  log.record({ kind: 'error', code: 'HPS_KUBE_API', message: 'x'.repeat(5000) });
+  assert.deepEqual(log.lastError, { at: '2026-12-02T17:41:00.000Z', code: ERRORS.HPS_RELOAD_FAILED.code, message: 'rejected' });
+  log.record({ kind: 'error', code: ERRORS.HPS_KUBE_API.code, message: 'x'.repeat(5000) });
   assert.equal(log.lastReload?.result, 'failed');
   assert.equal(log.lastError?.message.length, 1000);
   log.record({ kind: 'untaught', reason: 'resync timed out without a teacher' });
-  assert.equal(log.lastError?.code, 'HPS_UNTAUGHT');
+  assert.equal(log.lastError?.code, ERRORS.HPS_UNTAUGHT.code);
   const s = buildStatus(input('2.6', { outcomes: log }));
   assert.equal(s.lastReload?.result, 'failed');
-  assert.equal(s.lastError?.code, 'HPS_UNTAUGHT');
+  assert.equal(s.lastError?.code, ERRORS.HPS_UNTAUGHT.code);
 });

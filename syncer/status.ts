@@ -4,6 +4,7 @@
  * built from what HAProxy answered (`@1 show peers`, `@1 show table`), the reconciler's desired peers and
  * readiness, and the outcomes it reported (reloads, errors), with the clock passed in.
  */
+import { ERRORS } from '../common/errors.ts';
 import type { ReconcileOutcome } from './reconciler.ts';
 import { formatAddress, type Peer } from './peers.ts';
 import { isEstablished, parseShowPeers } from './show-peers.ts';
@@ -42,7 +43,7 @@ export interface SyncerStatus {
 }
 
 /** Error codes that mean a reload was asked for and did not happen (syncer/direct.ts, dataplaneapi.ts). */
-export const RELOAD_FAILURE_CODES: ReadonlySet<string> = new Set(['HPS_RELOAD_FAILED', 'HPS_RELOAD_TIMEOUT']);
+export const RELOAD_FAILURE_CODES: ReadonlySet<string> = new Set([ERRORS.HPS_RELOAD_FAILED.code, ERRORS.HPS_RELOAD_TIMEOUT.code]);
 
 /** Longest error message kept (the reconciler's own messages; HAProxy's error lines may be many). */
 const MESSAGE_MAX = 1000;
@@ -64,7 +65,7 @@ export class OutcomeLog {
       if (RELOAD_FAILURE_CODES.has(outcome.code)) this.#lastReload = { at, result: 'failed' };
       this.#lastError = { at, code: outcome.code, message: outcome.message.slice(0, MESSAGE_MAX) };
     } else {
-      this.#lastError = { at, code: 'HPS_UNTAUGHT', message: outcome.reason.slice(0, MESSAGE_MAX) };
+      this.#lastError = { at, code: ERRORS.HPS_UNTAUGHT.code, message: outcome.reason.slice(0, MESSAGE_MAX) };
     }
   }
 

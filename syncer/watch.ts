@@ -10,7 +10,7 @@
  */
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError } from '../common/errors.ts';
+import { ApiError, ERRORS } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { listAll, watchLines, type KubeAccess } from './kube-client.ts';
@@ -47,7 +47,7 @@ export function watchEndpointSlices(opts: SliceWatchOptions): SliceWatch {
 
   const onEvent = (ev: { type: string; object: unknown }): void => {
     const obj = ev.object as V1EndpointSlice & { code?: number };
-    if (ev.type === 'ERROR') throw new ApiError(`watch error event: ${obj.code ?? '?'}`, { status: obj.code, retryable: true, code: 'HPS_KUBE_API' });
+    if (ev.type === 'ERROR') throw new ApiError(ERRORS.HPS_KUBE_API, `watch error event: ${obj.code ?? '?'}`, { status: obj.code });
     // Every event, bookmarks included, moves the version the next watch resumes from.
     rv = obj.metadata?.resourceVersion ?? rv;
     const name = obj.metadata?.name;

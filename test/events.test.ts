@@ -12,6 +12,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { waitFor } from './harness/processes.ts';
+import { ERRORS } from '../common/errors.ts';
 import { sandboxForTests } from './harness/sandbox.ts';
 import { NS, bringUpExample, waitConverged } from './harness/e2e-example.ts';
 
@@ -99,7 +100,7 @@ test('a reload HAProxy rejects: a Warning ReloadFailed on each replica that trie
     t.diagnostic(`${e.involvedObject.name}: ${e.type} ${e.reason}: ${e.message ?? ''}`);
     assert.equal(e.type, 'Warning');
     assert.equal(e.involvedObject.kind, 'Pod');
-    assert.match(e.message ?? '', /^HPS_RELOAD_FAILED: HAProxy \S+ rejected the configuration/);
+    assert.match(e.message ?? '', new RegExp(`^${ERRORS.HPS_RELOAD_FAILED.code}: HAProxy \\S+ rejected the configuration`));
   }
   // kubectl describe selects Events by the pod's uid: the syncer found it in its own EndpointSlice entry.
   for (const r of remaining) {
@@ -112,7 +113,7 @@ test('a reload HAProxy rejects: a Warning ReloadFailed on each replica that trie
     { env: { ...process.env, KUBECONFIG: sb().controlPlane.kubeconfigPath } }).then(() => ({ code: 0, stdout: '' }), (e: { code: number; stdout: string }) => e);
   t.diagnostic(st.stdout);
   assert.equal(st.code, 1);
-  for (const r of remaining) assert.match(st.stdout, new RegExp(`^${r.pod} .* ago, failed {2,}HPS_RELOAD_FAILED \\d+s ago: HAProxy`, 'm'), st.stdout);
+  for (const r of remaining) assert.match(st.stdout, new RegExp(`^${r.pod} .* ago, failed {2,}${ERRORS.HPS_RELOAD_FAILED.code} \\d+s ago: HAProxy`, 'm'), st.stdout);
   // The syncer retries with backoff for as long as the configuration is broken: one Event per pod still.
   await new Promise((res) => setTimeout(res, 20_000));
   const counted = (await events('ReloadFailed')).filter((x) => remaining.some((r) => r.pod === x.involvedObject.name));

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HAPROXY_VERSIONS, startHaproxy, waitFor, type HaproxyReplica } from './harness/haproxy.ts';
 import { DirectBackend, ReloadRejectedError } from '../syncer/direct.ts';
+import { ERRORS } from '../common/errors.ts';
 
 for (const [v, version] of HAPROXY_VERSIONS.entries()) {
   describe(`HAProxy ${version}`, () => {
@@ -62,7 +63,7 @@ for (const [v, version] of HAPROXY_VERSIONS.entries()) {
       const broken = { ...third, port: 70000 }; // HAProxy: "invalid port '70000'"
       await assert.rejects(backend.sync([self, other, broken]), (err: unknown) => {
         assert.ok(err instanceof ReloadRejectedError, String(err));
-        assert.equal(err.code, 'HPS_RELOAD_FAILED');
+        assert.equal(err.code, ERRORS.HPS_RELOAD_FAILED.code);
         assert.equal(err.haproxyVersion, haproxy?.fullVersion);
         if (version === '3.0') {
           assert.match(err.reasons.join('\n'), /\[ALERT\].*peers\.cfg:\d+\] : 'server [^']*\/pod-2' : invalid port '70000'/);

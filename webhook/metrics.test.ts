@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { build } from './server.ts';
 import { errorCodeLabel, operationLabel } from './metrics.ts';
 import { StaticKeyPairSource } from '../certs/key-pair.ts';
+import { ERRORS } from '../common/errors.ts';
 import { podReview, silentLogger, TEST_CONFIG, testKeyPair } from '../test/support/webhook.ts';
 
 const keyPairs = new StaticKeyPairSource(testKeyPair());
@@ -31,6 +32,7 @@ test('an operation admission/v1 does not have is never a series of its own', asy
 test('label mappings: admission/v1 operations and our error codes pass, anything else is "other"', () => {
   assert.deepEqual(['CREATE', 'UPDATE', 'DELETE', 'CONNECT', 'invalid', 'create', 'PATCH', ''].map(operationLabel),
     ['CREATE', 'UPDATE', 'DELETE', 'CONNECT', 'invalid', 'other', 'other', 'other']);
-  assert.deepEqual(['HPS_BAD_JSON', 'HPS_INTERNAL', 'FST_ERR_BAD_URL', 'ECONNRESET', 'HPS_bad', `HPS_${'X'.repeat(60)}`].map(errorCodeLabel),
-    ['HPS_BAD_JSON', 'HPS_INTERNAL', 'other', 'other', 'other', 'other']);
+  const { HPS_BAD_JSON, HPS_INTERNAL } = ERRORS;
+  assert.deepEqual([HPS_BAD_JSON.code, HPS_INTERNAL.code, 'FST_ERR_BAD_URL', 'ECONNRESET', 'HPS_bad', 'HPS_NOT_IN_THE_CATALOGUE', `HPS_${'X'.repeat(60)}`].map(errorCodeLabel),
+    [HPS_BAD_JSON.code, HPS_INTERNAL.code, 'other', 'other', 'other', 'other', 'other']);
 });

@@ -10,6 +10,7 @@
  * life of the process, so a caller choosing values could grow the webhook's memory without bound.
  */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { countedCodes, isErrorCode } from '../common/errors.ts';
 
 export const WEBHOOK_PREFIX = 'haproxy_peer_sync_webhook_';
 
@@ -42,11 +43,11 @@ export function operationLabel(operation: string): string {
 }
 
 /**
- * The label value for an error code: ours (`HPS_…`, written in our code, a fixed set) as it is; any
- * other (a library's code on an unexpected 500) `other` — the log has the error itself.
+ * The label value for an error code: one of the catalogue's (common/errors.ts, a fixed set) as it is;
+ * any other (a library's code on an unexpected 500) `other` — the log has the error itself.
  */
 export function errorCodeLabel(code: string): string {
-  return /^HPS_[A-Z0-9_]{1,40}$/.test(code) ? code : 'other';
+  return isErrorCode(code) ? code : 'other';
 }
 
 /** Creates the counters and the latency histogram; `defaults` (on unless false) adds prom-client's process metrics. */
@@ -59,6 +60,8 @@ export function createMetrics(opts: { defaults?: boolean } = {}): WebhookMetrics
   const registers = [registry];
   const requests = new Counter({ name: `${p}admission_requests_total`, help: 'AdmissionReview requests received, by operation (CREATE, UPDATE, DELETE, CONNECT, other; "invalid": not decoded)', labelNames: ['operation'], registers });
   const errors = new Counter({ name: `${p}errors_total`, help: 'Requests answered with an HTTP error, by error code', labelNames: ['code'], registers });
+  // Every code the webhook answers with starts at 0: an alert on `increase(…[10m]) > 0` sees the first one.
+  for (const code of countedCodes('webhook')) errors.inc({ code }, 0);
   return {
     registry,
     requests: { inc: ({ operation }) => { requests.inc({ operation: operationLabel(operation) }); } },

@@ -13,6 +13,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo, Socket } from 'node:net';
 import type { SecureVersion } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { ERRORS, errorMessage, type ErrorSpec } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { KeyPairSource } from '../certs/key-pair.ts';
 import type { InjectorConfig } from './inject.ts';
@@ -81,7 +82,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const problem = jsonSizeProblem(body as string);
     if (problem !== undefined) {
-      done(Object.assign(new Error(problem), { code: 'HPS_JSON_TOO_LARGE', statusCode: 400 }), undefined);
+      done(Object.assign(new Error(problem), { code: ERRORS.HPS_JSON_TOO_LARGE.code, statusCode: ERRORS.HPS_JSON_TOO_LARGE.httpStatus }), undefined);
       return;
     }
     // fastify's default parser calls `done` (its type also allows a promise-returning parser).
@@ -135,23 +136,28 @@ export async function listen(app: FastifyInstance, opts: { host: string; port: n
 function describeError(err: FastifyError): { status: number; code: string; message: string } {
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, code: 'HPS_CONTENT_TYPE', message: 'Content-Type must be application/json (an AdmissionReview)' };
+      return answer(ERRORS.HPS_CONTENT_TYPE);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, code: 'HPS_BODY_TOO_LARGE', message: `the body is larger than ${BODY_LIMIT} bytes (3 MiB, the apiserver's own request limit)` };
+      return answer(ERRORS.HPS_BODY_TOO_LARGE, errorMessage(ERRORS.HPS_BODY_TOO_LARGE, BODY_LIMIT));
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { status: 400, code: 'HPS_EMPTY_BODY', message: 'the body is empty; expected an AdmissionReview' };
+      return answer(ERRORS.HPS_EMPTY_BODY);
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return { status: 400, code: 'HPS_BAD_LENGTH', message: 'the body does not match its Content-Length' };
+      return answer(ERRORS.HPS_BAD_LENGTH);
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return { status: 400, code: 'HPS_BAD_JSON', message: 'the body is not valid JSON, or it has a "__proto__" or "constructor.prototype" key' };
-    case 'HPS_JSON_TOO_LARGE':
-      return { status: 400, code: err.code, message: err.message };
+      return answer(ERRORS.HPS_BAD_JSON);
+    case ERRORS.HPS_JSON_TOO_LARGE.code:
+      return answer(ERRORS.HPS_JSON_TOO_LARGE, err.message);
     default:
       break;
   }
   const status = err.statusCode ?? 500;
   if (status >= 400 && status < 500) {
-    return { status, code: 'HPS_BAD_REQUEST', message: err.message };
+    return answer(ERRORS.HPS_BAD_REQUEST, err.message, status);
   }
-  return { status: 500, code: 'HPS_INTERNAL', message: 'internal error; see the webhook\'s log' };
+  return answer(ERRORS.HPS_INTERNAL);
+}
+
+/** The answer for a code of the catalogue: its HTTP status and message unless the case says otherwise. */
+function answer(spec: ErrorSpec, message = spec.message, status = spec.httpStatus ?? 500): { status: number; code: string; message: string } {
+  return { status, code: spec.code, message };
 }
