@@ -10,6 +10,7 @@
  * number of series nor the size of a log line.
  */
 import type { FastifyInstance } from 'fastify';
+import { ERRORS } from '../common/errors.ts';
 import type { InjectorConfig } from './inject.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import { decodeReview, review, reviewEnvelope, type AccessWarnings } from './review.ts';
@@ -29,9 +30,10 @@ export function registerMutateRoute(app: FastifyInstance, opts: MutateRouteOptio
     const decoded = decodeReview(request.body);
     if (!decoded.ok) {
       metrics.requests.inc({ operation: 'invalid' });
-      metrics.failed.inc({ code: 'HPS_BAD_REVIEW' });
-      request.log.warn({ code: 'HPS_BAD_REVIEW', reason: decoded.message }, 'rejected a malformed AdmissionReview');
-      return reply.code(400).send({ error: 'HPS_BAD_REVIEW', message: decoded.message });
+      const { code, httpStatus } = ERRORS.HPS_BAD_REVIEW;
+      metrics.failed.inc({ code });
+      request.log.warn({ code, reason: decoded.message }, 'rejected a malformed AdmissionReview');
+      return reply.code(httpStatus).send({ error: code, message: decoded.message });
     }
     const req = decoded.request;
     metrics.requests.inc({ operation: req.operation });
