@@ -3,21 +3,21 @@
  * example of examples/ (webhook from deploy/, its defaults, the official image's stop signal, the
  * recommended front LB) carries a steady stream of requests with a fixed set of session keys through a
  * rollout restart, a scale-out 2 → 6 and a scale-in 6 → 2, three times: no request may fail and no
- * session may be answered by another backend than the one it started on.
+ * session may be answered by another backend than the one it started on. Once with each HAProxy image.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from './harness/processes.ts';
 import { startSandbox, type Sandbox } from './harness/sandbox.ts';
 import { bringUpExample, missingEntries, waitConverged } from './harness/e2e-example.ts';
 import { lbAddress, lbGet } from './harness/e2e-lb.ts';
 import { startStream, type StreamResult } from './harness/request-stream.ts';
+import { HAPROXY_IMAGES, type HaproxyBranch } from './harness/workload.ts';
 
 const RUNS = 3;
 const SESSIONS = Array.from({ length: 24 }, (_, i) => `zero-downtime-${String(i).padStart(2, '0')}`);
 
-describe('zero failed requests and no moved session, with the example as a user applies it', () => {
+for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) describe(`haproxy:${branch}: zero failed requests and no moved session, with the example as a user applies it`, () => {
   let sandbox: Sandbox | undefined;
   const sb = (): Sandbox => { if (sandbox === undefined) throw new Error('no sandbox'); return sandbox; };
   let lb = '';
@@ -26,7 +26,7 @@ describe('zero failed requests and no moved session, with the example as a user 
 
   before(async () => {
     sandbox = await startSandbox();
-    await bringUpExample(sandbox);
+    await bringUpExample(sandbox, HAPROXY_IMAGES[branch]);
     await sandbox.kubectl('scale', 'deployment/haproxy', '--replicas=2');
     const replicas = await waitConverged(sandbox, 2, 'scaling the example to 2');
     lb = await lbAddress(sandbox);
@@ -45,15 +45,20 @@ describe('zero failed requests and no moved session, with the example as a user 
 
   /**
    * Runs `change` under the stream until the example has converged on `n` replicas with none
-   * terminating (so the stopping replicas are gone, not merely out of rotation), then a second more.
+   * terminating (so the stopping replicas are gone, not merely out of rotation) and the front LB has
+   * sent requests to every one of them.
    */
   async function underLoad(what: string, n: number, change: () => Promise<unknown>): Promise<StreamResult & { seconds: number }> {
     const began = Date.now();
     const stream = startStream(lb, owners);
     try {
       await change();
-      await waitConverged(sb(), n, what);
-      await sleep(1000);
+      const live = await waitConverged(sb(), n, what);
+      // Until the front LB spreads over every live replica (a newcomer is in DNS once Ready, then
+      // passes the LB's health checks): the stream must have met the new replicas, not only the old.
+      const converged = Date.now();
+      await waitFor(async () => { const seen = stream.servedSince(converged); return live.every((r) => seen.has(r.ip)); },
+        { what: `${what}: the front LB to send to all ${n} replicas`, timeoutMs: 60_000, intervalMs: 200 });
     } catch (err) {
       await stream.stop();
       throw err;
@@ -62,7 +67,7 @@ describe('zero failed requests and no moved session, with the example as a user 
   }
 
   function check(t: { diagnostic(m: string): void }, what: string, r: StreamResult & { seconds: number }): void {
-    t.diagnostic(`${what}: ${r.sent} requests in ${r.seconds.toFixed(1)} s over ${r.perReplica.size} replicas, ${r.failed} failed, ${r.moved} moved`);
+    t.diagnostic(`haproxy:${branch}, ${what}: ${r.sent} requests in ${r.seconds.toFixed(1)} s through ${r.perReplica.size} replicas, ${r.failed} failed, ${r.moved} answered by another backend (${r.movedSessions} sessions)`);
     assert.ok(r.sent >= 100, `${what}: the stream ran (${r.sent} requests)`);
     assert.equal(r.failed, 0, `${what}: failed requests\n${r.examples.join('\n')}`);
     assert.equal(r.moved, 0, `${what}: sessions served by another backend\n${r.examples.join('\n')}`);
