@@ -19,12 +19,20 @@ echo "node $(node --version), $(haproxy -v | head -1 | cut -d' ' -f1-3), kube-ap
 tsc --noEmit -p .
 eslint .
 
+# The unit tests beside the product code, with a coverage gate on that code. The thresholds are what
+# the code met when the gate came in (lines 94.9 %, branches 88.5 %, functions 88.4 %): raise them when
+# the code does better, never lower them.
+status=0
+node --test --test-concurrency=2 --experimental-test-coverage \
+  --test-coverage-exclude='**/*.test.ts' --test-coverage-exclude='test/**' --test-coverage-exclude='**/node_modules/**' \
+  --test-coverage-lines=94 --test-coverage-branches=88 --test-coverage-functions=88 \
+  'common/**/*.test.ts' 'certs/**/*.test.ts' 'init/**/*.test.ts' 'cli/**/*.test.ts' 'webhook/**/*.test.ts' 'syncer/**/*.test.ts' \
+  || status=$?
+
 # Harness-backed tests start control planes and HAProxy fleets; on 2 cores they run one file at a time,
 # inside the lab network namespace (scripts/lab.sh) where the pod network 10.244.0.0/16 lives.
-status=0
 bash "$HPS_ROOT/scripts/lab.sh" node --test --test-concurrency=1 --test-timeout=600000 \
-  'common/**/*.test.ts' 'certs/**/*.test.ts' 'init/**/*.test.ts' 'cli/**/*.test.ts' 'webhook/**/*.test.ts' 'syncer/**/*.test.ts' 'demo/**/*.test.ts' 'bench/**/*.test.ts' \
-  'test/**/*.test.ts' || status=$?
+  'demo/**/*.test.ts' 'bench/**/*.test.ts' 'test/**/*.test.ts' || status=$?
 
 # Nothing of a run may outlive it in the host's namespaces: processes (daemons, container shims,
 # containers' own processes), mounts, cgroups, network devices, iptables rules.
