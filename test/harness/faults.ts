@@ -49,9 +49,16 @@ export async function replicaTable(s: Sandbox, namespace: string, pod: string, t
     cli,
     async set(keys) {
       for (let i = 0; i < keys.length; i += 100) {
-        const answer = await cli(keys.slice(i, i + 100).map((k) => `@1 set table ${table} key ${k}`).join('; '));
-        // Each successful `set table` answers an empty line; anything else is HAProxy refusing.
-        if (answer.trim() !== '') throw new Error(`set table on ${pod}: ${answer.trim()}`);
+        const part = keys.slice(i, i + 100);
+        const last = part[part.length - 1] ?? '';
+        // Each successful `set table` answers an empty line, and so does a connection the master closes
+        // half-way (it re-executes itself on a reload): the last command reads the last key back, and
+        // only an answer that has it proves the whole line ran.
+        const answer = await cli([...part.map((k) => `@1 set table ${table} key ${k}`), `@1 show table ${table} key ${last}`].join('; '));
+        const dump = answer.indexOf('# table:');
+        if (dump < 0 || answer.slice(0, dump).trim() !== '' || !answer.includes(` key=${last} `)) {
+          throw new Error(`set table on ${pod}: ${answer.trim() || 'no answer (connection closed)'}`);
+        }
       }
     },
     async keys() {

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileS
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { adminKubeconfig } from './control-plane-args.ts';
 import { defaultBinDir, type ControlPlane } from './control-plane.ts';
 import {
@@ -138,6 +138,10 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
       && !(node.spec?.taints ?? []).some((t) => t.effect === 'NoSchedule');
   }, { what: `node ${NODE_NAME} Ready and schedulable`, timeoutMs: 90_000, process: kubelet });
 
+  const leases = cp.kubeConfig.makeApiClient(CoordinationV1Api);
+  const leaseRenewed = async (): Promise<number> =>
+    new Date((await leases.readNamespacedLease({ namespace: 'kube-node-lease', name: NODE_NAME })).spec?.renewTime ?? 0).getTime();
+
   try {
     const host = await hostTraits();
     createCgroups(cgroupRoot);
@@ -212,6 +216,7 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
       restarting ??= (async () => {
         if (stopped !== undefined || startContainerd === undefined || startKubelet === undefined) throw new Error('the node is stopped');
         const [restartContainerd, restartKubelet] = [startContainerd, startKubelet];
+        const restartedAt = Date.now();
         // Replaced in place: stop() relies on the order (the kubelet last, stopped first).
         const at = (name: string): number => procs.findIndex((p) => p.name === name);
         const kubeletAt = at('kubelet');
@@ -221,9 +226,12 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
         procs[containerdAt] = await restartContainerd();
         const kubelet = await restartKubelet();
         procs[kubeletAt] = kubelet;
-        // The node object stays Ready through a short restart: wait for the new kubelet itself too.
+        // The node object stays Ready through a short restart: wait for the new kubelet itself, healthy
+        // and renewing the node's Lease (every 10 s), so it has taken over from the old one.
         await waitFor(async () => (await fetch(kubeletHealthzUrl, { signal: AbortSignal.timeout(2000) })).ok,
           { what: 'the restarted kubelet /healthz', timeoutMs: 60_000, process: kubelet });
+        await waitFor(async () => (await leaseRenewed()) > restartedAt,
+          { what: 'the restarted kubelet to renew its Lease', timeoutMs: 60_000, process: kubelet });
         await waitNodeReady(kubelet);
       })().finally(() => { restarting = undefined; });
       return restarting;
