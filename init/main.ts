@@ -1,7 +1,9 @@
 /**
- * `haproxy-peer-sync init`: the injected init container. Generates a fresh Data Plane API password
- * (Node's CSPRNG, 192 bits) into the shared volume and writes the first peers file, then exits. The
- * password only ever exists in those two 0600 files: never in the pod spec, an env var or a log.
+ * `haproxy-peer-sync init`: the injected init container. Writes the first peers file, then exits. In
+ * mode `dataplaneapi` it first generates a fresh Data Plane API password (Node's CSPRNG, 192 bits) and
+ * writes it with what starts the API (init/render.ts); the password only ever exists in those 0600
+ * files: never in the pod spec, an env var or a log. Mode `direct` writes no password: nothing would
+ * read it.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
@@ -10,8 +12,8 @@ import { ConfigError } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
 import { INIT_USAGE, initOptions, loadInitConfig, type InitConfig } from './options.ts';
 import { renderPeersFile } from '../syncer/peers.ts';
-import { passwordFrom, renderUserlist } from './render.ts';
-import { writeCredentials } from './write.ts';
+import { passwordFrom } from './render.ts';
+import { writeDataplaneapiFiles } from './write.ts';
 import { createIfAbsent } from '../common/files.ts';
 import { runtimePaths } from '../common/contract.ts';
 
@@ -33,9 +35,11 @@ export async function main(argv: string[]): Promise<void> {
   log.info({ config: redactOptions(initOptions, { ...opts }) }, 'starting');
   try {
     await mkdir(opts.runtimeDir, { recursive: true });
-    const password = passwordFrom(randomBytes(24));
-    const paths = await writeCredentials(opts.runtimeDir, password, renderUserlist(password));
-    log.info({ dir: paths.dir }, 'wrote Data Plane API credentials (0600)');
+    if (opts.mode === 'dataplaneapi') {
+      const listen = { host: opts.dataplaneapiUrl.hostname.replace(/^\[|\]$/g, ''), port: Number(opts.dataplaneapiUrl.port || 80) };
+      const paths = await writeDataplaneapiFiles(opts.runtimeDir, passwordFrom(randomBytes(24)), opts.dataplaneapiBinary, listen);
+      log.info({ dir: paths.dir, binary: opts.dataplaneapiBinary, port: listen.port }, 'wrote the Data Plane API credentials and configuration (0600)');
+    }
     const { peers: peersFile, adminSocket } = runtimePaths(opts.runtimeDir);
     // The local peer alone: all HAProxy needs to start; the syncer writes the whole set.
     const created = await createIfAbsent(peersFile, renderPeersFile({

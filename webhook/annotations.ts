@@ -19,6 +19,12 @@ export const ANNOTATIONS = {
   container: `${PREFIX}container`,
   config: `${PREFIX}config`,
   dataplaneapiPort: `${PREFIX}dataplaneapi-port`,
+  /**
+   * Mode `dataplaneapi`: the Data Plane API executable in the HAProxy image (an absolute path without
+   * spaces; default: init's `/usr/local/bin/dataplaneapi`), started by HAProxy's `program` section.
+   * The mode is not exercised against a live Data Plane API by this project's tests (webhook/dataplaneapi.ts).
+   */
+  dataplaneapiBinary: `${PREFIX}dataplaneapi-binary`,
   sidecarMode: `${PREFIX}sidecar-mode`,
   mode: `${PREFIX}mode`,
   /** Seconds the HAProxy container keeps serving after its pod is deleted, before it is stopped; 0: off. */

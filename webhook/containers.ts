@@ -8,6 +8,7 @@ import type { V1Container, V1EnvVar, V1Probe, V1SecurityContext } from '@kuberne
 import { NAMES } from './annotations.ts';
 import { dataplaneapiUrl, ENV, RUNTIME_DIR, runtimePaths } from '../common/contract.ts';
 import type { InjectorConfig, InjectSettings } from './inject.ts';
+import { dataplaneapiInitEnv } from './dataplaneapi.ts';
 
 function fieldEnv(name: string, fieldPath: string): V1EnvVar {
   return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
@@ -29,7 +30,7 @@ function resources(config: InjectorConfig): V1Container['resources'] {
   return { requests: { ...config.resources.requests }, limits: { ...config.resources.limits } };
 }
 
-/** The init container: credentials (0600) and the first peers file, see init/main.ts. */
+/** The init container: the first peers file and, in mode dataplaneapi, the API's credentials (0600) and configuration; see init/main.ts. */
 export function initContainer(settings: InjectSettings, config: InjectorConfig): V1Container {
   return {
     name: NAMES.init,
@@ -42,6 +43,7 @@ export function initContainer(settings: InjectSettings, config: InjectorConfig):
       { name: ENV.peersSection, value: settings.peersSection },
       { name: ENV.peerPort, value: String(settings.peerPort) },
       { name: ENV.runtimeDir, value: RUNTIME_DIR },
+      ...(settings.mode === 'dataplaneapi' ? dataplaneapiInitEnv(settings.dataplaneapiPort, settings.dataplaneapiBinary) : []),
     ],
     volumeMounts: [{ name: NAMES.volume, mountPath: RUNTIME_DIR }],
     resources: resources(config),

@@ -12,6 +12,7 @@ import { RUNTIME_DIR, SHARED_GID, SYNC_MODES, type SyncMode } from '../common/co
 import { parse } from '../common/config.ts';
 import { haproxyCommand } from './haproxy-command.ts';
 import { initContainer, syncerContainer } from './containers.ts';
+import { withDataplaneapiConfig } from './dataplaneapi.ts';
 import { planDrain, withDrain } from './drain.ts';
 
 export { haproxyCommand } from './haproxy-command.ts';
@@ -41,6 +42,8 @@ export interface InjectSettings {
   readonly containerName: string;
   readonly config: string;
   readonly dataplaneapiPort: number;
+  /** Mode dataplaneapi: the API's executable from the annotation (undefined: the init container's default). */
+  readonly dataplaneapiBinary: string | undefined;
   readonly sidecarMode: SidecarMode;
   readonly mode: SyncMode;
   readonly runAsUser: number;
@@ -123,6 +126,8 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
 
   if (peerPort === config.healthPort) problems.push(`annotation ${ANNOTATIONS.peerPort}: ${peerPort} is the syncer's health port; choose another port`);
   if (mode === 'dataplaneapi' && dataplaneapiPort === config.healthPort) problems.push(`annotation ${ANNOTATIONS.dataplaneapiPort}: ${dataplaneapiPort} is the syncer's health port; choose another port`);
+  const dataplaneapiBinary = read<string | undefined>(ANNOTATIONS.dataplaneapiBinary, parse.haproxyPath, undefined);
+  if (mode !== 'dataplaneapi' && dataplaneapiBinary !== undefined) warnings.push(`annotation ${ANNOTATIONS.dataplaneapiBinary} is ignored: the mode is ${mode}, not dataplaneapi`);
   if (mode === 'dataplaneapi' && dataplaneapiPort === peerPort) problems.push(`annotation ${ANNOTATIONS.dataplaneapiPort}: ${dataplaneapiPort} is also the peer port (${ANNOTATIONS.peerPort})`);
 
   let containerIndex = -1;
@@ -152,7 +157,8 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
     const rewritten = haproxyCommand(haproxy, configPath);
     if ('problem' in rewritten) problems.push(rewritten.problem);
     else {
-      argv = rewritten;
+      // Mode dataplaneapi: HAProxy also loads the file whose program section starts the API.
+      argv = mode === 'dataplaneapi' ? withDataplaneapiConfig(haproxy, rewritten) : rewritten;
       if (rewritten.userConfigKept && annotations[ANNOTATIONS.config] !== undefined) {
         warnings.push(`annotation ${ANNOTATIONS.config} is ignored: container "${haproxy.name}" already passes -f to haproxy`);
       }
@@ -171,7 +177,8 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
   const runAsUser = chosenUser === undefined || chosenUser === 0 ? DEFAULTS.runAsUser : chosenUser;
   const runAsGroup = haproxy?.securityContext?.runAsGroup ?? podGroup;
   if (mode === 'dataplaneapi' && chosenUser === undefined && haproxy !== undefined) {
-    warnings.push(`container "${haproxy.name}" sets no securityContext.runAsUser: the Data Plane API credentials are written 0600 by uid ${DEFAULTS.runAsUser} and may be unreadable to it`);
+    // HAProxy loads the API's userlist and program section from a 0600 file: it must run as the uid that wrote it.
+    warnings.push(`container "${haproxy.name}" sets no securityContext.runAsUser: the Data Plane API's files are written 0600 by uid ${DEFAULTS.runAsUser}, and HAProxy cannot start if it runs as another uid and cannot read them`);
   }
 
   if (problems.length > 0 || haproxy === undefined || service === undefined) return { ok: false, problems };
@@ -180,7 +187,7 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
     warnings,
     settings: {
       service, peersSection, peerPort, containerIndex, containerName: haproxy.name, config: configPath,
-      dataplaneapiPort, sidecarMode, mode, runAsUser, runAsGroup: runAsGroup === 0 ? undefined : runAsGroup,
+      dataplaneapiPort, dataplaneapiBinary, sidecarMode, mode, runAsUser, runAsGroup: runAsGroup === 0 ? undefined : runAsGroup,
       command: argv.command, args: argv.args, drainSeconds: drain.seconds,
     },
   };
