@@ -2,6 +2,13 @@
  * Request planning for the Data Plane API backend. Pure: given what the API reports and the desired
  * peers, the list of requests to send inside one transaction (so one change of the replica set costs
  * one reload). https://www.haproxy.com/documentation/dataplaneapi/community/ (peer_entries, transactions)
+ *
+ * v2 and v3: v3 moved the children of many sections under their parent's path
+ * (`/configuration/peers/{parent_name}/servers`, `/backends/{parent_name}/servers`, …), but the
+ * endpoints this backend uses kept their v2 paths in v3 (checked against the specifications embedded in
+ * dataplaneapi v2.9.27 and v3.4.2): `peer_section`, `peer_entries?peer_section=`, `configuration/version`,
+ * `transactions`. What differs is the base path (`/v2`, `/v3`) and the shape of lists (v2 wraps them as
+ * `{ _version, data }`, v3 returns the bare array). {@link ENDPOINTS} is the one table of paths.
  */
 import { diffPeers, isEmptyDiff, sortPeers, type Peer } from './peers.ts';
 
@@ -20,6 +27,21 @@ export interface PlannedRequest {
   readonly path: string;
   readonly body?: PeerEntry | { name: string };
 }
+
+/** Every path the backend calls, relative to `/<version>` (the same in v2 and v3, see above). */
+export const ENDPOINTS = {
+  info: '/info',
+  configurationVersion: '/services/haproxy/configuration/version',
+  /** One peers section: 200, or 404 when it does not exist (the specification fixes no status for the entries of a missing section). */
+  peerSection: (name: string): string => `/services/haproxy/configuration/peer_section/${encodeURIComponent(name)}`,
+  peerEntries: (section: string): string => `/services/haproxy/configuration/peer_entries?peer_section=${encodeURIComponent(section)}`,
+  transactions: (version: number): string => `/services/haproxy/transactions?version=${version}`,
+  /** Commit with `force_reload=true`: the syncer already coalesces, the API's own reload delay would only add to it. */
+  commit: (id: string): string => `/services/haproxy/transactions/${encodeURIComponent(id)}?force_reload=true`,
+  transaction: (id: string): string => `/services/haproxy/transactions/${encodeURIComponent(id)}`,
+  /** A planned request's path (relative to the configuration) inside a transaction. */
+  configuration: (plannedPath: string, transactionId: string): string => `/services/haproxy/configuration${withTransaction(plannedPath, transactionId)}`,
+} as const;
 
 /** v2 wraps lists as `{ _version, data }`, v3 returns the bare array. */
 export function entriesFromResponse(body: unknown): PeerEntry[] {
