@@ -41,6 +41,7 @@ describe('faults of the node and the network', () => {
     assert.ok(pid !== undefined, `${victim.pod}: HAProxy runs`);
 
     const writes = startWrites(tables, 'cut');
+    t.after(() => writes.stop());
     await sleep(2000);
     const heal = await cutPeerTraffic(pid);
     let healedAt: number;
@@ -67,6 +68,7 @@ describe('faults of the node and the network', () => {
     const restartedBefore = await restartedContainers(sb());
     const tables = await exampleTables(live.map((r) => r.pod));
     const writes = startWrites(tables, 'daemons');
+    t.after(() => writes.stop());
     await sleep(2000);
     const began = Date.now();
     await sb().node.restartDaemons();
@@ -90,6 +92,7 @@ describe('faults of the node and the network', () => {
     const first = await w.pods();
     const tables = await Promise.all(first.map((p) => replicaTable(sb(), w.namespace, p.name, DEFAULT_TABLE)));
     const writes = startWrites(tables, 'burst');
+    t.after(() => writes.stop());
     const [hook] = await webhookProcesses(sb());
     assert.ok(hook?.pid !== undefined, 'a webhook replica runs');
     const restartsBefore = (await sb().containerStatus(WEBHOOK_NAMESPACE, hook.pod, 'webhook'))?.restartCount ?? 0;
