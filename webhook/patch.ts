@@ -45,14 +45,15 @@ function diff(before: Container, after: Container, path: string, out: Operation[
   for (let i = beforeKeys.length - 1; i >= 0; i--) {
     const key = beforeKeys[i] as string;
     const old = b[key];
-    const at = `${path}/${escapePointerSegment(key)}`;
     if (Object.hasOwn(after, key) && !(a[key] === undefined && old !== undefined && !afterIsList)) {
       const value = a[key];
+      if (value === old) continue; // unchanged, or shared: no path to write
+      const at = `${path}/${escapePointerSegment(key)}`;
       if (isContainer(old) && isContainer(value) && Array.isArray(old) === Array.isArray(value)) diff(old, value, at, out);
       // A hole in a list is written as null, as JSON writes it.
-      else if (old !== value) out.push({ op: 'replace', path: at, value: value === undefined ? null : value });
+      else out.push({ op: 'replace', path: at, value: value === undefined ? null : value });
     } else if (Array.isArray(before) === afterIsList) {
-      out.push({ op: 'remove', path: at });
+      out.push({ op: 'remove', path: `${path}/${escapePointerSegment(key)}` });
       removed = true;
     } else {
       out.push({ op: 'replace', path, value: after });
