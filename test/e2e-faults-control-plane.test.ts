@@ -1,9 +1,9 @@
 /**
  * Faults of the control plane, on the real node, with the example of examples/ (webhook from deploy/):
  * a syncer frozen while etcd is compacted and the apiserver restarts (what it saw is gone: 410 Gone), the
- * apiserver down for 60 s, the webhook's
- * serving certificate rotated under admission load. Each runs under a stream of stick-table writes on
- * several replicas, and ends with every entry written on every live replica. The closing numbers
+ * apiserver down for 60 s, the webhook's serving certificate rotated under admission load. Each runs under
+ * a stream of stick-table writes on several replicas, and ends with every entry written on every live
+ * replica. The closing numbers
  * (entries written, found everywhere, time to converge) are t.diagnostic() lines.
  */
 import assert from 'node:assert/strict';
