@@ -2,7 +2,6 @@
  * `haproxy-peer-sync syncer`: the sidecar. Wires the EndpointSlice watch, the reconciler, the backend
  * and the health server; owns process.env, signals and the exit code (exit 2 on a bad flag).
  */
-import { readFile } from 'node:fs/promises';
 import { redactOptions, renderHelp } from '../common/config.ts';
 import { ConfigError, ERRORS } from '../common/errors.ts';
 import { createLogger } from '../common/logger.ts';
@@ -56,10 +55,10 @@ export async function main(argv: string[]): Promise<void> {
   if (cfg.mode === 'direct') {
     backend = new DirectBackend({ runtimeDir: cfg.runtimeDir, section: cfg.peersSection, localPeer: cfg.podName });
   } else {
-    const password = (await readFile(cfg.credentialsFile ?? '', 'utf8')).trim();
-    // Loaded only in this mode: undici is not needed by the direct backend.
+    // Loaded only in this mode: undici is not needed by the direct backend. The password comes from the
+    // file the init container wrote (a missing or empty file is a ConfigError), never from a value.
     const { DataplaneBackend } = await import('./dataplaneapi.ts');
-    backend = new DataplaneBackend({ baseUrl: cfg.dataplaneapiUrl, username: 'admin', password, section: cfg.peersSection, runtimeDir: cfg.runtimeDir, log, localPeer: cfg.podName });
+    backend = await DataplaneBackend.fromCredentialsFile({ baseUrl: cfg.dataplaneapiUrl, credentialsFile: cfg.credentialsFile ?? '', section: cfg.peersSection, runtimeDir: cfg.runtimeDir, log, localPeer: cfg.podName });
   }
 
   let watch: SliceWatch | undefined;
