@@ -25,6 +25,10 @@ export interface MutateRouteOptions {
 /** Registers POST /mutate on `app`. */
 export function registerMutateRoute(app: FastifyInstance, opts: MutateRouteOptions): void {
   const { metrics } = opts;
+  // The one line per admission skips the logger's redaction (common/logger.ts), which cost more than the
+  // rest of the line (16 of 22 µs, measured): its fields are the fixed set below, none of them a secret,
+  // and redaction goes by field name, so it could never blank anything in it.
+  const admissions = app.log.child({}, { redact: { paths: [] } });
   app.post('/mutate', async (request, reply) => {
     const started = performance.now();
     const decoded = decodeReview(request.body);
@@ -45,8 +49,9 @@ export function registerMutateRoute(app: FastifyInstance, opts: MutateRouteOptio
     const seconds = (performance.now() - started) / 1000;
     metrics.duration.observe({ outcome: outcome.kind }, seconds);
     // The apiserver's request UID, to match the audit log: the first field after the request's own
-    // bindings, as a child logger would write it, without building a child logger per admission.
-    request.log.info({
+    // id, as request.log would write them, without building a child logger per admission.
+    admissions.info({
+      reqId: request.id,
       uid: req.uid,
       outcome: outcome.kind,
       ...(outcome.kind === 'skipped' ? { reason: outcome.reason } : {}),
