@@ -155,6 +155,19 @@ function memoryOf(pid: number): Memory {
   return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024, anon: kb('RssAnon') / 1024 };
 }
 
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (clock ticks of 10 ms).
+ * Per admission, it measures what an admission costs the webhook itself, whatever else the two cores
+ * are busy with, where admissions/s also depends on the load generator and on other processes.
+ */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The fields after the command name (which may hold spaces, in parentheses): utime is the 12th, stime the 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+}
+const CLOCK_TICKS_PER_S = 100;
+
 /** Samples a process's memory every 100 ms until stopped; returns the highest VmRSS and RssAnon seen. */
 function sampler(pid: number): { stop(): { rss: number; anon: number } } {
   const max = { rss: 0, anon: 0 };
@@ -169,6 +182,13 @@ function sampler(pid: number): { stop(): { rss: number; anon: number } } {
 }
 
 interface LoadResult { requests: number; errors: number; seconds: number; latencies: number[] }
+
+/** `load` while measuring the CPU time `pid` spends on it, per request in microseconds. */
+async function withCpu(pid: number, load: () => Promise<LoadResult>): Promise<LoadResult & { cpuUsPerRequest: number }> {
+  const before = cpuSecondsOf(pid);
+  const result = await load();
+  return { ...result, cpuUsPerRequest: ((cpuSecondsOf(pid) - before) * 1e6) / Math.max(1, result.requests) };
+}
 
 /** Closed loop: every connection posts the next review as soon as the previous answer arrived. */
 async function sustained(pool: Pool, seconds: number, concurrency: number): Promise<LoadResult> {
@@ -218,12 +238,12 @@ async function postReview(pool: Pool, latencies: number[]): Promise<boolean> {
 }
 
 interface RunResult {
-  rps: number; p50: number; p99: number; p99AtRate: number; errors: number;
+  rps: number; p50: number; p99: number; p99AtRate: number; errors: number; cpuUs: number;
   rssIdle: number; rssPeak: number; hwm: number; rssAfter: number; rssAfterGrowth: number; anonPeak: number; anonAfter: number;
   bare: LoadFigures | undefined;
 }
 
-interface LoadFigures { rps: number; p50: number; p99: number; errors: number }
+interface LoadFigures { rps: number; p50: number; p99: number; errors: number; cpuUs: number }
 
 interface Target {
   args: string[]; env: NodeJS.ProcessEnv; ca: () => Promise<string | undefined>;
@@ -245,8 +265,8 @@ async function bareRun(n: number, target: Target, ca: string, dir: string): Prom
     try {
       await waitFor(async () => (await pool.request({ path: '/readyz', method: 'GET' }).then(async (r) => { await r.body.dump(); return r.statusCode; }).catch(() => 0)) === 200,
         { what: 'the bare server', timeoutMs: 30_000, process: proc });
-      const load = await sustained(pool, bareDurationS, connections);
-      return { rps: load.requests / load.seconds, p50: percentile(load.latencies, 50), p99: percentile(load.latencies, 99), errors: load.errors };
+      const load = await withCpu(proc.pid, () => sustained(pool, bareDurationS, connections));
+      return { rps: load.requests / load.seconds, p50: percentile(load.latencies, 50), p99: percentile(load.latencies, 99), errors: load.errors, cpuUs: load.cpuUsPerRequest };
     } finally {
       await pool.close();
     }
@@ -273,7 +293,7 @@ async function oneRun(n: number, target: Target, dir: string): Promise<RunResult
       await sleep(idleS * 1000);
       const idle = memoryOf(proc.pid);
       const peak = sampler(proc.pid);
-      const load = await sustained(pool, durationS, connections);
+      const load = await withCpu(proc.pid, () => sustained(pool, durationS, connections));
       const atRate = rate > 0 && rateDurationS > 0 ? await fixedRate(pool, rateDurationS, rate) : undefined;
       const { rss: rssPeak, anon: anonPeak } = peak.stop();
       const hwm = memoryOf(proc.pid).hwm;
@@ -290,7 +310,7 @@ async function oneRun(n: number, target: Target, dir: string): Promise<RunResult
         rps: load.requests / load.seconds,
         p50: percentile(load.latencies, 50), p99: percentile(load.latencies, 99),
         p99AtRate: atRate === undefined ? Number.NaN : percentile(atRate.latencies, 99),
-        errors: load.errors + (atRate?.errors ?? 0),
+        errors: load.errors + (atRate?.errors ?? 0), cpuUs: load.cpuUsPerRequest,
         rssIdle: idle.rss, rssPeak: Math.max(rssPeak, idle.rss), hwm, rssAfter: after.rss, rssAfterGrowth: after.rss - half.rss, anonPeak, anonAfter: after.anon,
       };
     } finally {
@@ -356,9 +376,9 @@ try {
   for (let n = 1; n <= runs; n++) {
     const r = await oneRun(n, target, dir);
     results.push(r);
-    console.log(`run ${n}: ${Math.round(r.rps)} admissions/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, p99 at ${rate}/s ${r.p99AtRate.toFixed(1)} ms, errors ${r.errors}; ` +
+    console.log(`run ${n}: ${Math.round(r.rps)} admissions/s (${Math.round(r.cpuUs)} µs of webhook CPU each), p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, p99 at ${rate}/s ${r.p99AtRate.toFixed(1)} ms, errors ${r.errors}; ` +
       `RSS idle ${r.rssIdle.toFixed(1)} MB, peak ${r.rssPeak.toFixed(1)} MB (VmHWM ${r.hwm.toFixed(1)}; anon ${r.anonPeak.toFixed(1)}), after ${r.rssAfter.toFixed(1)} MB (last ${afterS / 2} s: ${r.rssAfterGrowth >= 0 ? '+' : ''}${r.rssAfterGrowth.toFixed(1)} MB; anon ${r.anonAfter.toFixed(1)} MB)` +
-      (r.bare === undefined ? '' : `; bare fastify ${Math.round(r.bare.rps)} admissions/s, p50 ${r.bare.p50.toFixed(1)} ms, p99 ${r.bare.p99.toFixed(1)} ms (ratio ${(r.rps / r.bare.rps).toFixed(2)})`));
+      (r.bare === undefined ? '' : `; bare fastify ${Math.round(r.bare.rps)} admissions/s (${Math.round(r.bare.cpuUs)} µs of CPU each), p50 ${r.bare.p50.toFixed(1)} ms, p99 ${r.bare.p99.toFixed(1)} ms (ratio ${(r.rps / r.bare.rps).toFixed(2)})`));
   }
 } catch (err) {
   failed = true;
@@ -376,6 +396,7 @@ function figures(r: RunResult): Record<string, number> {
     admissions_per_s: Math.round(r.rps),
     latency_ms_p50: round(r.p50, 2),
     latency_ms_p99: round(r.p99, 2),
+    cpu_us_per_admission: Math.round(r.cpuUs),
     [`webhook_p99_ms_at_${rate}rps`]: round(r.p99AtRate, 2),
     errors: r.errors + (r.bare?.errors ?? 0),
     rss_mb_idle: round(r.rssIdle),
@@ -389,6 +410,7 @@ function figures(r: RunResult): Record<string, number> {
     out.bare_admissions_per_s = Math.round(r.bare.rps);
     out.bare_latency_ms_p50 = round(r.bare.p50, 2);
     out.bare_latency_ms_p99 = round(r.bare.p99, 2);
+    out.bare_cpu_us_per_admission = Math.round(r.bare.cpuUs);
     out.webhook_vs_bare_rps_ratio = round(r.rps / r.bare.rps, 2);
   }
   return out;
