@@ -119,7 +119,11 @@ describe('faults of the node and the network', () => {
       .split('\n').filter(Boolean).length;
 
     const everyone = await Promise.all(pods.map((p) => replicaTable(sb(), w.namespace, p.name, DEFAULT_TABLE)));
-    const c = await waitEveryEntryEverywhere(everyone, result.written, 'after the scale-out', { since: meshedAt });
+    const c = await waitEveryEntryEverywhere(everyone, result.written, 'after the scale-out', { since: meshedAt }).catch(async (err: unknown) => {
+      const peers = await Promise.all(first.map(async (p) => `${p.name} (writer): ${(await p.masterCli('@1 show peers').catch(() => '')).split('\n')
+        .filter((l) => /^\s+0x/.test(l)).map((l) => l.trim().replace(/\s+/g, ' ').slice(0, 160)).join('\n  ')}`));
+      throw new Error(`${(err as Error).message}\nwriters: ${first.map((p) => p.name).join(' ')}\n${peers.join('\n')}`, { cause: err });
+    });
     t.diagnostic(`3 → 20 with ${hook.pod} killed: 20 pods injected and meshed in ${(scaleMs / 1000).toFixed(1)} s; `
       + `${refused} FailedCreate event(s) (admission refused while the killed replica was still an endpoint; the ReplicaSet retried)`);
     t.diagnostic(closingLine('webhook replica killed during 3 → 20', result, c));

@@ -152,7 +152,8 @@ export async function waitEveryEntryEverywhere(tables: readonly ReplicaTable[], 
       return Object.keys(last).length === 0;
     }, { what: `${what}: all ${keys.length} entries on each of ${tables.length} replicas`, timeoutMs, intervalMs: 500 });
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${JSON.stringify(last, null, 1)}`, { cause: err });
+    const complete = tables.map((t) => t.pod).filter((p) => !(p in last));
+    throw new Error(`${(err as Error).message}\n${JSON.stringify(last, null, 1)}\nholding every entry: ${complete.join(' ') || 'none'}`, { cause: err });
   }
   return { written: keys.length, everywhere: keys.length, replicas: tables.length, convergeMs: Date.now() - since };
 }
