@@ -22,7 +22,7 @@ function driver(passMs: number) {
     passes.push({ at: timers.now(), sees: changes });
     timers.setTimeout(() => { running = false; coalescer.passEnded(); }, passMs);
   };
-  const coalescer = new Coalescer({ quietMs: QUIET, maxMs: MAX, timers, fire: runPass });
+  const coalescer = new Coalescer({ quietMs: QUIET, maxMs: MAX, timers, fire: runPass, leading: true });
   /** Makes changes at the given times (ms, ascending), then lets every pass happen. */
   const play = async (at: readonly number[]): Promise<void> => {
     for (const t of at) {

@@ -47,7 +47,7 @@ const slice = (...names: string[]): V1EndpointSlice => ({
   endpoints: names.map((n, i) => ({ addresses: [`10.0.0.${i + 2}`], conditions: { ready: true }, targetRef: { kind: 'Pod', name: n } })),
 });
 
-function setup(slices: () => V1EndpointSlice[] | undefined, self = 'me') {
+function setup(slices: () => V1EndpointSlice[] | undefined, self = 'me', leadingEdge = false) {
   const timers = fakeTimers();
   const backend = new FakeBackend();
   const metrics = createMetrics(false);
@@ -55,7 +55,7 @@ function setup(slices: () => V1EndpointSlice[] | undefined, self = 'me') {
   const reconciler = new Reconciler({
     self: { name: self, ip: '10.0.0.1' }, port: 10000, slices, backend, timers,
     log: createLogger('test', 'silent'), metrics,
-    quietMs: 200, maxMs: 1000, backoff: { baseMs: 100, maxMs: 1000 }, resyncMs: 60_000,
+    quietMs: 200, maxMs: 1000, backoff: { baseMs: 100, maxMs: 1000 }, resyncMs: 60_000, leadingEdge,
     onOutcome: (o) => outcomes.push(o),
   });
   /** The reasons of the "untaught" outcomes reported so far (each one an Event and /status's last error). */
@@ -63,9 +63,9 @@ function setup(slices: () => V1EndpointSlice[] | undefined, self = 'me') {
   return { timers, backend, reconciler, metrics, untaught };
 }
 
-test('nothing happens before the first list; the first list and a lone change are applied at once, a burst after them in one more pass', async () => {
+test('with the leading edge on: nothing happens before the first list; the first list and a lone change are applied at once, a burst after them in one more pass', async () => {
   let cache: V1EndpointSlice[] | undefined;
-  const { timers, backend, reconciler } = setup(() => cache);
+  const { timers, backend, reconciler } = setup(() => cache, 'me', true);
   reconciler.start();
   await timers.advance(1000);
   assert.equal(backend.calls.length, 0);

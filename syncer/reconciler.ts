@@ -31,6 +31,8 @@ export interface ReconcilerOptions {
   readonly log: Logger;
   readonly metrics: SyncerMetrics;
   readonly quietMs: number;
+  /** Apply a change that finds the syncer idle at once (Coalescer `leading`); off by default. */
+  readonly leadingEdge?: boolean;
   readonly maxMs: number;
   readonly timers?: Timers;
   /** Periodic pass even without events (default 5 s): it also notices a restarted HAProxy. */
@@ -91,7 +93,7 @@ export class Reconciler {
   constructor(opts: ReconcilerOptions) {
     this.#o = opts;
     this.#timers = opts.timers ?? realTimers;
-    this.#coalescer = new Coalescer({ quietMs: opts.quietMs, maxMs: opts.maxMs, timers: this.#timers, fire: () => this.#kick() });
+    this.#coalescer = new Coalescer({ quietMs: opts.quietMs, maxMs: opts.maxMs, timers: this.#timers, fire: () => this.#kick(), leading: opts.leadingEdge === true });
   }
 
   /** The slice cache changed: reconcile now when idle, else when the burst it belongs to is over. */
