@@ -8,28 +8,21 @@
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:tls';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api, type V1Pod } from '@kubernetes/client-node';
 import { certificateInfo, generateServingCert, splitPemBundle } from '../certs/generate.ts';
 import { SECRET_KEYS } from '../certs/secret-source.ts';
 import { isEstablished, parseShowPeers } from '../syncer/show-peers.ts';
 import { waitFor } from './harness/processes.ts';
-import { EXAMPLE_TABLE, startSandbox, type Sandbox } from './harness/sandbox.ts';
+import { EXAMPLE_TABLE, sandboxForTests } from './harness/sandbox.ts';
 import { NS, SYNCER, bringUpExample, peerProblems, waitConverged } from './harness/e2e-example.ts';
 import {
   closingLine, replicaTable, startWrites, waitEveryEntryEverywhere, webhookProcesses, WEBHOOK_NAMESPACE, type ReplicaTable,
 } from './harness/faults.ts';
 
 describe('faults of the control plane', () => {
-  let sandbox: Sandbox | undefined;
-  const sb = (): Sandbox => { if (sandbox === undefined) throw new Error('no sandbox'); return sandbox; };
-
-  before(async () => {
-    sandbox = await startSandbox();
-    await bringUpExample(sandbox);
-  });
-  after(async () => { await sandbox?.stop(); });
+  const sb = sandboxForTests({ onStart: (s) => bringUpExample(s) });
 
   const exampleTables = async (pods: readonly string[]): Promise<ReplicaTable[]> =>
     Promise.all(pods.map((p) => replicaTable(sb(), NS, p, EXAMPLE_TABLE)));

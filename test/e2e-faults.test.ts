@@ -6,11 +6,11 @@
  * (entries written, found everywhere, time to converge) are t.diagnostic() lines.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { waitFor } from './harness/processes.ts';
-import { EXAMPLE_TABLE, startSandbox, type Sandbox } from './harness/sandbox.ts';
+import { EXAMPLE_TABLE, sandboxForTests } from './harness/sandbox.ts';
 import { NS, SYNCER, bringUpExample, peerProblems, restartedContainers, waitConverged } from './harness/e2e-example.ts';
 import { DEFAULT_TABLE } from './harness/haproxy.ts';
 import { startWorkload } from './harness/workload.ts';
@@ -20,14 +20,7 @@ import {
 } from './harness/faults.ts';
 
 describe('faults of the node and the network', () => {
-  let sandbox: Sandbox | undefined;
-  const sb = (): Sandbox => { if (sandbox === undefined) throw new Error('no sandbox'); return sandbox; };
-
-  before(async () => {
-    sandbox = await startSandbox();
-    await bringUpExample(sandbox);
-  });
-  after(async () => { await sandbox?.stop(); });
+  const sb = sandboxForTests({ onStart: (s) => bringUpExample(s) });
 
   const exampleTables = async (pods: readonly string[]): Promise<ReplicaTable[]> =>
     Promise.all(pods.map((p) => replicaTable(sb(), NS, p, EXAMPLE_TABLE)));

@@ -6,9 +6,9 @@
  * session may be answered by another backend than the one it started on. Once with each HAProxy image.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { waitFor } from './harness/processes.ts';
-import { startSandbox, type Sandbox } from './harness/sandbox.ts';
+import { sandboxForTests } from './harness/sandbox.ts';
 import { bringUpExample, missingEntries, waitConverged } from './harness/e2e-example.ts';
 import { lbAddress, lbGet } from './harness/e2e-lb.ts';
 import { startStream, type StreamResult } from './harness/request-stream.ts';
@@ -18,18 +18,15 @@ const RUNS = 3;
 const SESSIONS = Array.from({ length: 24 }, (_, i) => `zero-downtime-${String(i).padStart(2, '0')}`);
 
 for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) describe(`haproxy:${branch}: zero failed requests and no moved session, with the example as a user applies it`, () => {
-  let sandbox: Sandbox | undefined;
-  const sb = (): Sandbox => { if (sandbox === undefined) throw new Error('no sandbox'); return sandbox; };
+  const sb = sandboxForTests({ onStart: (s) => bringUpExample(s, HAPROXY_IMAGES[branch]) });
   let lb = '';
   /** Session key → the backend that served its first request (and must serve every later one). */
   const owners = new Map<string, string>();
 
   before(async () => {
-    sandbox = await startSandbox();
-    await bringUpExample(sandbox, HAPROXY_IMAGES[branch]);
-    await sandbox.kubectl('scale', 'deployment/haproxy', '--replicas=2');
-    const replicas = await waitConverged(sandbox, 2, 'scaling the example to 2');
-    lb = await lbAddress(sandbox);
+    await sb().kubectl('scale', 'deployment/haproxy', '--replicas=2');
+    const replicas = await waitConverged(sb(), 2, 'scaling the example to 2');
+    lb = await lbAddress(sb());
     // The LB finds replicas by DNS and health checks: wait until it sends to both before the sessions start.
     const ips = new Set(replicas.map((r) => r.ip));
     const seen = new Set<string>();
@@ -41,7 +38,6 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) describe(`h
     await waitFor(async () => Object.keys(await missingEntries(sb(), replicas.map((r) => r.pod), SESSIONS)).length === 0,
       { what: 'every session on both replicas', timeoutMs: 60_000, intervalMs: 100 });
   });
-  after(async () => { await sandbox?.stop(); });
 
   /**
    * Runs `change` under the stream until the example has converged on `n` replicas with none

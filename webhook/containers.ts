@@ -9,6 +9,7 @@ import { NAMES } from './annotations.ts';
 import { dataplaneapiUrl, ENV, RUNTIME_DIR, runtimePaths } from '../common/contract.ts';
 import type { InjectorConfig, InjectSettings } from './inject.ts';
 import { dataplaneapiInitEnv } from './dataplaneapi.ts';
+import { withDrain } from './drain.ts';
 
 function fieldEnv(name: string, fieldPath: string): V1EnvVar {
   return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
@@ -93,7 +94,7 @@ export function syncerContainer(settings: InjectSettings, config: InjectorConfig
     ...(settings.sidecarMode === 'native' ? { startupProbe: httpProbe('/startupz', 1, 120) } : {}),
     // A regular container is stopped together with HAProxy, not after it: the same drain keeps the
     // syncer (and so the replica's peers) up while HAProxy still serves.
-    ...(settings.sidecarMode === 'regular' && settings.drainSeconds > 0 ? { lifecycle: { preStop: { sleep: { seconds: settings.drainSeconds } } } } : {}),
+    ...(settings.sidecarMode === 'regular' && settings.drainSeconds > 0 ? { lifecycle: withDrain(undefined, settings.drainSeconds) } : {}),
     volumeMounts: [{ name: NAMES.volume, mountPath: RUNTIME_DIR }],
     resources: resources(config),
     securityContext: securityContext(settings),

@@ -10,6 +10,12 @@
 import type { V1Lifecycle, V1Pod } from '@kubernetes/client-node';
 import { ANNOTATIONS, DEFAULTS, MAX_DRAIN_SECONDS, STOP_SECONDS_MIN } from './annotations.ts';
 
+/** A drain in whole seconds, 0 (none) to MAX_DRAIN_SECONDS; the flag and the annotation parse it alike. */
+export function parseDrainSeconds(raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) > MAX_DRAIN_SECONDS) throw new Error(`"${raw}" is not a whole number of seconds from 0 (no drain) to ${MAX_DRAIN_SECONDS}`);
+  return Number(raw);
+}
+
 export interface DrainPlan {
   /** Seconds of the preStop sleep the webhook adds; 0 when it adds none. */
   readonly seconds: number;
@@ -28,10 +34,10 @@ export function planDrain(pod: V1Pod, containerIndex: number, defaultSeconds: nu
   const grace = pod.spec?.terminationGracePeriodSeconds;
   const key = ANNOTATIONS.drainSeconds;
   if (raw !== undefined) {
-    if (!/^\d+$/.test(raw) || Number(raw) > MAX_DRAIN_SECONDS) {
-      return { seconds: 0, problems: [`annotation ${key}: "${raw}" is not a whole number of seconds from 0 (no drain) to ${MAX_DRAIN_SECONDS}`], warnings: [] };
+    let seconds: number;
+    try { seconds = parseDrainSeconds(raw); } catch (err) {
+      return { seconds: 0, problems: [`annotation ${key}: ${(err as Error).message}`], warnings: [] };
     }
-    const seconds = Number(raw);
     if (seconds === 0) return { seconds: 0, problems: [], warnings: [] };
     if (container?.lifecycle?.preStop !== undefined) {
       return { seconds: 0, problems: [`annotation ${key}: container "${container.name}" already has a preStop hook; remove one of the two (set the annotation to 0 to keep your hook)`], warnings: [] };

@@ -7,17 +7,14 @@ import { option, parse, parseOptions } from '../common/config.ts';
 import { ConfigError } from '../common/errors.ts';
 import { LOG_LEVELS } from '../common/logger.ts';
 import type { LevelWithSilent } from 'pino';
-import { DEFAULTS, MAX_DRAIN_SECONDS, type SidecarMode } from './annotations.ts';
+import { DEFAULTS, type SidecarMode } from './annotations.ts';
+import { parseDrainSeconds } from './drain.ts';
 import { CONTRACT_DEFAULTS } from '../common/contract.ts';
 import { serviceDnsNames } from '../certs/generate.ts';
 
 const quantity = (raw: string): string => {
   if (!/^\d+(\.\d+)?(m|k|M|G|Ki|Mi|Gi)?$/.test(raw)) throw new Error(`"${raw}" is not a Kubernetes quantity (e.g. 10m, 64Mi)`);
   return raw;
-};
-const drainSeconds = (raw: string): number => {
-  if (!/^\d+$/.test(raw) || Number(raw) > MAX_DRAIN_SECONDS) throw new Error(`"${raw}" is not a whole number of seconds from 0 to ${MAX_DRAIN_SECONDS}`);
-  return Number(raw);
 };
 const hostList = (raw: string): string[] => raw.split(',').map((h) => h.trim()).filter(Boolean);
 const path = (raw: string): string => { if (!raw.startsWith('/')) throw new Error(`"${raw}" is not an absolute path`); return raw; };
@@ -43,7 +40,7 @@ export const webhookOptions = {
   memoryRequest: option({ flag: 'memory-request', env: 'HPS_MEMORY_REQUEST', description: 'memory request of injected containers', parse: quantity, defaultValue: '32Mi' }),
   cpuLimit: option({ flag: 'cpu-limit', env: 'HPS_CPU_LIMIT', description: 'CPU limit of injected containers', parse: quantity, defaultValue: '200m' }),
   memoryLimit: option({ flag: 'memory-limit', env: 'HPS_MEMORY_LIMIT', description: 'memory limit of injected containers', parse: quantity, defaultValue: '128Mi' }),
-  drainSeconds: option({ flag: 'drain-seconds', env: 'HPS_DRAIN_SECONDS', description: `seconds an injected HAProxy keeps serving after its pod is deleted (a preStop sleep), unless the pod's annotation says otherwise; 0: none`, parse: drainSeconds, defaultValue: DEFAULTS.drainSeconds }),
+  drainSeconds: option({ flag: 'drain-seconds', env: 'HPS_DRAIN_SECONDS', description: `seconds an injected HAProxy keeps serving after its pod is deleted (a preStop sleep), unless the pod's annotation says otherwise; 0: none`, parse: parseDrainSeconds, defaultValue: DEFAULTS.drainSeconds }),
   syncerHealthPort: option({ flag: 'syncer-health-port', env: 'HPS_SYNCER_HEALTH_PORT', description: 'health port given to the injected syncer', parse: parse.port, defaultValue: CONTRACT_DEFAULTS.healthPort }),
   accessCheck: option({ flag: 'access-check', env: 'HPS_ACCESS_CHECK', description: 'warn when a pod\'s ServiceAccount may not watch EndpointSlices (SubjectAccessReview)', parse: parse.boolean, defaultValue: true }),
   accessCacheTtl: option({ flag: 'access-cache-ttl', env: 'HPS_ACCESS_CACHE_TTL', description: 'how long such an answer is cached', parse: parse.durationMs, defaultValue: 300_000 }),

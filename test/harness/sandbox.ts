@@ -214,11 +214,12 @@ export async function startSandbox(): Promise<Sandbox> {
  * For a test file: one sandbox started in `before()` (with the webhook from deploy/ installed when asked)
  * and stopped in `after()`, even on failure. Returns its getter.
  */
-export function sandboxForTests(opts: { webhook?: boolean } = {}): () => Sandbox {
+export function sandboxForTests(opts: { webhook?: boolean; onStart?: (s: Sandbox) => Promise<unknown> } = {}): () => Sandbox {
   let sandbox: Sandbox | undefined;
   before(async () => {
     sandbox = await startSandbox();
     if (opts.webhook === true) await sandbox.installWebhook();
+    await opts.onStart?.(sandbox);
   });
   after(async () => { await sandbox?.stop(); });
   return () => {
