@@ -22,8 +22,15 @@ const app = Fastify({ bodyLimit: BODY_LIMIT, serverFactory: (handler) => createS
 app.post('/mutate', async (request) => {
   const uid = (request.body as { request?: { uid?: unknown } } | null)?.request?.uid;
   // The shape the apiserver expects (and the load generator checks): allowed, with a JSON patch.
-  return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from('[]').toString('base64') } };
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from('[]').toString('base64') },
+  };
 });
 app.get('/readyz', async () => 'ok');
 await app.listen({ host: '127.0.0.1', port: Number(portText) });
-for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => { void app.close().then(() => process.exit(0)); });
+for (const signal of ['SIGTERM', 'SIGINT'] as const)
+  process.once(signal, () => {
+    void app.close().then(() => process.exit(0));
+  });

@@ -7,10 +7,20 @@ export type FlagSpec =
   | { readonly kind: 'count'; readonly defaultValue: number; readonly min?: number; readonly description: string }
   | { readonly kind: 'number'; readonly defaultValue: number; readonly description: string }
   | { readonly kind: 'boolean'; readonly description: string }
-  | { readonly kind: 'string'; readonly defaultValue?: string; readonly choices?: readonly string[]; readonly description: string };
+  | {
+      readonly kind: 'string';
+      readonly defaultValue?: string;
+      readonly choices?: readonly string[];
+      readonly description: string;
+    };
 
-type ValueOf<S extends FlagSpec> = S extends { kind: 'count' | 'number' } ? number : S extends { kind: 'boolean' } ? boolean
-  : S extends { defaultValue: string } ? string : string | undefined;
+type ValueOf<S extends FlagSpec> = S extends { kind: 'count' | 'number' }
+  ? number
+  : S extends { kind: 'boolean' }
+    ? boolean
+    : S extends { defaultValue: string }
+      ? string
+      : string | undefined;
 export type FlagValues<T extends Record<string, FlagSpec>> = { readonly [K in keyof T]: ValueOf<T[K]> };
 
 export class FlagError extends Error {
@@ -29,13 +39,22 @@ export function parseFlags<T extends Record<string, FlagSpec>>(spec: T, argv: re
     const arg = argv[i] ?? '';
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
     const name = m?.[1];
-    if (name === undefined) { problems.push(`${arg}: not a flag (--name=value)`); continue; }
+    if (name === undefined) {
+      problems.push(`${arg}: not a flag (--name=value)`);
+      continue;
+    }
     const s = spec[name];
-    if (s === undefined) { problems.push(`--${name}: unknown flag`); continue; }
+    if (s === undefined) {
+      problems.push(`--${name}: unknown flag`);
+      continue;
+    }
     let value = m?.[2];
     if (value === undefined && s.kind !== 'boolean') {
       value = argv[i + 1];
-      if (value === undefined || value.startsWith('--')) { problems.push(`--${name}: needs a value`); continue; }
+      if (value === undefined || value.startsWith('--')) {
+        problems.push(`--${name}: needs a value`);
+        continue;
+      }
       i++;
     }
     given.set(name, value);
@@ -47,22 +66,26 @@ export function parseFlags<T extends Record<string, FlagSpec>>(spec: T, argv: re
     switch (s.kind) {
       case 'count': {
         const n = has ? Number(raw) : s.defaultValue;
-        if (!Number.isInteger(n) || n < (s.min ?? 0)) problems.push(`--${name}: must be a whole number ≥ ${s.min ?? 0}, got '${raw ?? ''}'`);
+        if (!Number.isInteger(n) || n < (s.min ?? 0))
+          problems.push(`--${name}: must be a whole number ≥ ${s.min ?? 0}, got '${raw ?? ''}'`);
         out[name] = n;
         break;
       }
       case 'number': {
         const n = has ? Number(raw) : s.defaultValue;
-        if (!Number.isFinite(n) || n < 0 || raw === '') problems.push(`--${name}: must be a number ≥ 0, got '${raw ?? ''}'`);
+        if (!Number.isFinite(n) || n < 0 || raw === '')
+          problems.push(`--${name}: must be a number ≥ 0, got '${raw ?? ''}'`);
         out[name] = n;
         break;
       }
       case 'boolean':
-        if (has && raw !== undefined && raw !== 'true' && raw !== 'false') problems.push(`--${name}: true or false, got '${raw}'`);
+        if (has && raw !== undefined && raw !== 'true' && raw !== 'false')
+          problems.push(`--${name}: true or false, got '${raw}'`);
         out[name] = has && raw !== 'false';
         break;
       case 'string':
-        if (has && s.choices !== undefined && !s.choices.includes(raw ?? '')) problems.push(`--${name}: one of ${s.choices.join(', ')}, got '${raw ?? ''}'`);
+        if (has && s.choices !== undefined && !s.choices.includes(raw ?? ''))
+          problems.push(`--${name}: one of ${s.choices.join(', ')}, got '${raw ?? ''}'`);
         out[name] = has ? raw : s.defaultValue;
         break;
     }
@@ -73,8 +96,13 @@ export function parseFlags<T extends Record<string, FlagSpec>>(spec: T, argv: re
 
 /** One line per flag, for the usage text. */
 export function describeFlags(spec: Record<string, FlagSpec>): string {
-  return Object.entries(spec).map(([name, s]) => {
-    const def = 'defaultValue' in s && s.defaultValue !== undefined ? ` (default ${s.defaultValue === '' ? "''" : String(s.defaultValue)})` : '';
-    return `  --${name}  ${s.description}${def}`;
-  }).join('\n');
+  return Object.entries(spec)
+    .map(([name, s]) => {
+      const def =
+        'defaultValue' in s && s.defaultValue !== undefined
+          ? ` (default ${s.defaultValue === '' ? "''" : String(s.defaultValue)})`
+          : '';
+      return `  --${name}  ${s.description}${def}`;
+    })
+    .join('\n');
 }

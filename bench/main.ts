@@ -21,12 +21,24 @@ import { createLogger } from '../common/logger.ts';
 import { watchEndpointSlices } from '../syncer/watch.ts';
 import { kubeconfigAccess } from '../syncer/kube-client.ts';
 import { parsePeersFile } from '../syncer/peers.ts';
-import { acrossRuns, renderNewReplicaTable, renderTable, summary, type NewReplicaTimes, type ScenarioResult } from './stats.ts';
+import {
+  acrossRuns,
+  renderNewReplicaTable,
+  renderTable,
+  summary,
+  type NewReplicaTimes,
+  type ScenarioResult,
+} from './stats.ts';
 import { describeFlags, FlagError, parseFlags } from './flags.ts';
 import { observePods, type PodObserver } from './pod-observer.ts';
 
 const FLAGS = {
-  runs: { kind: 'count', defaultValue: 3, min: 1, description: 'how many times every scenario runs (the JSON line gives the median and the spread)' },
+  runs: {
+    kind: 'count',
+    defaultValue: 3,
+    min: 1,
+    description: 'how many times every scenario runs (the JSON line gives the median and the spread)',
+  },
 } as const;
 let runs: number;
 try {
@@ -40,21 +52,34 @@ try {
 // The node exists only inside the lab namespaces: re-run there when started outside.
 if (process.env.HPS_LAB_NETNS !== '1') {
   const root = resolve(import.meta.dirname, '..');
-  const r = spawnSync('bash', [join(root, 'scripts/lab.sh'), process.execPath, ...process.argv.slice(1)], { stdio: 'inherit' });
+  const r = spawnSync('bash', [join(root, 'scripts/lab.sh'), process.execPath, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+  });
   process.exit(r.status ?? 1);
 }
 
 const names = (slices: readonly V1EndpointSlice[]): string =>
-  slices.flatMap((s) => s.endpoints ?? []).filter((e) => e.conditions?.terminating !== true && e.targetRef?.name && e.addresses?.length)
-    .map((e) => e.targetRef?.name ?? '').sort().join(',');
+  slices
+    .flatMap((s) => s.endpoints ?? [])
+    .filter((e) => e.conditions?.terminating !== true && e.targetRef?.name && e.addresses?.length)
+    .map((e) => e.targetRef?.name ?? '')
+    .sort()
+    .join(',');
 
 const sortedNames = (list: readonly string[]): string => [...list].sort().join(',');
 
 /** The moments of a new replica only its own endpoints show: syncer up, start-up gate open, HAProxy up. */
-interface ProbedMoments { syncerStarted?: number; gateOpen?: number; haproxyStarted?: number }
+interface ProbedMoments {
+  syncerStarted?: number;
+  gateOpen?: number;
+  haproxyStarted?: number;
+}
 
 /** Probes every new replica (concurrently, apart from the convergence loop) until each moment was seen. */
-function probeNewReplicas(lab: Workload, isNew: (name: string) => boolean): { moments: Map<string, ProbedMoments>; stop(): Promise<void> } {
+function probeNewReplicas(
+  lab: Workload,
+  isNew: (name: string) => boolean,
+): { moments: Map<string, ProbedMoments>; stop(): Promise<void> } {
   const moments = new Map<string, ProbedMoments>();
   let stopped = false;
   const probe = async (p: WorkloadPod): Promise<void> => {
@@ -66,7 +91,8 @@ function probeNewReplicas(lab: Workload, isNew: (name: string) => boolean): { mo
       if (status !== 0) m.syncerStarted ??= now;
       if (status === 200) m.gateOpen = now;
     }
-    if (m.haproxyStarted === undefined && (await p.showPeers().catch(() => undefined)) !== undefined) m.haproxyStarted = Date.now();
+    if (m.haproxyStarted === undefined && (await p.showPeers().catch(() => undefined)) !== undefined)
+      m.haproxyStarted = Date.now();
   };
   const loop = (async () => {
     while (!stopped) {
@@ -75,10 +101,22 @@ function probeNewReplicas(lab: Workload, isNew: (name: string) => boolean): { mo
       await sleep(20);
     }
   })();
-  return { moments, stop: async () => { stopped = true; await loop; } };
+  return {
+    moments,
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
 }
 
-async function scenario(lab: Workload, pods: PodObserver, name: string, target: number, sliceSet: () => { set: string; at: number }): Promise<ScenarioResult> {
+async function scenario(
+  lab: Workload,
+  pods: PodObserver,
+  name: string,
+  target: number,
+  sliceSet: () => { set: string; at: number },
+): Promise<ScenarioResult> {
   const reloadsBefore = new Map<string, number>();
   for (const p of await lab.pods()) reloadsBefore.set(p.name, await p.reloadCount().catch(() => 0));
   const probes = probeNewReplicas(lab, (n) => !reloadsBefore.has(n));
@@ -90,7 +128,8 @@ async function scenario(lab: Workload, pods: PodObserver, name: string, target: 
   const sectionAt = new Map<string, number>();
   let linksAt: number | undefined;
   // Until every link is up and every new replica Ready (or, for Ready, 120 s more).
-  const allNewReady = (live: readonly WorkloadPod[]): boolean => live.every((p) => reloadsBefore.has(p.name) || pods.moments(p.name)?.ready !== undefined);
+  const allNewReady = (live: readonly WorkloadPod[]): boolean =>
+    live.every((p) => reloadsBefore.has(p.name) || pods.moments(p.name)?.ready !== undefined);
   for (;;) {
     if (linksAt !== undefined && (Date.now() - linksAt > 120_000 || allNewReady(await lab.pods()))) break;
     if (Date.now() - began > 300_000) throw new Error(`${name}: no convergence within 300 s`);
@@ -104,7 +143,8 @@ async function scenario(lab: Workload, pods: PodObserver, name: string, target: 
           if (sortedNames(file.peers.map((x) => x.name)) === change.set) fileAt.set(p.name, Date.now());
         } else if (!sectionAt.has(p.name)) {
           const section = await p.showPeers().catch(() => undefined);
-          if (section && sortedNames(section.peers.map((x) => x.name)) === change.set) sectionAt.set(p.name, Date.now());
+          if (section && sortedNames(section.peers.map((x) => x.name)) === change.set)
+            sectionAt.set(p.name, Date.now());
         }
       }
       if (linksAt === undefined && sectionAt.size === target && (await meshed(live))) linksAt = Date.now();
@@ -143,11 +183,18 @@ async function scenario(lab: Workload, pods: PodObserver, name: string, target: 
     return { ...observed, ...probed, seen: observed?.seen ?? p.createdAt, sectionComplete: sectionAt.get(p.name) };
   });
   return {
-    name, replicas: target,
+    name,
+    replicas: target,
     fileMs: existing.map((p) => since(fileAt.get(p.name))),
     sectionMs: existing.map((p) => since(sectionAt.get(p.name))),
     newMs: times.map((t) => (t.sectionComplete ?? t.seen) - t.seen),
-    linksMs: since(linksAt), reloadsMax, reloadsNewMax, rssMbMax, privateMbMax, pssMbMax, workingSetMbMax,
+    linksMs: since(linksAt),
+    reloadsMax,
+    reloadsNewMax,
+    rssMbMax,
+    privateMbMax,
+    pssMbMax,
+    workingSetMbMax,
     fresh: times,
   };
 }
@@ -178,7 +225,10 @@ await sandbox.installWebhook();
 const lab = await startWorkload(sandbox, { replicas: 3, name: 'bench' });
 let current = { set: '', at: 0 };
 const watch = watchEndpointSlices({
-  access: await kubeconfigAccess(sandbox.controlPlane.kubeconfigPath), namespace: lab.namespace, service: lab.name, log: createLogger('bench', 'silent'),
+  access: await kubeconfigAccess(sandbox.controlPlane.kubeconfigPath),
+  namespace: lab.namespace,
+  service: lab.name,
+  log: createLogger('bench', 'silent'),
   onChange: () => {
     const set = names(watch.slices() ?? []);
     if (set !== current.set) current = { set, at: Date.now() };
@@ -191,7 +241,12 @@ let restarts: string[] = [];
 try {
   for (let run = 1; run <= runs; run++) {
     const these: ScenarioResult[] = [];
-    for (const [label, target] of [['scale 3→10', 10], ['scale 10→3', 3], [BURST, 20], ['back 20→3', 3]] as const) {
+    for (const [label, target] of [
+      ['scale 3→10', 10],
+      ['scale 10→3', 3],
+      [BURST, 20],
+      ['back 20→3', 3],
+    ] as const) {
       await settle(await lab.pods());
       process.stderr.write(`bench: run ${run}/${runs}: ${label}…\n`);
       these.push(await scenario(lab, pods, label, target, () => current));
@@ -201,21 +256,49 @@ try {
 } finally {
   await pods.stop();
   await watch.stop();
-  restarts = await restartedContainers(sandbox).catch((err: unknown) => [`could not read container statuses: ${String(err)}`]);
+  restarts = await restartedContainers(sandbox).catch((err: unknown) => [
+    `could not read container statuses: ${String(err)}`,
+  ]);
   await sandbox.stop();
 }
-results.forEach((these, i) => { console.log(`run ${i + 1}`); console.log(renderTable(these)); console.log(''); });
+results.forEach((these, i) => {
+  console.log(`run ${i + 1}`);
+  console.log(renderTable(these));
+  console.log('');
+});
 console.log(renderNewReplicaTable(results.flat().flatMap((r) => r.fresh ?? [])));
 console.log('');
-console.log('file / section: per replica that existed before the change, EndpointSlice change → its peers file rewritten /');
-console.log('its live HAProxy peers section holding the new set (after the reload). new replica: first seen by this process (a');
-console.log('pod list every 50 ms) → its live section complete; the breakdown above: first seen → each stage (every run\'s new');
-console.log('replicas together). links up: change → every link of every replica ESTA. reloads: master `show proc`; in the JSON');
-console.log('line reloads_per_existing_replica_max is the 3 → 20 burst\'s. JSON: median over the runs, _min/_max their spread.');
-console.log('RSS = VmRSS (includes the file-backed Node binary shared between processes); PSS = private + a fair share of');
-console.log('the shared pages; private = RssAnon; working set = the syncer container\'s memory cgroup usage − inactive file,');
-console.log('as the kubelet counts it against the limit. The syncers run the image built from the Dockerfile, on the real node.');
+console.log(
+  'file / section: per replica that existed before the change, EndpointSlice change → its peers file rewritten /',
+);
+console.log(
+  'its live HAProxy peers section holding the new set (after the reload). new replica: first seen by this process (a',
+);
+console.log(
+  "pod list every 50 ms) → its live section complete; the breakdown above: first seen → each stage (every run's new",
+);
+console.log(
+  'replicas together). links up: change → every link of every replica ESTA. reloads: master `show proc`; in the JSON',
+);
+console.log(
+  "line reloads_per_existing_replica_max is the 3 → 20 burst's. JSON: median over the runs, _min/_max their spread.",
+);
+console.log(
+  'RSS = VmRSS (includes the file-backed Node binary shared between processes); PSS = private + a fair share of',
+);
+console.log(
+  "the shared pages; private = RssAnon; working set = the syncer container's memory cgroup usage − inactive file,",
+);
+console.log(
+  'as the kubelet counts it against the limit. The syncers run the image built from the Dockerfile, on the real node.',
+);
 // Every container must have run within the limits the product sets: a restart or an OOM kill fails the bench.
 if (restarts.length > 0) console.log(`containers restarted or OOM-killed: ${restarts.join('; ')}`);
-console.log(JSON.stringify({ runs, ...acrossRuns(results.map((these) => summary(these, BURST))), container_restarts: restarts.length }));
+console.log(
+  JSON.stringify({
+    runs,
+    ...acrossRuns(results.map((these) => summary(these, BURST))),
+    container_restarts: restarts.length,
+  }),
+);
 process.exit(restarts.length > 0 ? 1 : 0);

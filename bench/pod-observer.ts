@@ -30,11 +30,19 @@ export function observePods(core: CoreV1Api, namespace: string, labelSelector: s
     const name = p.metadata?.name;
     if (name === undefined) return;
     let m = seen.get(name);
-    if (m === undefined) { m = { seen: now }; seen.set(name, m); }
+    if (m === undefined) {
+      m = { seen: now };
+      seen.set(name, m);
+    }
     if (m.scheduled === undefined && p.spec?.nodeName) m.scheduled = now;
     if (m.ip === undefined && p.status?.podIP) m.ip = now;
-    if (m.initDone === undefined && p.status?.initContainerStatuses?.some((c) => c.name === INIT_CONTAINER && c.state?.terminated !== undefined)) m.initDone = now;
-    if (m.ready === undefined && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) m.ready = now;
+    if (
+      m.initDone === undefined &&
+      p.status?.initContainerStatuses?.some((c) => c.name === INIT_CONTAINER && c.state?.terminated !== undefined)
+    )
+      m.initDone = now;
+    if (m.ready === undefined && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+      m.ready = now;
   };
   const loop = (async () => {
     while (!stopped) {
@@ -46,6 +54,9 @@ export function observePods(core: CoreV1Api, namespace: string, labelSelector: s
   })();
   return {
     moments: (name) => seen.get(name),
-    stop: async () => { stopped = true; await loop; },
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
   };
 }

@@ -34,8 +34,14 @@ export interface NewReplicaTimes {
 
 /** The stages in order, with their names in the JSON line (`new_replica_<name>_ms_p50`). */
 export const NEW_REPLICA_STAGES = [
-  ['scheduled', 'scheduled'], ['ip', 'ip'], ['initDone', 'init_done'], ['syncerStarted', 'syncer_started'],
-  ['gateOpen', 'gate_open'], ['haproxyStarted', 'haproxy_started'], ['sectionComplete', 'section_complete'], ['ready', 'ready'],
+  ['scheduled', 'scheduled'],
+  ['ip', 'ip'],
+  ['initDone', 'init_done'],
+  ['syncerStarted', 'syncer_started'],
+  ['gateOpen', 'gate_open'],
+  ['haproxyStarted', 'haproxy_started'],
+  ['sectionComplete', 'section_complete'],
+  ['ready', 'ready'],
 ] as const satisfies readonly (readonly [keyof NewReplicaTimes, string])[];
 
 /**
@@ -68,10 +74,35 @@ export interface ScenarioResult {
 
 /** A fixed-width table, one row per scenario. */
 export function renderTable(results: readonly ScenarioResult[]): string {
-  const head = ['scenario', 'replicas', 'file p50', 'file max', 'section p50', 'section max', 'new replica max', 'links up', 'reloads max (existing/new)', 'syncer RSS max', 'syncer PSS max', 'syncer private max', 'syncer working set max'];
+  const head = [
+    'scenario',
+    'replicas',
+    'file p50',
+    'file max',
+    'section p50',
+    'section max',
+    'new replica max',
+    'links up',
+    'reloads max (existing/new)',
+    'syncer RSS max',
+    'syncer PSS max',
+    'syncer private max',
+    'syncer working set max',
+  ];
   const rows = results.map((r) => [
-    r.name, String(r.replicas), ms(percentile(r.fileMs, 50)), ms(Math.max(...r.fileMs)), ms(percentile(r.sectionMs, 50)),
-    ms(Math.max(...r.sectionMs)), r.newMs.length > 0 ? ms(Math.max(...r.newMs)) : '-', ms(r.linksMs), `${r.reloadsMax}/${r.newMs.length > 0 ? r.reloadsNewMax : '-'}`, `${r.rssMbMax.toFixed(1)} MB`, `${r.pssMbMax.toFixed(1)} MB`, `${r.privateMbMax.toFixed(1)} MB`, `${r.workingSetMbMax.toFixed(1)} MB`,
+    r.name,
+    String(r.replicas),
+    ms(percentile(r.fileMs, 50)),
+    ms(Math.max(...r.fileMs)),
+    ms(percentile(r.sectionMs, 50)),
+    ms(Math.max(...r.sectionMs)),
+    r.newMs.length > 0 ? ms(Math.max(...r.newMs)) : '-',
+    ms(r.linksMs),
+    `${r.reloadsMax}/${r.newMs.length > 0 ? r.reloadsNewMax : '-'}`,
+    `${r.rssMbMax.toFixed(1)} MB`,
+    `${r.pssMbMax.toFixed(1)} MB`,
+    `${r.privateMbMax.toFixed(1)} MB`,
+    `${r.workingSetMbMax.toFixed(1)} MB`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
@@ -82,7 +113,10 @@ export function renderTable(results: readonly ScenarioResult[]): string {
 export function newReplicaStageMs(fresh: readonly NewReplicaTimes[]): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (const [key, name] of NEW_REPLICA_STAGES) {
-    out.set(name, fresh.flatMap((f) => (f[key] === undefined ? [] : [Math.max(0, (f[key] ?? 0) - f.seen)])));
+    out.set(
+      name,
+      fresh.flatMap((f) => (f[key] === undefined ? [] : [Math.max(0, (f[key] ?? 0) - f.seen)])),
+    );
   }
   return out;
 }
@@ -98,7 +132,12 @@ export function summary(results: readonly ScenarioResult[], burst?: string): Rec
   const out: Record<string, number> = {
     convergence_ms_p50: Math.round(percentile(all, 50)),
     convergence_ms_max: Math.round(Math.max(...all)),
-    file_ms_p50: Math.round(percentile(results.flatMap((r) => r.fileMs), 50)),
+    file_ms_p50: Math.round(
+      percentile(
+        results.flatMap((r) => r.fileMs),
+        50,
+      ),
+    ),
     new_replica_ms_max: Math.round(Math.max(0, ...results.flatMap((r) => r.newMs))),
     links_ms_max: Math.round(Math.max(...results.map((r) => r.linksMs))),
     reloads_per_replica_max: Math.max(...results.map((r) => Math.max(r.reloadsMax, r.reloadsNewMax))),
@@ -134,7 +173,12 @@ export function acrossRuns(runs: readonly Readonly<Record<string, number>>[]): R
 
 /** The new-replica breakdown as a table: per stage, p50 / max over the new replicas, ms from first seen. */
 export function renderNewReplicaTable(fresh: readonly NewReplicaTimes[]): string {
-  const rows = [...newReplicaStageMs(fresh)].map(([name, v]) => [name.replaceAll('_', ' '), ms(percentile(v, 50)), v.length > 0 ? ms(Math.max(...v)) : '-', String(v.length)]);
+  const rows = [...newReplicaStageMs(fresh)].map(([name, v]) => [
+    name.replaceAll('_', ' '),
+    ms(percentile(v, 50)),
+    v.length > 0 ? ms(Math.max(...v)) : '-',
+    String(v.length),
+  ]);
   const head = ['new replica: first seen →', 'p50', 'max', 'replicas'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');

@@ -39,26 +39,43 @@ import { describeFlags, FlagError, parseFlags, type FlagValues } from './flags.t
 const root = resolve(import.meta.dirname, '..');
 
 const FLAGS = {
-  mode: { kind: 'string', defaultValue: 'cluster', choices: ['cluster', 'files'], description: 'cluster: a real control plane (Secret, caBundle, SubjectAccessReviews); files: mounted certificates, no apiserver' },
-  runs: { kind: 'count', defaultValue: 3, min: 1, description: 'runs, each with fresh processes (the JSON line gives the median and the spread)' },
+  mode: {
+    kind: 'string',
+    defaultValue: 'cluster',
+    choices: ['cluster', 'files'],
+    description:
+      'cluster: a real control plane (Secret, caBundle, SubjectAccessReviews); files: mounted certificates, no apiserver',
+  },
+  runs: {
+    kind: 'count',
+    defaultValue: 3,
+    min: 1,
+    description: 'runs, each with fresh processes (the JSON line gives the median and the spread)',
+  },
   duration: { kind: 'number', defaultValue: 60, description: 'seconds of sustained load on the webhook' },
   connections: { kind: 'count', defaultValue: 50, min: 1, description: 'HTTPS keep-alive connections of the load' },
   idle: { kind: 'number', defaultValue: 5, description: 'seconds idle before the load (RSS idle)' },
   after: { kind: 'number', defaultValue: 30, description: 'seconds idle after the load (RSS after, and its growth)' },
   rate: { kind: 'number', defaultValue: 200, description: 'requests/s of the open-loop phase (latency p99)' },
   'rate-duration': { kind: 'number', defaultValue: 10, description: 'seconds of the open-loop phase' },
-  'bare-duration': { kind: 'number', defaultValue: 20, description: 'seconds of sustained load on the bare fastify baseline (0: none)' },
+  'bare-duration': {
+    kind: 'number',
+    defaultValue: 20,
+    description: 'seconds of sustained load on the bare fastify baseline (0: none)',
+  },
   'node-options': { kind: 'string', description: "NODE_OPTIONS instead of deploy/'s ('' for Node's defaults)" },
   'no-build': { kind: 'boolean', description: 'use dist/ as it is' },
-  entry: { kind: 'string', description: 'path of another build\'s bin/haproxy-peer-sync.js, to compare' },
-  'keep-logs': { kind: 'boolean', description: 'keep the processes\' logs' },
+  entry: { kind: 'string', description: "path of another build's bin/haproxy-peer-sync.js, to compare" },
+  'keep-logs': { kind: 'boolean', description: "keep the processes' logs" },
 } as const;
 let args: FlagValues<typeof FLAGS>;
 try {
   args = parseFlags(FLAGS, process.argv.slice(2));
 } catch (err) {
   if (!(err instanceof FlagError)) throw err;
-  process.stderr.write(`bench:webhook: ${err.problems.join('; ')}\nusage: npm run bench:webhook -- [flags]\n${describeFlags(FLAGS)}\n`);
+  process.stderr.write(
+    `bench:webhook: ${err.problems.join('; ')}\nusage: npm run bench:webhook -- [flags]\n${describeFlags(FLAGS)}\n`,
+  );
   process.exit(2);
 }
 const mode = args.mode;
@@ -74,7 +91,9 @@ const bareDurationS = args['bare-duration'];
 /** The webhook container of deploy/deployment.yaml: its NODE_OPTIONS (if any) are what we measure. */
 function deployedNodeOptions(): string {
   const doc = YAML.parse(readFileSync(join(root, 'deploy/deployment.yaml'), 'utf8')) as {
-    spec: { template: { spec: { containers: Array<{ name: string; env?: Array<{ name: string; value?: string }> }> } } };
+    spec: {
+      template: { spec: { containers: Array<{ name: string; env?: Array<{ name: string; value?: string }> }> } };
+    };
   };
   const container = doc.spec.template.spec.containers.find((c) => c.name === 'webhook');
   return container?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
@@ -83,12 +102,15 @@ const nodeOptions = args['node-options'] ?? deployedNodeOptions();
 
 // The image's layout: dist/ with package.json beside bin/ (webhook/main.ts reads the version from it).
 if (!args['no-build']) {
-  const build = spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+  const build = spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.build.json')], {
+    stdio: 'inherit',
+  });
   if (build.status !== 0) throw new Error('bench:webhook: building dist/ failed');
 }
 // --entry: another build of the CLI (e.g. of an older commit) to compare against, laid out the same way.
 const entry = resolve(args.entry ?? join(root, 'dist/bin/haproxy-peer-sync.js'));
-if (!existsSync(join(dirname(entry), '..', 'package.json'))) copyFileSync(join(root, 'package.json'), join(dirname(entry), '..', 'package.json'));
+if (!existsSync(join(dirname(entry), '..', 'package.json')))
+  copyFileSync(join(root, 'package.json'), join(dirname(entry), '..', 'package.json'));
 
 const NAMESPACE = 'hps-bench';
 const SERVICE_ACCOUNTS = ['haproxy', 'edge', 'api-gateway', 'ingress', 'default'];
@@ -99,44 +121,164 @@ const SERVICE_ACCOUNTS = ['haproxy', 'edge', 'api-gateway', 'ingress', 'default'
  * are filled per request (every admission has its own uid; a few ServiceAccounts exercise the cache).
  */
 const REVIEW_TEMPLATE = JSON.stringify({
-  apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
+  apiVersion: 'admission.k8s.io/v1',
+  kind: 'AdmissionReview',
   request: {
-    uid: '@UID@', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' },
-    requestKind: { group: '', version: 'v1', kind: 'Pod' }, requestResource: { group: '', version: 'v1', resource: 'pods' },
-    namespace: NAMESPACE, operation: 'CREATE',
-    userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', uid: 'b1f0c0de-0000-4000-8000-000000000001', groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },
+    uid: '@UID@',
+    kind: { group: '', version: 'v1', kind: 'Pod' },
+    resource: { group: '', version: 'v1', resource: 'pods' },
+    requestKind: { group: '', version: 'v1', kind: 'Pod' },
+    requestResource: { group: '', version: 'v1', resource: 'pods' },
+    namespace: NAMESPACE,
+    operation: 'CREATE',
+    userInfo: {
+      username: 'system:serviceaccount:kube-system:replicaset-controller',
+      uid: 'b1f0c0de-0000-4000-8000-000000000001',
+      groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
+    },
     object: {
-      kind: 'Pod', apiVersion: 'v1',
+      kind: 'Pod',
+      apiVersion: 'v1',
       metadata: {
-        generateName: 'haproxy-7d9c6b8f5-', namespace: NAMESPACE, uid: '@UID@', creationTimestamp: null,
-        labels: { 'app.kubernetes.io/name': 'haproxy', 'app.kubernetes.io/part-of': 'haproxy-peer-sync-example', 'haproxy-peer-sync.io/inject': 'true', 'pod-template-hash': '7d9c6b8f5' },
-        annotations: { 'haproxy-peer-sync.io/service': 'haproxy', 'kubectl.kubernetes.io/restartedAt': '2025-01-01T00:00:00Z' },
-        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'haproxy-7d9c6b8f5', uid: 'c2a1d0de-0000-4000-8000-000000000002', controller: true, blockOwnerDeletion: true }],
-        managedFields: [{ manager: 'kube-controller-manager', operation: 'Update', apiVersion: 'v1', time: '2025-01-01T00:00:00Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': { 'f:annotations': { '.': {}, 'f:haproxy-peer-sync.io/service': {} }, 'f:generateName': {}, 'f:labels': { '.': {}, 'f:app.kubernetes.io/name': {}, 'f:haproxy-peer-sync.io/inject': {}, 'f:pod-template-hash': {} }, 'f:ownerReferences': { '.': {}, 'k:{"uid":"c2a1d0de-0000-4000-8000-000000000002"}': {} } }, 'f:spec': { 'f:containers': { 'k:{"name":"haproxy"}': { '.': {}, 'f:env': {}, 'f:image': {}, 'f:name': {}, 'f:ports': {}, 'f:readinessProbe': {}, 'f:resources': {}, 'f:securityContext': {}, 'f:volumeMounts': {} } }, 'f:serviceAccountName': {}, 'f:volumes': {} } } }],
+        generateName: 'haproxy-7d9c6b8f5-',
+        namespace: NAMESPACE,
+        uid: '@UID@',
+        creationTimestamp: null,
+        labels: {
+          'app.kubernetes.io/name': 'haproxy',
+          'app.kubernetes.io/part-of': 'haproxy-peer-sync-example',
+          'haproxy-peer-sync.io/inject': 'true',
+          'pod-template-hash': '7d9c6b8f5',
+        },
+        annotations: {
+          'haproxy-peer-sync.io/service': 'haproxy',
+          'kubectl.kubernetes.io/restartedAt': '2025-01-01T00:00:00Z',
+        },
+        ownerReferences: [
+          {
+            apiVersion: 'apps/v1',
+            kind: 'ReplicaSet',
+            name: 'haproxy-7d9c6b8f5',
+            uid: 'c2a1d0de-0000-4000-8000-000000000002',
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
+        managedFields: [
+          {
+            manager: 'kube-controller-manager',
+            operation: 'Update',
+            apiVersion: 'v1',
+            time: '2025-01-01T00:00:00Z',
+            fieldsType: 'FieldsV1',
+            fieldsV1: {
+              'f:metadata': {
+                'f:annotations': { '.': {}, 'f:haproxy-peer-sync.io/service': {} },
+                'f:generateName': {},
+                'f:labels': {
+                  '.': {},
+                  'f:app.kubernetes.io/name': {},
+                  'f:haproxy-peer-sync.io/inject': {},
+                  'f:pod-template-hash': {},
+                },
+                'f:ownerReferences': { '.': {}, 'k:{"uid":"c2a1d0de-0000-4000-8000-000000000002"}': {} },
+              },
+              'f:spec': {
+                'f:containers': {
+                  'k:{"name":"haproxy"}': {
+                    '.': {},
+                    'f:env': {},
+                    'f:image': {},
+                    'f:name': {},
+                    'f:ports': {},
+                    'f:readinessProbe': {},
+                    'f:resources': {},
+                    'f:securityContext': {},
+                    'f:volumeMounts': {},
+                  },
+                },
+                'f:serviceAccountName': {},
+                'f:volumes': {},
+              },
+            },
+          },
+        ],
       },
       spec: {
         volumes: [
           { name: 'config', configMap: { name: 'haproxy-config', defaultMode: 420 } },
-          { name: 'kube-api-access-x7k2p', projected: { defaultMode: 420, sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }, { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } }] } },
+          {
+            name: 'kube-api-access-x7k2p',
+            projected: {
+              defaultMode: 420,
+              sources: [
+                { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
+                { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+                {
+                  downwardAPI: {
+                    items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }],
+                  },
+                },
+              ],
+            },
+          },
         ],
-        containers: [{
-          name: 'haproxy', image: 'haproxy:2.6',
-          ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }, { name: 'peers', containerPort: 10000, protocol: 'TCP' }],
-          env: [{ name: 'POD_IP', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'status.podIP' } } }],
-          resources: { limits: { cpu: '1', memory: '256Mi' }, requests: { cpu: '100m', memory: '64Mi' } },
-          volumeMounts: [{ name: 'config', readOnly: true, mountPath: '/usr/local/etc/haproxy' }, { name: 'kube-api-access-x7k2p', readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' }],
-          readinessProbe: { tcpSocket: { port: 'http' }, timeoutSeconds: 1, periodSeconds: 2, successThreshold: 1, failureThreshold: 3 },
-          terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File', imagePullPolicy: 'IfNotPresent',
-          securityContext: { capabilities: { drop: ['ALL'] }, runAsUser: 99, runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
-        }],
-        restartPolicy: 'Always', terminationGracePeriodSeconds: 30, dnsPolicy: 'ClusterFirst',
-        serviceAccountName: '@SA@', serviceAccount: '@SA@', securityContext: {}, schedulerName: 'default-scheduler',
-        tolerations: [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }, { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }],
-        priority: 0, enableServiceLinks: true, preemptionPolicy: 'PreemptLowerPriority',
+        containers: [
+          {
+            name: 'haproxy',
+            image: 'haproxy:2.6',
+            ports: [
+              { name: 'http', containerPort: 8080, protocol: 'TCP' },
+              { name: 'peers', containerPort: 10000, protocol: 'TCP' },
+            ],
+            env: [{ name: 'POD_IP', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'status.podIP' } } }],
+            resources: { limits: { cpu: '1', memory: '256Mi' }, requests: { cpu: '100m', memory: '64Mi' } },
+            volumeMounts: [
+              { name: 'config', readOnly: true, mountPath: '/usr/local/etc/haproxy' },
+              {
+                name: 'kube-api-access-x7k2p',
+                readOnly: true,
+                mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
+              },
+            ],
+            readinessProbe: {
+              tcpSocket: { port: 'http' },
+              timeoutSeconds: 1,
+              periodSeconds: 2,
+              successThreshold: 1,
+              failureThreshold: 3,
+            },
+            terminationMessagePath: '/dev/termination-log',
+            terminationMessagePolicy: 'File',
+            imagePullPolicy: 'IfNotPresent',
+            securityContext: {
+              capabilities: { drop: ['ALL'] },
+              runAsUser: 99,
+              runAsNonRoot: true,
+              readOnlyRootFilesystem: true,
+              allowPrivilegeEscalation: false,
+            },
+          },
+        ],
+        restartPolicy: 'Always',
+        terminationGracePeriodSeconds: 30,
+        dnsPolicy: 'ClusterFirst',
+        serviceAccountName: '@SA@',
+        serviceAccount: '@SA@',
+        securityContext: {},
+        schedulerName: 'default-scheduler',
+        tolerations: [
+          { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+          { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+        ],
+        priority: 0,
+        enableServiceLinks: true,
+        preemptionPolicy: 'PreemptLowerPriority',
       },
       status: {},
     },
-    oldObject: null, dryRun: false,
+    oldObject: null,
+    dryRun: false,
     options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
   },
 });
@@ -148,7 +290,11 @@ function reviewBody(): string {
 }
 
 /** VmRSS / VmHWM / RssAnon of a process, in MB. */
-interface Memory { rss: number; hwm: number; anon: number }
+interface Memory {
+  rss: number;
+  hwm: number;
+  anon: number;
+}
 function memoryOf(pid: number): Memory {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
@@ -176,15 +322,30 @@ function sampler(pid: number): { stop(): { rss: number; anon: number } } {
       const m = memoryOf(pid);
       max.rss = Math.max(max.rss, m.rss);
       max.anon = Math.max(max.anon, m.anon);
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }, 100);
-  return { stop: () => { clearInterval(timer); return max; } };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return max;
+    },
+  };
 }
 
-interface LoadResult { requests: number; errors: number; seconds: number; latencies: number[] }
+interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  latencies: number[];
+}
 
 /** `load` while measuring the CPU time `pid` spends on it, per request in microseconds. */
-async function withCpu(pid: number, load: () => Promise<LoadResult>): Promise<LoadResult & { cpuUsPerRequest: number }> {
+async function withCpu(
+  pid: number,
+  load: () => Promise<LoadResult>,
+): Promise<LoadResult & { cpuUsPerRequest: number }> {
   const before = cpuSecondsOf(pid);
   const result = await load();
   return { ...result, cpuUsPerRequest: ((cpuSecondsOf(pid) - before) * 1e6) / Math.max(1, result.requests) };
@@ -198,7 +359,7 @@ async function sustained(pool: Pool, seconds: number, concurrency: number): Prom
   const until = began + seconds * 1000;
   const worker = async (): Promise<void> => {
     while (performance.now() < until) {
-      if (!await postReview(pool, latencies)) errors++;
+      if (!(await postReview(pool, latencies))) errors++;
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
@@ -216,7 +377,11 @@ async function fixedRate(pool: Pool, seconds: number, perSecond: number): Promis
     const due = began + (i * 1000) / perSecond;
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
-    inflight.push(postReview(pool, latencies).then((ok) => { if (!ok) errors++; }));
+    inflight.push(
+      postReview(pool, latencies).then((ok) => {
+        if (!ok) errors++;
+      }),
+    );
   }
   await Promise.all(inflight);
   return { requests: latencies.length, errors, seconds: (performance.now() - began) / 1000, latencies };
@@ -227,7 +392,12 @@ async function postReview(pool: Pool, latencies: number[]): Promise<boolean> {
   const body = reviewBody();
   const t0 = performance.now();
   try {
-    const res = await pool.request({ path: '/mutate', method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const res = await pool.request({
+      path: '/mutate',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
     const text = await res.body.text();
     latencies.push(performance.now() - t0);
     return res.statusCode === 200 && text.includes('"patchType":"JSONPatch"') && text.includes('"allowed":true');
@@ -238,15 +408,34 @@ async function postReview(pool: Pool, latencies: number[]): Promise<boolean> {
 }
 
 interface RunResult {
-  rps: number; p50: number; p99: number; p99AtRate: number; errors: number; cpuUs: number;
-  rssIdle: number; rssPeak: number; hwm: number; rssAfter: number; rssAfterGrowth: number; anonPeak: number; anonAfter: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  p99AtRate: number;
+  errors: number;
+  cpuUs: number;
+  rssIdle: number;
+  rssPeak: number;
+  hwm: number;
+  rssAfter: number;
+  rssAfterGrowth: number;
+  anonPeak: number;
+  anonAfter: number;
   bare: LoadFigures | undefined;
 }
 
-interface LoadFigures { rps: number; p50: number; p99: number; errors: number; cpuUs: number }
+interface LoadFigures {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  cpuUs: number;
+}
 
 interface Target {
-  args: string[]; env: NodeJS.ProcessEnv; ca: () => Promise<string | undefined>;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  ca: () => Promise<string | undefined>;
   /** The serving key pair the webhook uses, as files, for the bare baseline. */
   keyPairFiles: () => Promise<{ cert: string; key: string }>;
 }
@@ -257,16 +446,34 @@ async function bareRun(n: number, target: Target, ca: string, dir: string): Prom
   if (port === undefined) throw new Error('no free port');
   const files = await target.keyPairFiles();
   const proc = await spawnProcess({
-    name: `bare-run${n}`, command: process.execPath, logDir: dir, env: { ...process.env, NODE_OPTIONS: nodeOptions },
+    name: `bare-run${n}`,
+    command: process.execPath,
+    logDir: dir,
+    env: { ...process.env, NODE_OPTIONS: nodeOptions },
     args: [join(root, 'bench/bare-webhook.ts'), files.cert, files.key, String(port)],
   });
   try {
     const pool = new Pool(`https://127.0.0.1:${port}`, { connections, pipelining: 1, connect: { ca } });
     try {
-      await waitFor(async () => (await pool.request({ path: '/readyz', method: 'GET' }).then(async (r) => { await r.body.dump(); return r.statusCode; }).catch(() => 0)) === 200,
-        { what: 'the bare server', timeoutMs: 30_000, process: proc });
+      await waitFor(
+        async () =>
+          (await pool
+            .request({ path: '/readyz', method: 'GET' })
+            .then(async (r) => {
+              await r.body.dump();
+              return r.statusCode;
+            })
+            .catch(() => 0)) === 200,
+        { what: 'the bare server', timeoutMs: 30_000, process: proc },
+      );
       const load = await withCpu(proc.pid, () => sustained(pool, bareDurationS, connections));
-      return { rps: load.requests / load.seconds, p50: percentile(load.latencies, 50), p99: percentile(load.latencies, 99), errors: load.errors, cpuUs: load.cpuUsPerRequest };
+      return {
+        rps: load.requests / load.seconds,
+        p50: percentile(load.latencies, 50),
+        p99: percentile(load.latencies, 99),
+        errors: load.errors,
+        cpuUs: load.cpuUsPerRequest,
+      };
     } finally {
       await pool.close();
     }
@@ -280,7 +487,10 @@ async function oneRun(n: number, target: Target, dir: string): Promise<RunResult
   if (port === undefined) throw new Error('no free port');
   const env: NodeJS.ProcessEnv = { ...process.env, ...target.env, NODE_OPTIONS: nodeOptions };
   const proc: ManagedProcess = await spawnProcess({
-    name: `webhook-run${n}`, command: process.execPath, logDir: dir, env,
+    name: `webhook-run${n}`,
+    command: process.execPath,
+    logDir: dir,
+    env,
     args: [entry, 'webhook', '--listen=127.0.0.1', `--port=${port}`, ...target.args],
   });
   try {
@@ -288,8 +498,14 @@ async function oneRun(n: number, target: Target, dir: string): Promise<RunResult
     const ca = await waitFor(target.ca, { what: 'the webhook CA', timeoutMs: 60_000, process: proc });
     const pool = new Pool(origin, { connections, pipelining: 1, connect: { ca } });
     try {
-      await waitFor(async () => (await pool.request({ path: '/readyz', method: 'GET' }).then(async (r) => { await r.body.dump(); return r.statusCode; })) === 200,
-        { what: 'webhook /readyz', timeoutMs: 60_000, process: proc });
+      await waitFor(
+        async () =>
+          (await pool.request({ path: '/readyz', method: 'GET' }).then(async (r) => {
+            await r.body.dump();
+            return r.statusCode;
+          })) === 200,
+        { what: 'webhook /readyz', timeoutMs: 60_000, process: proc },
+      );
       await sleep(idleS * 1000);
       const idle = memoryOf(proc.pid);
       const peak = sampler(proc.pid);
@@ -308,17 +524,28 @@ async function oneRun(n: number, target: Target, dir: string): Promise<RunResult
       return {
         bare,
         rps: load.requests / load.seconds,
-        p50: percentile(load.latencies, 50), p99: percentile(load.latencies, 99),
+        p50: percentile(load.latencies, 50),
+        p99: percentile(load.latencies, 99),
         p99AtRate: atRate === undefined ? Number.NaN : percentile(atRate.latencies, 99),
-        errors: load.errors + (atRate?.errors ?? 0), cpuUs: load.cpuUsPerRequest,
-        rssIdle: idle.rss, rssPeak: Math.max(rssPeak, idle.rss), hwm, rssAfter: after.rss, rssAfterGrowth: after.rss - half.rss, anonPeak, anonAfter: after.anon,
+        errors: load.errors + (atRate?.errors ?? 0),
+        cpuUs: load.cpuUsPerRequest,
+        rssIdle: idle.rss,
+        rssPeak: Math.max(rssPeak, idle.rss),
+        hwm,
+        rssAfter: after.rss,
+        rssAfterGrowth: after.rss - half.rss,
+        anonPeak,
+        anonAfter: after.anon,
       };
     } finally {
       await pool.close().catch(() => undefined);
     }
   } finally {
     const exit = await proc.stop();
-    if (exit.code !== 0) process.stderr.write(`bench:webhook: run ${n}: the webhook exited with code ${exit.code} signal ${exit.signal}; log ${proc.logPath}\n`);
+    if (exit.code !== 0)
+      process.stderr.write(
+        `bench:webhook: run ${n}: the webhook exited with code ${exit.code} signal ${exit.signal}; log ${proc.logPath}\n`,
+      );
   }
 }
 
@@ -338,12 +565,22 @@ try {
     const configName = 'hps-bench-webhook';
     // Never called by the apiserver (it matches no namespace): only its caBundle is kept in sync.
     await plane.kubeConfig.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
-      body: mutatingWebhookConfiguration({ name: configName, target: { url: 'https://127.0.0.1:1/mutate' }, namespaceLabels: { 'hps-bench': 'never' } }),
+      body: mutatingWebhookConfiguration({
+        name: configName,
+        target: { url: 'https://127.0.0.1:1/mutate' },
+        namespaceLabels: { 'hps-bench': 'never' },
+      }),
     });
     const core = plane.kubeConfig.makeApiClient(CoreV1Api);
     target = {
       env: { KUBECONFIG: plane.kubeconfigPath },
-      args: [`--secret-name=hps-bench-tls`, `--secret-namespace=${NAMESPACE}`, '--service-name=hps-webhook', '--extra-hosts=127.0.0.1,localhost', `--webhook-config-name=${configName}`],
+      args: [
+        `--secret-name=hps-bench-tls`,
+        `--secret-namespace=${NAMESPACE}`,
+        '--service-name=hps-webhook',
+        '--extra-hosts=127.0.0.1,localhost',
+        `--webhook-config-name=${configName}`,
+      ],
       ca: async () => {
         const secret = await core.readNamespacedSecret({ namespace: NAMESPACE, name: 'hps-bench-tls' });
         const ca = secret.data?.['ca.crt'];
@@ -367,18 +604,29 @@ try {
     writeFileSync(join(dir, 'ca.crt'), ca.certPem);
     target = {
       env: {},
-      args: [`--tls-cert=${join(dir, 'tls.crt')}`, `--tls-key=${join(dir, 'tls.key')}`, `--tls-ca=${join(dir, 'ca.crt')}`, '--access-check=false'],
+      args: [
+        `--tls-cert=${join(dir, 'tls.crt')}`,
+        `--tls-key=${join(dir, 'tls.key')}`,
+        `--tls-ca=${join(dir, 'ca.crt')}`,
+        '--access-check=false',
+      ],
       ca: async () => ca.certPem,
       keyPairFiles: async () => ({ cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') }),
     };
   }
-  process.stderr.write(`bench:webhook: mode ${mode}, NODE_OPTIONS='${nodeOptions}', ${runs} runs of ${durationS} s at ${connections} connections\n`);
+  process.stderr.write(
+    `bench:webhook: mode ${mode}, NODE_OPTIONS='${nodeOptions}', ${runs} runs of ${durationS} s at ${connections} connections\n`,
+  );
   for (let n = 1; n <= runs; n++) {
     const r = await oneRun(n, target, dir);
     results.push(r);
-    console.log(`run ${n}: ${Math.round(r.rps)} admissions/s (${Math.round(r.cpuUs)} µs of webhook CPU each), p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, p99 at ${rate}/s ${r.p99AtRate.toFixed(1)} ms, errors ${r.errors}; ` +
-      `RSS idle ${r.rssIdle.toFixed(1)} MB, peak ${r.rssPeak.toFixed(1)} MB (VmHWM ${r.hwm.toFixed(1)}; anon ${r.anonPeak.toFixed(1)}), after ${r.rssAfter.toFixed(1)} MB (last ${afterS / 2} s: ${r.rssAfterGrowth >= 0 ? '+' : ''}${r.rssAfterGrowth.toFixed(1)} MB; anon ${r.anonAfter.toFixed(1)} MB)` +
-      (r.bare === undefined ? '' : `; bare fastify ${Math.round(r.bare.rps)} admissions/s (${Math.round(r.bare.cpuUs)} µs of CPU each), p50 ${r.bare.p50.toFixed(1)} ms, p99 ${r.bare.p99.toFixed(1)} ms (ratio ${(r.rps / r.bare.rps).toFixed(2)})`));
+    console.log(
+      `run ${n}: ${Math.round(r.rps)} admissions/s (${Math.round(r.cpuUs)} µs of webhook CPU each), p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, p99 at ${rate}/s ${r.p99AtRate.toFixed(1)} ms, errors ${r.errors}; ` +
+        `RSS idle ${r.rssIdle.toFixed(1)} MB, peak ${r.rssPeak.toFixed(1)} MB (VmHWM ${r.hwm.toFixed(1)}; anon ${r.anonPeak.toFixed(1)}), after ${r.rssAfter.toFixed(1)} MB (last ${afterS / 2} s: ${r.rssAfterGrowth >= 0 ? '+' : ''}${r.rssAfterGrowth.toFixed(1)} MB; anon ${r.anonAfter.toFixed(1)} MB)` +
+        (r.bare === undefined
+          ? ''
+          : `; bare fastify ${Math.round(r.bare.rps)} admissions/s (${Math.round(r.bare.cpuUs)} µs of CPU each), p50 ${r.bare.p50.toFixed(1)} ms, p99 ${r.bare.p99.toFixed(1)} ms (ratio ${(r.rps / r.bare.rps).toFixed(2)})`),
+    );
   }
 } catch (err) {
   failed = true;
@@ -417,9 +665,26 @@ function figures(r: RunResult): Record<string, number> {
 }
 
 console.log('');
-console.log('RSS = VmRSS of the webhook process (private memory plus the mapped Node binary, ~50 MB); anon = RssAnon, the');
-console.log('private part; peak = the highest of the 100 ms samples during the load and the kernel\'s VmHWM; after = once the');
-console.log('load has stopped. bare = a fastify HTTPS server that only parses the body (bench/bare-webhook.ts), same key pair,');
-console.log('body and connections. Latencies are the load generator\'s, on the same 2 cores. JSON: median over the runs, with');
+console.log(
+  'RSS = VmRSS of the webhook process (private memory plus the mapped Node binary, ~50 MB); anon = RssAnon, the',
+);
+console.log(
+  "private part; peak = the highest of the 100 ms samples during the load and the kernel's VmHWM; after = once the",
+);
+console.log(
+  'load has stopped. bare = a fastify HTTPS server that only parses the body (bench/bare-webhook.ts), same key pair,',
+);
+console.log(
+  "body and connections. Latencies are the load generator's, on the same 2 cores. JSON: median over the runs, with",
+);
 console.log('_min/_max their spread.');
-console.log(JSON.stringify({ mode, runs, duration_s: durationS, connections, node_options: nodeOptions, ...acrossRuns(results.map(figures)) }));
+console.log(
+  JSON.stringify({
+    mode,
+    runs,
+    duration_s: durationS,
+    connections,
+    node_options: nodeOptions,
+    ...acrossRuns(results.map(figures)),
+  }),
+);

@@ -14,7 +14,11 @@ export interface WebhookConfigView {
   readonly webhooks: ReadonlyArray<{ readonly name: string; readonly caBundle?: string | undefined }>;
 }
 
-export interface JsonPatchOp { readonly op: 'add' | 'replace' | 'test'; readonly path: string; readonly value: unknown }
+export interface JsonPatchOp {
+  readonly op: 'add' | 'replace' | 'test';
+  readonly path: string;
+  readonly value: unknown;
+}
 
 /** certs/kube-clients.ts implements this against the apiserver. */
 export interface WebhookConfigClient {
@@ -59,7 +63,9 @@ export class CaBundleSync {
   #poll: Poll | undefined;
   #unsubscribe: (() => void) | undefined;
 
-  constructor(opts: CaBundleSyncOptions) { this.#opts = opts; }
+  constructor(opts: CaBundleSyncOptions) {
+    this.#opts = opts;
+  }
 
   /** One pass: read the object, patch the caBundles that differ, retry once the object moved. */
   async syncOnce(): Promise<SyncResult> {
@@ -70,7 +76,7 @@ export class CaBundleSync {
       if (config === undefined) return 'missing';
       const ops = caBundlePatch(config, pair.caPem);
       if (ops.length === 0) return 'unchanged';
-      if (await this.#opts.client.patch(this.#opts.name, ops) === 'ok') return 'patched';
+      if ((await this.#opts.client.patch(this.#opts.name, ops)) === 'ok') return 'patched';
     }
     return 'unchanged';
   }
@@ -83,13 +89,24 @@ export class CaBundleSync {
     if (this.#poll !== undefined) return;
     const first = Promise.withResolvers<void>();
     // While the caBundle is wrong the apiserver cannot call us: a failed pass is retried soon.
-    this.#poll = poll(async () => {
-      try { this.#opts.onResult?.(await this.syncOnce()); } finally { first.resolve(); }
-    }, {
-      intervalMs: this.#opts.intervalMs, immediate: true, backoff: { baseMs: Math.min(1000, this.#opts.intervalMs), maxMs: this.#opts.intervalMs },
-      onError: (err) => this.#opts.onError?.(err),
+    this.#poll = poll(
+      async () => {
+        try {
+          this.#opts.onResult?.(await this.syncOnce());
+        } finally {
+          first.resolve();
+        }
+      },
+      {
+        intervalMs: this.#opts.intervalMs,
+        immediate: true,
+        backoff: { baseMs: Math.min(1000, this.#opts.intervalMs), maxMs: this.#opts.intervalMs },
+        onError: (err) => this.#opts.onError?.(err),
+      },
+    );
+    this.#unsubscribe = this.#opts.source.subscribe(() => {
+      this.#poll?.poke();
     });
-    this.#unsubscribe = this.#opts.source.subscribe(() => { this.#poll?.poke(); });
     this.#poll.start();
     await Promise.race([first.promise, this.#poll.ended]);
   }

@@ -20,7 +20,12 @@ test('files mounted from a Secret are loaded and a rotation is picked up', async
     return s;
   };
   const first = write();
-  const source = new FileKeyPairSource({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt'), pollMs: 3_600_000 });
+  const source = new FileKeyPairSource({
+    certFile: join(dir, 'tls.crt'),
+    keyFile: join(dir, 'tls.key'),
+    caFile: join(dir, 'ca.crt'),
+    pollMs: 3_600_000,
+  });
   after(() => source.stop());
   await source.start();
   assert.equal(source.current()?.certPem, first.certPem);

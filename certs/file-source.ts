@@ -26,17 +26,24 @@ export class FileKeyPairSource extends KeyPairHolder implements KeyPairSource {
   readonly #opts: FileSourceOptions;
   #poll: Poll | undefined;
 
-  constructor(opts: FileSourceOptions) { super(); this.#opts = opts; }
+  constructor(opts: FileSourceOptions) {
+    super();
+    this.#opts = opts;
+  }
 
   /** Reads the files once; returns whether a new pair was swapped in. Throws if they are unusable. */
   async refresh(): Promise<boolean> {
     const [certPem, keyPem, caPem] = await Promise.all([
-      readFile(this.#opts.certFile, 'utf8'), readFile(this.#opts.keyFile, 'utf8'),
+      readFile(this.#opts.certFile, 'utf8'),
+      readFile(this.#opts.keyFile, 'utf8'),
       this.#opts.caFile === undefined ? Promise.resolve(undefined) : readFile(this.#opts.caFile, 'utf8'),
     ]);
     const ca = caPem ?? certPem;
     if (!pairIsConsistent({ certPem, keyPem, caPem: ca }, [])) {
-      throw new AppError(ERRORS.HPS_CERT_FILES, `${this.#opts.certFile} and ${this.#opts.keyFile} do not form a key pair issued by ${this.#opts.caFile ?? 'itself'}`);
+      throw new AppError(
+        ERRORS.HPS_CERT_FILES,
+        `${this.#opts.certFile} and ${this.#opts.keyFile} do not form a key pair issued by ${this.#opts.caFile ?? 'itself'}`,
+      );
     }
     return this.set({ certPem, keyPem, caPem: ca, notAfter: certificateInfo(certPem).notAfter });
   }
@@ -44,10 +51,16 @@ export class FileKeyPairSource extends KeyPairHolder implements KeyPairSource {
   async start(): Promise<void> {
     await this.refresh();
     // A half-written rotation is usually complete a moment later: retry from 1 s, never slower than the poll.
-    this.#poll = poll(async () => { await this.refresh(); }, {
-      intervalMs: this.#opts.pollMs, backoff: { baseMs: Math.min(1000, this.#opts.pollMs), maxMs: this.#opts.pollMs },
-      onError: (err) => this.#opts.onError?.(err),
-    });
+    this.#poll = poll(
+      async () => {
+        await this.refresh();
+      },
+      {
+        intervalMs: this.#opts.pollMs,
+        backoff: { baseMs: Math.min(1000, this.#opts.pollMs), maxMs: this.#opts.pollMs },
+        onError: (err) => this.#opts.onError?.(err),
+      },
+    );
     this.#poll.start();
   }
 

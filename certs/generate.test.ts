@@ -8,7 +8,12 @@ const ca = generateCa({ commonName: 'test-ca', validityDays: 3650, now });
 
 test('the serving certificate covers every DNS form of the Service and is issued by the CA', () => {
   const hosts = [...serviceDnsNames('hps-webhook', 'hps-system'), '127.0.0.1'];
-  assert.deepEqual(hosts.slice(0, 4), ['hps-webhook', 'hps-webhook.hps-system', 'hps-webhook.hps-system.svc', 'hps-webhook.hps-system.svc.cluster.local']);
+  assert.deepEqual(hosts.slice(0, 4), [
+    'hps-webhook',
+    'hps-webhook.hps-system',
+    'hps-webhook.hps-system.svc',
+    'hps-webhook.hps-system.svc.cluster.local',
+  ]);
   const serving = generateServingCert({ ca, hosts, validityDays: 30, now });
   const info = certificateInfo(serving.certPem);
   assert.deepEqual(info.dnsNames, hosts.slice(0, 4));

@@ -8,13 +8,21 @@ import forge from 'node-forge';
 import { randomBytes, X509Certificate, createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
 
-export interface PemPair { readonly certPem: string; readonly keyPem: string }
+export interface PemPair {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** `<service>`, `<service>.<ns>`, `<service>.<ns>.svc` and `<service>.<ns>.svc.cluster.local`. */
 export function serviceDnsNames(service: string, namespace: string, clusterDomain = 'cluster.local'): string[] {
-  return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.${clusterDomain}`];
+  return [
+    service,
+    `${service}.${namespace}`,
+    `${service}.${namespace}.svc`,
+    `${service}.${namespace}.svc.${clusterDomain}`,
+  ];
 }
 
 function randomSerial(): string {
@@ -51,7 +59,12 @@ export function generateCa(opts: { commonName: string; validityDays: number; now
 }
 
 /** A serving certificate for the given DNS names and IP addresses, signed by `ca`. */
-export function generateServingCert(opts: { ca: PemPair; hosts: readonly string[]; validityDays: number; now: Date }): PemPair {
+export function generateServingCert(opts: {
+  ca: PemPair;
+  hosts: readonly string[];
+  validityDays: number;
+  now: Date;
+}): PemPair {
   const caCert = forge.pki.certificateFromPem(opts.ca.certPem);
   const caKey = forge.pki.privateKeyFromPem(opts.ca.keyPem);
   const { cert, keys } = newCertificate(opts.now, opts.validityDays);
@@ -93,14 +106,21 @@ export function certificateInfo(certPem: string): CertificateInfo {
 /** Splits a PEM bundle into its certificates. */
 export function splitPemBundle(pem: string): string[] {
   // Kept byte for byte (forge writes CRLF), so a bundle rebuilt from its parts compares equal.
-  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----(\r?\n)?/g)?.map((c) => (c.endsWith('\n') ? c : `${c}\n`)) ?? [];
+  return (
+    pem
+      .match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----(\r?\n)?/g)
+      ?.map((c) => (c.endsWith('\n') ? c : `${c}\n`)) ?? []
+  );
 }
 
 /**
  * True if `pair` is a usable serving pair: the key matches the certificate, one of the CAs in `caPem`
  * issued it, and it covers every wanted host. Expiry is the caller's business (it owns the clock).
  */
-export function pairIsConsistent(pair: { certPem: string; keyPem: string; caPem: string }, hosts: readonly string[]): boolean {
+export function pairIsConsistent(
+  pair: { certPem: string; keyPem: string; caPem: string },
+  hosts: readonly string[],
+): boolean {
   try {
     const cert = new X509Certificate(pair.certPem);
     if (!cert.checkPrivateKey(createPrivateKey(pair.keyPem))) return false;

@@ -28,17 +28,22 @@ export class KeyPairHolder {
   #current: KeyPair | undefined;
   readonly #listeners = new Set<(pair: KeyPair) => void>();
 
-  current(): KeyPair | undefined { return this.#current; }
+  current(): KeyPair | undefined {
+    return this.#current;
+  }
 
   subscribe(listener: (pair: KeyPair) => void): () => void {
     this.#listeners.add(listener);
-    return () => { this.#listeners.delete(listener); };
+    return () => {
+      this.#listeners.delete(listener);
+    };
   }
 
   /** Replaces the pair; subscribers hear about it only if the certificate or key really changed. */
   protected set(pair: KeyPair): boolean {
     const old = this.#current;
-    if (old !== undefined && old.certPem === pair.certPem && old.keyPem === pair.keyPem && old.caPem === pair.caPem) return false;
+    if (old !== undefined && old.certPem === pair.certPem && old.keyPem === pair.keyPem && old.caPem === pair.caPem)
+      return false;
     this.#current = pair;
     for (const listener of this.#listeners) listener(pair);
     return true;
@@ -48,9 +53,18 @@ export class KeyPairHolder {
 /** A fixed pair (tests, or certificates the caller manages itself). */
 export class StaticKeyPairSource extends KeyPairHolder implements KeyPairSource {
   readonly #pair: KeyPair | undefined;
-  constructor(pair?: KeyPair) { super(); this.#pair = pair; }
-  async start(): Promise<void> { if (this.#pair !== undefined) this.set(this.#pair); }
-  async stop(): Promise<void> { /* nothing runs in the background */ }
+  constructor(pair?: KeyPair) {
+    super();
+    this.#pair = pair;
+  }
+  async start(): Promise<void> {
+    if (this.#pair !== undefined) this.set(this.#pair);
+  }
+  async stop(): Promise<void> {
+    /* nothing runs in the background */
+  }
   /** Swaps in a new pair, as a rotation would. */
-  replace(pair: KeyPair): void { this.set(pair); }
+  replace(pair: KeyPair): void {
+    this.set(pair);
+  }
 }

@@ -17,7 +17,9 @@ function statusOf(err: unknown): number | undefined {
 function wrap(err: unknown, what: string): ApiError {
   const status = statusOf(err);
   return new ApiError(ERRORS.HPS_KUBE_API, `${what} failed${status === undefined ? '' : ` (HTTP ${status})`}`, {
-    status: status ?? 0, retryable: status === undefined || status >= 500 || status === 429, cause: err,
+    status: status ?? 0,
+    retryable: status === undefined || status >= 500 || status === 429,
+    cause: err,
   });
 }
 
@@ -39,27 +41,43 @@ export function kubeSecretStore(kube: KubeCredentials, namespace: string, name: 
   const access = lazyAccess(kube);
   const collection = `/api/v1/namespaces/${segment(namespace)}/secrets`;
   const item = `${collection}/${segment(name)}`;
-  const stored = (s: V1Secret): StoredSecret => ({ data: decode(s.data), resourceVersion: s.metadata?.resourceVersion ?? '' });
+  const stored = (s: V1Secret): StoredSecret => ({
+    data: decode(s.data),
+    resourceVersion: s.metadata?.resourceVersion ?? '',
+  });
   const body = (data: Record<string, string>, resourceVersion?: string): V1Secret => ({
-    apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
-    metadata: { name, namespace, labels: { 'app.kubernetes.io/name': 'haproxy-peer-sync', 'app.kubernetes.io/component': 'webhook' }, ...(resourceVersion === undefined ? {} : { resourceVersion }) },
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: {
+      name,
+      namespace,
+      labels: { 'app.kubernetes.io/name': 'haproxy-peer-sync', 'app.kubernetes.io/component': 'webhook' },
+      ...(resourceVersion === undefined ? {} : { resourceVersion }),
+    },
     data: encode(data),
   });
   return {
     async read() {
-      try { return stored(await requestJson<V1Secret>(await access(), 'GET', item)); } catch (err) {
+      try {
+        return stored(await requestJson<V1Secret>(await access(), 'GET', item));
+      } catch (err) {
         if (statusOf(err) === 404) return undefined;
         throw wrap(err, `reading Secret ${namespace}/${name}`);
       }
     },
     async create(data) {
-      try { return stored(await requestJson<V1Secret>(await access(), 'POST', collection, { body: body(data) })); } catch (err) {
+      try {
+        return stored(await requestJson<V1Secret>(await access(), 'POST', collection, { body: body(data) }));
+      } catch (err) {
         if (statusOf(err) === 409) return 'conflict';
         throw wrap(err, `creating Secret ${namespace}/${name}`);
       }
     },
     async replace(data, resourceVersion) {
-      try { return stored(await requestJson<V1Secret>(await access(), 'PUT', item, { body: body(data, resourceVersion) })); } catch (err) {
+      try {
+        return stored(await requestJson<V1Secret>(await access(), 'PUT', item, { body: body(data, resourceVersion) }));
+      } catch (err) {
         if (statusOf(err) === 409 || statusOf(err) === 404) return 'conflict';
         throw wrap(err, `replacing Secret ${namespace}/${name}`);
       }
@@ -70,7 +88,8 @@ export function kubeSecretStore(kube: KubeCredentials, namespace: string, name: 
 /** MutatingWebhookConfigurations, read and JSON-patched by name. */
 export function kubeWebhookConfigClient(kube: KubeCredentials): WebhookConfigClient {
   const access = lazyAccess(kube);
-  const item = (name: string): string => `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${segment(name)}`;
+  const item = (name: string): string =>
+    `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${segment(name)}`;
   return {
     async read(name): Promise<WebhookConfigView | undefined> {
       try {
@@ -83,7 +102,10 @@ export function kubeWebhookConfigClient(kube: KubeCredentials): WebhookConfigCli
     },
     async patch(name, ops: readonly JsonPatchOp[]) {
       try {
-        await requestJson(await access(), 'PATCH', item(name), { body: ops, contentType: 'application/json-patch+json' });
+        await requestJson(await access(), 'PATCH', item(name), {
+          body: ops,
+          contentType: 'application/json-patch+json',
+        });
         return 'ok';
       } catch (err) {
         // A failed `test` operation comes back as 422 (Unprocessable), a concurrent write as 409.

@@ -78,9 +78,10 @@ export class SecretKeyPairSource extends KeyPairHolder implements KeyPairSource 
       const adopted = stored === undefined ? undefined : this.#usable(stored.data);
       if (adopted !== undefined) return this.set(adopted);
       const data = this.#renew(stored?.data);
-      const written = stored === undefined
-        ? await this.#opts.store.create(data)
-        : await this.#opts.store.replace(data, stored.resourceVersion);
+      const written =
+        stored === undefined
+          ? await this.#opts.store.create(data)
+          : await this.#opts.store.replace(data, stored.resourceVersion);
       if (written === 'conflict') continue; // another replica wrote first: read theirs
       const pair = this.#usable(written.data);
       if (pair === undefined) throw new AppError(ERRORS.HPS_CERT_SECRET);
@@ -93,10 +94,16 @@ export class SecretKeyPairSource extends KeyPairHolder implements KeyPairSource 
     await this.refresh();
     const checkMs = this.#opts.checkMs ?? 60_000;
     // An apiserver that failed one read usually answers the next: retry from 1 s, never slower than the check.
-    this.#poll = poll(async () => { await this.refresh(); }, {
-      intervalMs: checkMs, backoff: { baseMs: Math.min(1000, checkMs), maxMs: checkMs },
-      onError: (err) => this.#opts.onError?.(err),
-    });
+    this.#poll = poll(
+      async () => {
+        await this.refresh();
+      },
+      {
+        intervalMs: checkMs,
+        backoff: { baseMs: Math.min(1000, checkMs), maxMs: checkMs },
+        onError: (err) => this.#opts.onError?.(err),
+      },
+    );
     this.#poll.start();
   }
 
@@ -143,5 +150,9 @@ export class SecretKeyPairSource extends KeyPairHolder implements KeyPairSource 
 }
 
 function safeNotAfter(pem: string): number {
-  try { return certificateInfo(pem).notAfter.getTime(); } catch { return 0; }
+  try {
+    return certificateInfo(pem).notAfter.getTime();
+  } catch {
+    return 0;
+  }
 }

@@ -18,13 +18,21 @@ const USAGE = `usage: haproxy-peer-sync cli [--runtime-dir=DIR] <master CLI comm
 export async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { 'runtime-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: argv,
+      options: { 'runtime-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     console.error(`haproxy-peer-sync cli: ${(err as Error).message}\n\n${USAGE}`);
     process.exitCode = 2;
     return;
   }
-  if (parsed.values.help === true) { console.log(USAGE); return; }
+  if (parsed.values.help === true) {
+    console.log(USAGE);
+    return;
+  }
   const command = parsed.positionals.join(' ').trim();
   if (command === '') {
     console.error(`haproxy-peer-sync cli: no command given\n\n${USAGE}`);

@@ -23,7 +23,10 @@ export interface Verdict {
 
 /** Printable text from a pod or the apiserver: control characters out, at most `max` characters. */
 export function printable(s: string, max = 200): string {
-  const flat = s.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ' ').replace(/\s+/g, ' ').trim();
+  const flat = s
+    .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
 }
 
@@ -48,29 +51,53 @@ function peerRefs(v: unknown): PeerRef[] | null | undefined {
  */
 export function readStatus(doc: unknown): SyncerStatus | string {
   if (!isObject(doc)) return 'the /status answer is not a JSON object';
-  if (doc['version'] !== 1) return `the /status answer has version ${printable(JSON.stringify(doc['version'] ?? null), 20)}, not 1 (another syncer version?)`;
+  if (doc['version'] !== 1)
+    return `the /status answer has version ${printable(JSON.stringify(doc['version'] ?? null), 20)}, not 1 (another syncer version?)`;
   const declared = peerRefs(doc['declared']);
   const expected = peerRefs(doc['expected']);
   const links = doc['links'];
   const tables = doc['tables'];
   const lastReload = doc['lastReload'];
   const lastError = doc['lastError'];
-  const ok = typeof doc['pod'] === 'string' && typeof doc['service'] === 'string' && typeof doc['section'] === 'string'
-    && typeof doc['ready'] === 'boolean' && typeof doc['reason'] === 'string' && typeof doc['haproxyRunning'] === 'boolean' && isTime(doc['time'])
-    && declared !== undefined && expected !== undefined
-    && (links === null || (isObject(links) && isCount(links['established']) && isCount(links['remote'])))
-    && (tables === null || (Array.isArray(tables) && (tables as unknown[]).every((t) => isObject(t) && typeof t['name'] === 'string' && isCount(t['entries']))))
-    && (doc['tableEntries'] === null || isCount(doc['tableEntries']))
-    && (lastReload === null || (isObject(lastReload) && isTime(lastReload['at']) && (lastReload['result'] === 'succeeded' || lastReload['result'] === 'failed')))
-    && (lastError === null || (isObject(lastError) && isTime(lastError['at']) && typeof lastError['code'] === 'string' && typeof lastError['message'] === 'string'));
+  const ok =
+    typeof doc['pod'] === 'string' &&
+    typeof doc['service'] === 'string' &&
+    typeof doc['section'] === 'string' &&
+    typeof doc['ready'] === 'boolean' &&
+    typeof doc['reason'] === 'string' &&
+    typeof doc['haproxyRunning'] === 'boolean' &&
+    isTime(doc['time']) &&
+    declared !== undefined &&
+    expected !== undefined &&
+    (links === null || (isObject(links) && isCount(links['established']) && isCount(links['remote']))) &&
+    (tables === null ||
+      (Array.isArray(tables) &&
+        (tables as unknown[]).every((t) => isObject(t) && typeof t['name'] === 'string' && isCount(t['entries'])))) &&
+    (doc['tableEntries'] === null || isCount(doc['tableEntries'])) &&
+    (lastReload === null ||
+      (isObject(lastReload) &&
+        isTime(lastReload['at']) &&
+        (lastReload['result'] === 'succeeded' || lastReload['result'] === 'failed'))) &&
+    (lastError === null ||
+      (isObject(lastError) &&
+        isTime(lastError['at']) &&
+        typeof lastError['code'] === 'string' &&
+        typeof lastError['message'] === 'string'));
   if (!ok) return 'the /status answer lacks fields or has them of the wrong type';
   const d = doc as unknown as SyncerStatus;
   return {
     ...d,
-    pod: printable(d.pod, 253), service: printable(d.service, 320), section: printable(d.section, 64), reason: printable(d.reason, 500),
-    declared, expected,
+    pod: printable(d.pod, 253),
+    service: printable(d.service, 320),
+    section: printable(d.section, 64),
+    reason: printable(d.reason, 500),
+    declared,
+    expected,
     tables: d.tables === null ? null : d.tables.map((t) => ({ name: printable(t.name, 64), entries: t.entries })),
-    lastError: d.lastError === null ? null : { at: d.lastError.at, code: printable(d.lastError.code, 40), message: printable(d.lastError.message, 1000) },
+    lastError:
+      d.lastError === null
+        ? null
+        : { at: d.lastError.at, code: printable(d.lastError.code, 40), message: printable(d.lastError.message, 1000) },
   };
 }
 
@@ -93,22 +120,39 @@ export function verdict(rows: readonly ReplicaRow[]): Verdict {
   const groups = new Map<string, SyncerStatus[]>();
   for (const row of rows) {
     const s = row.status;
-    if (s === undefined) { problems.push(`${row.pod}: ${row.problem ?? 'no status'}`); continue; }
+    if (s === undefined) {
+      problems.push(`${row.pod}: ${row.problem ?? 'no status'}`);
+      continue;
+    }
     if (row.terminating) problems.push(`${row.pod}: terminating`);
     if (!s.ready) problems.push(`${row.pod}: not ready (${s.reason})`);
-    if (s.declared === null) problems.push(`${row.pod}: HAProxy ${s.haproxyRunning ? 'has not loaded the peers section' : 'does not answer'}`);
+    if (s.declared === null)
+      problems.push(`${row.pod}: HAProxy ${s.haproxyRunning ? 'has not loaded the peers section' : 'does not answer'}`);
     else if (s.expected === null) problems.push(`${row.pod}: the syncer has not listed the EndpointSlices yet`);
-    else if (peerKey(s.declared) !== peerKey(s.expected)) problems.push(`${row.pod}: HAProxy declares ${describePeers(s.declared)}, the EndpointSlices call for ${describePeers(s.expected)}`);
-    if (s.links !== null && s.declared !== null && (s.links.established !== s.links.remote || s.links.remote !== s.declared.length - 1)) {
+    else if (peerKey(s.declared) !== peerKey(s.expected))
+      problems.push(
+        `${row.pod}: HAProxy declares ${describePeers(s.declared)}, the EndpointSlices call for ${describePeers(s.expected)}`,
+      );
+    if (
+      s.links !== null &&
+      s.declared !== null &&
+      (s.links.established !== s.links.remote || s.links.remote !== s.declared.length - 1)
+    ) {
       problems.push(`${row.pod}: ${s.links.established} of ${s.declared.length - 1} links established`);
     }
-    groups.set(groupOf(row), [...groups.get(groupOf(row)) ?? [], s]);
+    groups.set(groupOf(row), [...(groups.get(groupOf(row)) ?? []), s]);
   }
   for (const [group, members] of groups) {
     const sets = new Set(members.map((s) => peerKey(s.declared ?? [])));
-    if (sets.size > 1) problems.push(`${group}: the replicas declare different peers (${members.map((s) => `${s.pod}: ${describePeers(s.declared ?? [])}`).join('; ')})`);
+    if (sets.size > 1)
+      problems.push(
+        `${group}: the replicas declare different peers (${members.map((s) => `${s.pod}: ${describePeers(s.declared ?? [])}`).join('; ')})`,
+      );
     const counts = new Set(members.map((s) => s.tableEntries));
-    if (counts.size > 1) problems.push(`${group}: the replicas hold different entry counts (${members.map((s) => `${s.pod}: ${s.tableEntries ?? '-'}`).join(', ')})`);
+    if (counts.size > 1)
+      problems.push(
+        `${group}: the replicas hold different entry counts (${members.map((s) => `${s.pod}: ${s.tableEntries ?? '-'}`).join(', ')})`,
+      );
   }
   return { agree: problems.length === 0, problems };
 }
@@ -131,7 +175,7 @@ const HEADER = ['POD', 'READY', 'PEERS', 'LINKS', 'ENTRIES', 'LAST RELOAD', 'LAS
 /** One table per workload (its Service and peers section as the heading), then the verdict. */
 export function renderStatus(rows: readonly ReplicaRow[], now: Date): string {
   const byGroup = new Map<string, ReplicaRow[]>();
-  for (const row of rows) byGroup.set(groupOf(row), [...byGroup.get(groupOf(row)) ?? [], row]);
+  for (const row of rows) byGroup.set(groupOf(row), [...(byGroup.get(groupOf(row)) ?? []), row]);
   const out: string[] = [];
   for (const [group, members] of [...byGroup].sort(([a], [b]) => (a === '' ? 1 : b === '' ? -1 : a < b ? -1 : 1))) {
     if (out.length > 0) out.push('');
@@ -150,7 +194,10 @@ function cells(row: ReplicaRow, now: Date): string[] {
   const pod = `${row.pod}${row.terminating ? ' (terminating)' : ''}`;
   if (s === undefined) return [pod, '-', '-', '-', '-', '-', printable(row.problem ?? 'no status', 80)];
   const count = (ps: readonly PeerRef[] | null): string => (ps === null ? '-' : String(ps.length));
-  const lastError = s.lastError === null ? '-' : `${s.lastError.code} ${age(s.lastError.at, now)} ago: ${printable(s.lastError.message, 60)}`;
+  const lastError =
+    s.lastError === null
+      ? '-'
+      : `${s.lastError.code} ${age(s.lastError.at, now)} ago: ${printable(s.lastError.message, 60)}`;
   return [
     pod,
     s.ready ? 'yes' : 'no',
@@ -164,7 +211,12 @@ function cells(row: ReplicaRow, now: Date): string[] {
 
 function columns(table: readonly (readonly string[])[]): string[] {
   const widths = table[0]?.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length))) ?? [];
-  return table.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
+  return table.map((r) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /**

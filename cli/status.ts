@@ -31,7 +31,11 @@ const USAGE = `usage: haproxy-peer-sync status [-n NAMESPACE] [-l SELECTOR | WOR
 
   RBAC: list pods, get pods/proxy (and get the workload named) in the namespace.`;
 
-const WORKLOADS: Readonly<Record<string, string>> = { deployment: 'deployments', statefulset: 'statefulsets', daemonset: 'daemonsets' };
+const WORKLOADS: Readonly<Record<string, string>> = {
+  deployment: 'deployments',
+  statefulset: 'statefulsets',
+  daemonset: 'daemonsets',
+};
 
 class UsageError extends Error {}
 
@@ -47,10 +51,15 @@ function parse(argv: string[]): Args | 'help' {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv, allowPositionals: true, strict: true,
+      args: argv,
+      allowPositionals: true,
+      strict: true,
       options: {
-        namespace: { type: 'string', short: 'n' }, selector: { type: 'string', short: 'l' },
-        kubeconfig: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        namespace: { type: 'string', short: 'n' },
+        selector: { type: 'string', short: 'l' },
+        kubeconfig: { type: 'string' },
+        timeout: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (err) {
@@ -66,19 +75,31 @@ function parse(argv: string[]): Args | 'help' {
     const [kind, name] = target.includes('/') ? target.split('/', 2) : ['deployment', target];
     const resource = WORKLOADS[(kind ?? '').toLowerCase()];
     if (resource === undefined || name === undefined || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
-      throw new UsageError(`workload "${printable(target, 80)}": expected deployment/NAME, statefulset/NAME or daemonset/NAME`);
+      throw new UsageError(
+        `workload "${printable(target, 80)}": expected deployment/NAME, statefulset/NAME or daemonset/NAME`,
+      );
     }
     workload = { resource, name };
   }
-  if (v.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v.namespace)) throw new UsageError(`--namespace "${printable(v.namespace, 80)}" is not a namespace name`);
+  if (v.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v.namespace))
+    throw new UsageError(`--namespace "${printable(v.namespace, 80)}" is not a namespace name`);
   const timeout = v.timeout === undefined ? 5 : Number(v.timeout);
-  if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 300) throw new UsageError(`--timeout "${printable(v.timeout ?? '', 20)}": seconds, more than 0 and at most 300`);
-  return { namespace: v.namespace, selector: v.selector, workload, kubeconfig: v.kubeconfig, timeoutMs: timeout * 1000 };
+  if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 300)
+    throw new UsageError(`--timeout "${printable(v.timeout ?? '', 20)}": seconds, more than 0 and at most 300`);
+  return {
+    namespace: v.namespace,
+    selector: v.selector,
+    workload,
+    kubeconfig: v.kubeconfig,
+    timeoutMs: timeout * 1000,
+  };
 }
 
 /** The syncer's health port as the webhook declared it on the pod (`hps-health`), or undefined when the pod is not injected. */
 function healthPort(pod: V1Pod): number | undefined {
-  const syncer = [...pod.spec?.initContainers ?? [], ...pod.spec?.containers ?? []].find((c) => c.name === NAMES.syncer);
+  const syncer = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find(
+    (c) => c.name === NAMES.syncer,
+  );
   if (syncer === undefined) return undefined;
   return syncer.ports?.find((p) => p.name === NAMES.healthPortName)?.containerPort ?? CONTRACT_DEFAULTS.healthPort;
 }
@@ -88,14 +109,21 @@ async function row(access: KubeAccess, namespace: string, pod: V1Pod, timeoutMs:
   const terminating = pod.metadata?.deletionTimestamp !== undefined;
   const port = healthPort(pod);
   if (port === undefined) return { pod: name, terminating, problem: 'not injected (no syncer container)' };
-  if (pod.status?.podIP === undefined || pod.status.phase !== 'Running') return { pod: name, terminating, problem: `not running yet (${pod.status?.phase ?? 'no status'})` };
+  if (pod.status?.podIP === undefined || pod.status.phase !== 'Running')
+    return { pod: name, terminating, problem: `not running yet (${pod.status?.phase ?? 'no status'})` };
   const path = `/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(`${name}:${port}`)}/proxy/status`;
   const signal = AbortSignal.timeout(timeoutMs);
   try {
     const doc = readStatus(await getJson<unknown>(access, path, signal));
     return typeof doc === 'string' ? { pod: name, terminating, problem: doc } : { pod: name, terminating, status: doc };
   } catch (err) {
-    return { pod: name, terminating, problem: signal.aborted ? `no answer within ${timeoutMs / 1000} s` : `/status: ${printable((err as Error).message, 160)}` };
+    return {
+      pod: name,
+      terminating,
+      problem: signal.aborted
+        ? `no answer within ${timeoutMs / 1000} s`
+        : `/status: ${printable((err as Error).message, 160)}`,
+    };
   }
 }
 
@@ -110,19 +138,33 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  if (args === 'help') { console.log(USAGE); return; }
+  if (args === 'help') {
+    console.log(USAGE);
+    return;
+  }
   try {
-    const access = args.kubeconfig !== undefined ? await kubeconfigAccess(args.kubeconfig) : await defaultAccess(process.env);
+    const access =
+      args.kubeconfig !== undefined ? await kubeconfigAccess(args.kubeconfig) : await defaultAccess(process.env);
     const namespace = args.namespace ?? access.namespace ?? 'default';
     let selector = args.selector ?? `${INJECT_LABEL}=true`;
     if (args.workload !== undefined) {
-      const w = await getJson<{ spec?: { selector?: V1LabelSelector } }>(access, `/apis/apps/v1/namespaces/${namespace}/${args.workload.resource}/${args.workload.name}`);
+      const w = await getJson<{ spec?: { selector?: V1LabelSelector } }>(
+        access,
+        `/apis/apps/v1/namespaces/${namespace}/${args.workload.resource}/${args.workload.name}`,
+      );
       const fromWorkload = selectorString(w.spec?.selector);
-      if (fromWorkload === undefined) throw new ConfigError([`${args.workload.resource}/${args.workload.name} has no selector this command can read`]);
+      if (fromWorkload === undefined)
+        throw new ConfigError([
+          `${args.workload.resource}/${args.workload.name} has no selector this command can read`,
+        ]);
       selector = fromWorkload;
     }
-    const pods = (await getJson<V1PodList>(access, `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(selector)}`)).items
-      .sort((a, b) => ((a.metadata?.name ?? '') < (b.metadata?.name ?? '') ? -1 : 1));
+    const pods = (
+      await getJson<V1PodList>(
+        access,
+        `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(selector)}`,
+      )
+    ).items.sort((a, b) => ((a.metadata?.name ?? '') < (b.metadata?.name ?? '') ? -1 : 1));
     const rows = await Promise.all(pods.map((p) => row(access, namespace, p, args.timeoutMs)));
     process.stdout.write(`namespace ${namespace}, pods ${selector}\n\n${renderStatus(rows, new Date())}`);
     process.exitCode = verdict(rows).agree ? 0 : 1;

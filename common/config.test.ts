@@ -4,9 +4,28 @@ import { option, parse, parseOptions, renderHelp, redactOptions } from './config
 import { ConfigError } from './errors.ts';
 
 const specs = {
-  service: option({ flag: 'service', env: 'HPS_SERVICE', description: 'headless Service', parse: parse.dnsLabel, required: true }),
-  port: option({ flag: 'peer-port', env: 'HPS_PEER_PORT', description: 'peer port', parse: parse.port, defaultValue: 10000 }),
-  password: option({ flag: 'password', env: 'HPS_PASSWORD', description: 'secret', parse: parse.string, secret: true, defaultValue: 'hunter2' }),
+  service: option({
+    flag: 'service',
+    env: 'HPS_SERVICE',
+    description: 'headless Service',
+    parse: parse.dnsLabel,
+    required: true,
+  }),
+  port: option({
+    flag: 'peer-port',
+    env: 'HPS_PEER_PORT',
+    description: 'peer port',
+    parse: parse.port,
+    defaultValue: 10000,
+  }),
+  password: option({
+    flag: 'password',
+    env: 'HPS_PASSWORD',
+    description: 'secret',
+    parse: parse.string,
+    secret: true,
+    defaultValue: 'hunter2',
+  }),
 };
 
 test('flags win over environment variables, defaults fill the rest', () => {
@@ -17,14 +36,17 @@ test('flags win over environment variables, defaults fill the rest', () => {
 });
 
 test('every problem is reported at once, each naming its flag', () => {
-  assert.throws(() => parseOptions(specs, ['--peer-port', 'abc', '--nope=1'], {}), (err: unknown) => {
-    assert.ok(err instanceof ConfigError);
-    assert.equal(err.problems.length, 3);
-    assert.match(err.message, /--peer-port: "abc" is not a port number/);
-    assert.match(err.message, /unknown flag --nope/);
-    assert.match(err.message, /--service is required/);
-    return true;
-  });
+  assert.throws(
+    () => parseOptions(specs, ['--peer-port', 'abc', '--nope=1'], {}),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.problems.length, 3);
+      assert.match(err.message, /--peer-port: "abc" is not a port number/);
+      assert.match(err.message, /unknown flag --nope/);
+      assert.match(err.message, /--service is required/);
+      return true;
+    },
+  );
 });
 
 test('help lists every flag with its variable and hides secret defaults', () => {
@@ -54,7 +76,10 @@ test('IP addresses and absolute paths', () => {
 test('a path HAProxy reads refuses spaces, which would split its configuration line', () => {
   assert.equal(parse.haproxyPath('/etc/haproxy/haproxy.cfg'), '/etc/haproxy/haproxy.cfg');
   assert.equal(parse.haproxyPath('/var/run/x/'), '/var/run/x');
-  assert.throws(() => parse.haproxyPath('/etc/my haproxy.cfg'), /"\/etc\/my haproxy.cfg" is not an absolute path without spaces/);
+  assert.throws(
+    () => parse.haproxyPath('/etc/my haproxy.cfg'),
+    /"\/etc\/my haproxy.cfg" is not an absolute path without spaces/,
+  );
   assert.throws(() => parse.haproxyPath('haproxy.cfg'), /not an absolute path/);
 });
 

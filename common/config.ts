@@ -6,13 +6,13 @@ import { ConfigError } from './errors.ts';
  * webhook can fill a sidecar's settings from the pod spec; the flag wins over the variable.
  */
 export interface OptionSpec<T> {
-  readonly flag: string;            // without the leading dashes, e.g. "peer-port"
-  readonly env: string;             // e.g. "HPS_PEER_PORT"
+  readonly flag: string; // without the leading dashes, e.g. "peer-port"
+  readonly env: string; // e.g. "HPS_PEER_PORT"
   readonly description: string;
   readonly parse: (raw: string) => T; // throws an Error whose message says what is wrong
   readonly defaultValue?: T | undefined;
   readonly required?: boolean;
-  readonly secret?: boolean;        // never echoed in --help defaults or in the logged configuration
+  readonly secret?: boolean; // never echoed in --help defaults or in the logged configuration
 }
 
 /** An option that always has a value after parsing: it has a default, or parsing fails without it. */
@@ -27,8 +27,12 @@ export type OptionValues<S extends Record<string, OptionSpec<unknown>>> = {
  * Declares an option. The overloads keep whether a default or `required: true` was given, so
  * {@link parseOptions} types those values as always present and no loader restates a default.
  */
-export function option<T>(spec: OptionSpec<T> & { readonly defaultValue: T }): OptionSpec<T> & { readonly defaultValue: T };
-export function option<T>(spec: OptionSpec<T> & { readonly required: true }): OptionSpec<T> & { readonly required: true };
+export function option<T>(
+  spec: OptionSpec<T> & { readonly defaultValue: T },
+): OptionSpec<T> & { readonly defaultValue: T };
+export function option<T>(
+  spec: OptionSpec<T> & { readonly required: true },
+): OptionSpec<T> & { readonly required: true };
 export function option<T>(spec: OptionSpec<T>): OptionSpec<T>;
 export function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
   return spec;
@@ -40,22 +44,33 @@ export function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
  * as one ConfigError naming each flag, so a user fixes them all in one go.
  */
 export function parseOptions<S extends Record<string, OptionSpec<unknown>>>(
-  specs: S, argv: readonly string[], env: Readonly<Record<string, string | undefined>>,
+  specs: S,
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
 ): OptionValues<S> {
   const problems: string[] = [];
   const byFlag = new Map(Object.entries(specs).map(([key, spec]) => [spec.flag, key]));
   const raw = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
-    if (!arg.startsWith('--')) { problems.push(`unexpected argument "${arg}"`); continue; }
+    if (!arg.startsWith('--')) {
+      problems.push(`unexpected argument "${arg}"`);
+      continue;
+    }
     const eq = arg.indexOf('=');
     const flag = arg.slice(2, eq === -1 ? undefined : eq);
     const key = byFlag.get(flag);
-    if (key === undefined) { problems.push(`unknown flag --${flag}`); continue; }
+    if (key === undefined) {
+      problems.push(`unknown flag --${flag}`);
+      continue;
+    }
     let value: string | undefined;
     if (eq !== -1) value = arg.slice(eq + 1);
     else if (i + 1 < argv.length && !(argv[i + 1] ?? '').startsWith('--')) value = argv[++i];
-    if (value === undefined) { problems.push(`--${flag} needs a value`); continue; }
+    if (value === undefined) {
+      problems.push(`--${flag} needs a value`);
+      continue;
+    }
     raw.set(key, value);
   }
   const out: Record<string, unknown> = {};
@@ -63,7 +78,8 @@ export function parseOptions<S extends Record<string, OptionSpec<unknown>>>(
     const value = raw.get(key) ?? nonEmpty(env[spec.env]);
     const source = raw.has(key) ? `--${spec.flag}` : `--${spec.flag} (from ${spec.env})`;
     if (value === undefined) {
-      if (spec.required && spec.defaultValue === undefined) problems.push(`--${spec.flag} is required (or set ${spec.env})`);
+      if (spec.required && spec.defaultValue === undefined)
+        problems.push(`--${spec.flag} is required (or set ${spec.env})`);
       out[key] = spec.defaultValue;
       continue;
     }
@@ -85,7 +101,13 @@ function nonEmpty(value: string | undefined): string | undefined {
 export function renderHelp(usage: string, specs: Record<string, OptionSpec<unknown>>): string {
   const lines = [usage, '', 'Options (each can also be set by the environment variable shown):'];
   for (const spec of Object.values(specs)) {
-    const def = spec.secret ? '' : spec.defaultValue !== undefined ? ` (default: ${formatDefault(spec.defaultValue)})` : spec.required ? ' (required)' : '';
+    const def = spec.secret
+      ? ''
+      : spec.defaultValue !== undefined
+        ? ` (default: ${formatDefault(spec.defaultValue)})`
+        : spec.required
+          ? ' (required)'
+          : '';
     lines.push(`  --${spec.flag.padEnd(26)} ${spec.env.padEnd(30)} ${spec.description}${def}`);
   }
   lines.push(`  --${'help'.padEnd(26)} ${''.padEnd(30)} show this text`);
@@ -95,13 +117,19 @@ export function renderHelp(usage: string, specs: Record<string, OptionSpec<unkno
 function formatDefault(value: unknown): string {
   if (Array.isArray(value)) return value.join(',');
   if (value instanceof URL) return value.href;
-  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
+    ? String(value)
+    : JSON.stringify(value);
 }
 
 /** Values safe to log: secret options replaced. */
-export function redactOptions(specs: Record<string, OptionSpec<unknown>>, values: Record<string, unknown>): Record<string, unknown> {
+export function redactOptions(
+  specs: Record<string, OptionSpec<unknown>>,
+  values: Record<string, unknown>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, spec] of Object.entries(specs)) out[key] = spec.secret && values[key] !== undefined ? '[redacted]' : values[key];
+  for (const [key, spec] of Object.entries(specs))
+    out[key] = spec.secret && values[key] !== undefined ? '[redacted]' : values[key];
   return out;
 }
 
@@ -121,10 +149,12 @@ export const parse = {
     const unit = m[2] ?? 'ms';
     return Math.round(Number(m[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60000));
   },
-  oneOf: <T extends string>(...allowed: T[]) => (raw: string): T => {
-    if (!(allowed as string[]).includes(raw)) throw new Error(`"${raw}" is not one of ${allowed.join(', ')}`);
-    return raw as T;
-  },
+  oneOf:
+    <T extends string>(...allowed: T[]) =>
+    (raw: string): T => {
+      if (!(allowed as string[]).includes(raw)) throw new Error(`"${raw}" is not one of ${allowed.join(', ')}`);
+      return raw as T;
+    },
   boolean: (raw: string): boolean => {
     if (['true', '1', 'yes'].includes(raw)) return true;
     if (['false', '0', 'no'].includes(raw)) return false;
@@ -137,7 +167,8 @@ export const parse = {
   },
   /** An HAProxy identifier (section, peer or table name). */
   haproxyName: (raw: string): string => {
-    if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) throw new Error(`"${raw}" may use only letters, digits, "-", "_", "." and ":"`);
+    if (!/^[A-Za-z0-9_.:-]+$/.test(raw))
+      throw new Error(`"${raw}" may use only letters, digits, "-", "_", "." and ":"`);
     return raw;
   },
   /** An IPv4 or IPv6 address, as the downward API gives `status.podIP`. */
@@ -159,6 +190,10 @@ export const parse = {
     return raw.replace(/\/+$/, '') || '/';
   },
   url: (raw: string): URL => {
-    try { return new URL(raw); } catch { throw new Error(`"${raw}" is not a URL`); }
+    try {
+      return new URL(raw);
+    } catch {
+      throw new Error(`"${raw}" is not a URL`);
+    }
   },
 };

@@ -2,7 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiError, AppError, ConfigError, countedCodes, ERROR_CODES, ERRORS, errorMessage, HaproxyError, isErrorCode } from './errors.ts';
+import {
+  ApiError,
+  AppError,
+  ConfigError,
+  countedCodes,
+  ERROR_CODES,
+  ERRORS,
+  errorMessage,
+  HaproxyError,
+  isErrorCode,
+} from './errors.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 /** The folders whose code ships in the image (tsconfig.build.json's include). */
@@ -15,7 +25,11 @@ function productSources(opts: { catalogue?: boolean } = {}): { path: string; tex
     for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (path.endsWith('.ts') && !path.endsWith('.test.ts') && (opts.catalogue === true || path !== join('common', 'errors.ts'))) {
+      else if (
+        path.endsWith('.ts') &&
+        !path.endsWith('.test.ts') &&
+        (opts.catalogue === true || path !== join('common', 'errors.ts'))
+      ) {
         files.push({ path, text: readFileSync(join(ROOT, path), 'utf8') });
       }
     }
@@ -26,23 +40,43 @@ function productSources(opts: { catalogue?: boolean } = {}): { path: string; tex
 
 test('every code of the catalogue is used by the product (thrown, answered, counted or reported)', () => {
   // The catalogue's own ConfigError counts: it is what the product throws for HPS_CONFIG.
-  const used = new Set(productSources({ catalogue: true }).flatMap((f) => [...f.text.matchAll(/\bERRORS\.(HPS_[A-Z0-9_]+)\b/g)].map((m) => m[1])));
-  assert.deepEqual(ERROR_CODES.filter((code) => !used.has(code)), []);
-  assert.deepEqual([...used].filter((code) => code === undefined || !isErrorCode(code)), []);
+  const used = new Set(
+    productSources({ catalogue: true }).flatMap((f) =>
+      [...f.text.matchAll(/\bERRORS\.(HPS_[A-Z0-9_]+)\b/g)].map((m) => m[1]),
+    ),
+  );
+  assert.deepEqual(
+    ERROR_CODES.filter((code) => !used.has(code)),
+    [],
+  );
+  assert.deepEqual(
+    [...used].filter((code) => code === undefined || !isErrorCode(code)),
+    [],
+  );
 });
 
 test('no error code is written as a string outside the catalogue: every other HPS_ string is an environment variable', () => {
   const sources = productSources();
   // The environment variables: the pod contract's (common/contract.ts) and each role's flags (`env: 'HPS_…'`).
-  const envNames = new Set(sources.flatMap((f) => [...f.text.matchAll(f.path === join('common', 'contract.ts') ? /'(HPS_[A-Z0-9_]+)'/g : /\benv: '(HPS_[A-Z0-9_]+)'/g)].map((m) => m[1])));
+  const envNames = new Set(
+    sources.flatMap((f) =>
+      [
+        ...f.text.matchAll(
+          f.path === join('common', 'contract.ts') ? /'(HPS_[A-Z0-9_]+)'/g : /\benv: '(HPS_[A-Z0-9_]+)'/g,
+        ),
+      ].map((m) => m[1]),
+    ),
+  );
   assert.ok(envNames.has('HPS_PEER_PORT') && envNames.has('HPS_LISTEN'), 'the environment variables were found');
-  const strays = sources.flatMap((f) => [...f.text.matchAll(/['"`](HPS_[A-Z0-9_]+)/g)]
-    .filter((m) => m[1] === undefined || !envNames.has(m[1]) || isErrorCode(m[1]))
-    .map((m) => `${f.path}: ${m[0]}`));
+  const strays = sources.flatMap((f) =>
+    [...f.text.matchAll(/['"`](HPS_[A-Z0-9_]+)/g)]
+      .filter((m) => m[1] === undefined || !envNames.has(m[1]) || isErrorCode(m[1]))
+      .map((m) => `${f.path}: ${m[0]}`),
+  );
   assert.deepEqual(strays, []);
 });
 
-test('each entry: a stable code, a message, retryable; an HTTP status exactly for the webhook\'s answers', () => {
+test("each entry: a stable code, a message, retryable; an HTTP status exactly for the webhook's answers", () => {
   for (const code of ERROR_CODES) {
     const spec = ERRORS[code];
     assert.equal(spec.code, code);
@@ -58,24 +92,49 @@ test('each entry: a stable code, a message, retryable; an HTTP status exactly fo
 
 test('an error takes its code and retryable from the catalogue; a throw site that knows better overrides retryable', () => {
   const timeout = new HaproxyError(ERRORS.HPS_RELOAD_TIMEOUT);
-  assert.deepEqual([timeout.code, timeout.retryable, timeout.message, timeout.name], ['HPS_RELOAD_TIMEOUT', true, ERRORS.HPS_RELOAD_TIMEOUT.message, 'HaproxyError']);
+  assert.deepEqual(
+    [timeout.code, timeout.retryable, timeout.message, timeout.name],
+    ['HPS_RELOAD_TIMEOUT', true, ERRORS.HPS_RELOAD_TIMEOUT.message, 'HaproxyError'],
+  );
   const cause = new Error('ECONNRESET');
-  const notFound = new ApiError(ERRORS.HPS_KUBE_API, 'GET /api/v1/namespaces/x: 404', { status: 404, retryable: false, cause });
-  assert.deepEqual([notFound.code, notFound.retryable, notFound.status, notFound.cause], ['HPS_KUBE_API', false, 404, cause]);
+  const notFound = new ApiError(ERRORS.HPS_KUBE_API, 'GET /api/v1/namespaces/x: 404', {
+    status: 404,
+    retryable: false,
+    cause,
+  });
+  assert.deepEqual(
+    [notFound.code, notFound.retryable, notFound.status, notFound.cause],
+    ['HPS_KUBE_API', false, 404, cause],
+  );
   assert.equal(new ApiError(ERRORS.HPS_KUBE_API, 'connect ECONNREFUSED').retryable, true);
   const config = new ConfigError(['--port: "x" is not a port', '--image: required']);
-  assert.deepEqual([config.code, config.retryable, config.message], ['HPS_CONFIG', false, '--port: "x" is not a port; --image: required']);
+  assert.deepEqual(
+    [config.code, config.retryable, config.message],
+    ['HPS_CONFIG', false, '--port: "x" is not a port; --image: required'],
+  );
   assert.ok(config instanceof AppError);
 });
 
 test('message templates, code lookups, and the codes each role counts', () => {
-  assert.equal(errorMessage(ERRORS.HPS_CERT_SECRET_CONFLICT, 5), 'the certificate Secret kept changing under us (5 conflicts in a row)');
-  assert.equal(errorMessage(ERRORS.HPS_BODY_TOO_LARGE, 3 * 1024 * 1024), 'the body is larger than 3145728 bytes (3 MiB, the apiserver\'s own request limit)');
+  assert.equal(
+    errorMessage(ERRORS.HPS_CERT_SECRET_CONFLICT, 5),
+    'the certificate Secret kept changing under us (5 conflicts in a row)',
+  );
+  assert.equal(
+    errorMessage(ERRORS.HPS_BODY_TOO_LARGE, 3 * 1024 * 1024),
+    "the body is larger than 3145728 bytes (3 MiB, the apiserver's own request limit)",
+  );
   for (const code of ['HPS_RELOAD_FAILED', 'HPS_BAD_JSON']) assert.equal(isErrorCode(code), true, code);
-  for (const code of ['HPS_NOPE', 'hps_bad_json', 'toString', '__proto__', 'FST_ERR_CTP_INVALID_MEDIA_TYPE', '']) assert.equal(isErrorCode(code), false, code);
+  for (const code of ['HPS_NOPE', 'hps_bad_json', 'toString', '__proto__', 'FST_ERR_CTP_INVALID_MEDIA_TYPE', ''])
+    assert.equal(isErrorCode(code), false, code);
   // What README's metrics tables promise: the syncer counts its reload and version failures and its
   // watch; the webhook the HTTP errors it answers with. No code is counted by both.
-  for (const code of ['HPS_RELOAD_FAILED', 'HPS_HAPROXY_VERSION', 'HPS_WATCH'] as const) assert.ok(countedCodes('syncer').includes(code), code);
-  for (const code of ['HPS_BAD_REVIEW', 'HPS_CONTENT_TYPE', 'HPS_BAD_JSON'] as const) assert.ok(countedCodes('webhook').includes(code), code);
-  assert.deepEqual(countedCodes('syncer').filter((c) => countedCodes('webhook').includes(c)), []);
+  for (const code of ['HPS_RELOAD_FAILED', 'HPS_HAPROXY_VERSION', 'HPS_WATCH'] as const)
+    assert.ok(countedCodes('syncer').includes(code), code);
+  for (const code of ['HPS_BAD_REVIEW', 'HPS_CONTENT_TYPE', 'HPS_BAD_JSON'] as const)
+    assert.ok(countedCodes('webhook').includes(code), code);
+  assert.deepEqual(
+    countedCodes('syncer').filter((c) => countedCodes('webhook').includes(c)),
+    [],
+  );
 });

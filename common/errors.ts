@@ -23,39 +23,111 @@ export interface ErrorSpec {
 
 const SPECS = {
   // Any role
-  HPS_CONFIG: { message: 'a flag, environment variable, annotation or kubeconfig holds a value the program cannot use', retryable: false },
-  HPS_KUBE_API: { message: 'the Kubernetes API did not answer, or answered with an unexpected status', retryable: true },
+  HPS_CONFIG: {
+    message: 'a flag, environment variable, annotation or kubeconfig holds a value the program cannot use',
+    retryable: false,
+  },
+  HPS_KUBE_API: {
+    message: 'the Kubernetes API did not answer, or answered with an unexpected status',
+    retryable: true,
+  },
 
   // Webhook: answers to a request it cannot use (README "What the webhook answers")
-  HPS_CONTENT_TYPE: { message: 'Content-Type must be application/json (an AdmissionReview)', retryable: false, httpStatus: 415, counted: 'webhook' },
-  HPS_BODY_TOO_LARGE: { message: 'the body is larger than %d bytes (3 MiB, the apiserver\'s own request limit)', retryable: false, httpStatus: 413, counted: 'webhook' },
-  HPS_EMPTY_BODY: { message: 'the body is empty; expected an AdmissionReview', retryable: false, httpStatus: 400, counted: 'webhook' },
-  HPS_BAD_LENGTH: { message: 'the body does not match its Content-Length', retryable: false, httpStatus: 400, counted: 'webhook' },
-  HPS_BAD_JSON: { message: 'the body is not valid JSON, or it has a "__proto__" or "constructor.prototype" key', retryable: false, httpStatus: 400, counted: 'webhook' },
-  HPS_JSON_TOO_LARGE: { message: 'the JSON is nested too deep or holds too many objects and lists', retryable: false, httpStatus: 400, counted: 'webhook' },
-  HPS_BAD_REVIEW: { message: 'the body is not an admission.k8s.io/v1 AdmissionReview', retryable: false, httpStatus: 400, counted: 'webhook' },
+  HPS_CONTENT_TYPE: {
+    message: 'Content-Type must be application/json (an AdmissionReview)',
+    retryable: false,
+    httpStatus: 415,
+    counted: 'webhook',
+  },
+  HPS_BODY_TOO_LARGE: {
+    message: "the body is larger than %d bytes (3 MiB, the apiserver's own request limit)",
+    retryable: false,
+    httpStatus: 413,
+    counted: 'webhook',
+  },
+  HPS_EMPTY_BODY: {
+    message: 'the body is empty; expected an AdmissionReview',
+    retryable: false,
+    httpStatus: 400,
+    counted: 'webhook',
+  },
+  HPS_BAD_LENGTH: {
+    message: 'the body does not match its Content-Length',
+    retryable: false,
+    httpStatus: 400,
+    counted: 'webhook',
+  },
+  HPS_BAD_JSON: {
+    message: 'the body is not valid JSON, or it has a "__proto__" or "constructor.prototype" key',
+    retryable: false,
+    httpStatus: 400,
+    counted: 'webhook',
+  },
+  HPS_JSON_TOO_LARGE: {
+    message: 'the JSON is nested too deep or holds too many objects and lists',
+    retryable: false,
+    httpStatus: 400,
+    counted: 'webhook',
+  },
+  HPS_BAD_REVIEW: {
+    message: 'the body is not an admission.k8s.io/v1 AdmissionReview',
+    retryable: false,
+    httpStatus: 400,
+    counted: 'webhook',
+  },
   HPS_BAD_REQUEST: { message: 'the request is malformed', retryable: false, httpStatus: 400, counted: 'webhook' },
-  HPS_INTERNAL: { message: 'internal error; see the webhook\'s log', retryable: false, httpStatus: 500, counted: 'webhook' },
+  HPS_INTERNAL: {
+    message: "internal error; see the webhook's log",
+    retryable: false,
+    httpStatus: 500,
+    counted: 'webhook',
+  },
 
   // Webhook: its serving certificate
   HPS_CERT_FILES: { message: 'the certificate files do not form a key pair issued by the CA', retryable: true },
   HPS_CERT_SECRET: { message: 'the Secret we just wrote does not hold a usable key pair', retryable: false },
-  HPS_CERT_SECRET_CONFLICT: { message: 'the certificate Secret kept changing under us (%d conflicts in a row)', retryable: true },
+  HPS_CERT_SECRET_CONFLICT: {
+    message: 'the certificate Secret kept changing under us (%d conflicts in a row)',
+    retryable: true,
+  },
 
   // Syncer (README "Metrics": haproxy_peer_sync_syncer_errors_total)
   HPS_WATCH: { message: 'the EndpointSlice list or watch failed', retryable: true, counted: 'syncer' },
-  HPS_HAPROXY_SOCKET: { message: 'HAProxy\'s master CLI socket cannot be reached', retryable: true, counted: 'syncer' },
-  HPS_HAPROXY_TIMEOUT: { message: 'HAProxy\'s master CLI did not answer in time', retryable: true, counted: 'syncer' },
-  HPS_HAPROXY_ANSWER: { message: 'HAProxy\'s master CLI answered something the syncer cannot read', retryable: true, counted: 'syncer' },
-  HPS_HAPROXY_VERSION: { message: 'an HAProxy version this syncer does not know: refused, the replica stays un-Ready', retryable: true, counted: 'syncer' },
+  HPS_HAPROXY_SOCKET: { message: "HAProxy's master CLI socket cannot be reached", retryable: true, counted: 'syncer' },
+  HPS_HAPROXY_TIMEOUT: { message: "HAProxy's master CLI did not answer in time", retryable: true, counted: 'syncer' },
+  HPS_HAPROXY_ANSWER: {
+    message: "HAProxy's master CLI answered something the syncer cannot read",
+    retryable: true,
+    counted: 'syncer',
+  },
+  HPS_HAPROXY_VERSION: {
+    message: 'an HAProxy version this syncer does not know: refused, the replica stays un-Ready',
+    retryable: true,
+    counted: 'syncer',
+  },
   HPS_PEERS_FILE: { message: 'the peers file cannot be read or written', retryable: true, counted: 'syncer' },
-  HPS_RELOAD_FAILED: { message: 'HAProxy rejected the configuration on reload; the previous worker keeps serving', retryable: true, counted: 'syncer' },
+  HPS_RELOAD_FAILED: {
+    message: 'HAProxy rejected the configuration on reload; the previous worker keeps serving',
+    retryable: true,
+    counted: 'syncer',
+  },
   HPS_RELOAD_TIMEOUT: { message: 'reload not confirmed by show proc in time', retryable: true, counted: 'syncer' },
   HPS_DPAPI_DOWN: { message: 'the Data Plane API does not answer', retryable: true, counted: 'syncer' },
-  HPS_DPAPI: { message: 'the Data Plane API answered with a status the syncer did not expect', retryable: true, counted: 'syncer' },
-  HPS_UNEXPECTED: { message: 'an error the syncer does not know (a bug: see its log)', retryable: true, counted: 'syncer' },
+  HPS_DPAPI: {
+    message: 'the Data Plane API answered with a status the syncer did not expect',
+    retryable: true,
+    counted: 'syncer',
+  },
+  HPS_UNEXPECTED: {
+    message: 'an error the syncer does not know (a bug: see its log)',
+    retryable: true,
+    counted: 'syncer',
+  },
   /** Not thrown: /status's last error when the table resync ended without a teacher (only a restart of HAProxy helps). */
-  HPS_UNTAUGHT: { message: 'the table resync ended without a teacher; un-Ready until HAProxy restarts', retryable: false },
+  HPS_UNTAUGHT: {
+    message: 'the table resync ended without a teacher; un-Ready until HAProxy restarts',
+    retryable: false,
+  },
 } as const satisfies Record<`HPS_${string}`, Omit<ErrorSpec, 'code'>>;
 
 export type ErrorCode = keyof typeof SPECS;
@@ -63,14 +135,20 @@ export type ErrorCode = keyof typeof SPECS;
 type Catalogue = { readonly [C in ErrorCode]: (typeof SPECS)[C] & { readonly code: C } };
 
 /** The catalogue, by code (each entry's fields as literal types: `ERRORS.HPS_BAD_REVIEW.httpStatus` is 400). */
-export const ERRORS: Catalogue = Object.freeze(Object.fromEntries(
-  Object.entries(SPECS).map(([code, spec]) => [code, Object.freeze({ code, ...spec })]),
-)) as Catalogue;
+export const ERRORS: Catalogue = Object.freeze(
+  Object.fromEntries(Object.entries(SPECS).map(([code, spec]) => [code, Object.freeze({ code, ...spec })])),
+) as Catalogue;
 
 /** Every code of the catalogue. */
 export const ERROR_CODES: readonly ErrorCode[] = Object.freeze(Object.keys(ERRORS) as ErrorCode[]);
 
 /** Whether `code` is one of the catalogue's (for a code read from outside: a metric label, a library's error). */
+/** Error codes that mean a reload was asked for and did not happen (syncer/direct.ts, dataplaneapi.ts). */
+export const RELOAD_FAILURE_CODES: ReadonlySet<string> = new Set([
+  ERRORS.HPS_RELOAD_FAILED.code,
+  ERRORS.HPS_RELOAD_TIMEOUT.code,
+]);
+
 export function isErrorCode(code: string): code is ErrorCode {
   return Object.hasOwn(ERRORS, code);
 }

@@ -54,8 +54,13 @@ export function isNamespaceName(s: unknown): s is string {
 
 /** Whether every field of a subject is of the form the API accepts (so nothing odd is echoed into an Event). */
 export function isValidSubject(s: EventSubject): boolean {
-  return API_VERSION.test(s.apiVersion) && KIND.test(s.kind) && isNamespaceName(s.namespace) && isObjectName(s.name)
-    && (s.uid === undefined || UID.test(s.uid));
+  return (
+    API_VERSION.test(s.apiVersion) &&
+    KIND.test(s.kind) &&
+    isNamespaceName(s.namespace) &&
+    isObjectName(s.name) &&
+    (s.uid === undefined || UID.test(s.uid))
+  );
 }
 
 /**
@@ -64,7 +69,10 @@ export function isValidSubject(s: EventSubject): boolean {
  * clipped to `maxBytes` of UTF-8 without splitting a character, with `…` when clipped.
  */
 export function cleanText(text: string, maxBytes: number = NOTE_MAX_BYTES): string {
-  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ' ').replace(/\s+/g, ' ').trim();
+  const flat = text
+    .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   if (Buffer.byteLength(flat) <= maxBytes) return flat;
   let out = '';
   let bytes = 0;
@@ -87,13 +95,20 @@ export function microTime(at: Date): string {
  * The Event object for a report (pure). Its name is the subject's plus the time in hex, as client-go
  * names Events; `reportingController` and `reportingInstance` say which component and which process.
  */
-export function eventObject(report: EventReport, reporter: { controller: string; instance: string }, at: Date): Record<string, unknown> {
+export function eventObject(
+  report: EventReport,
+  reporter: { controller: string; instance: string },
+  at: Date,
+): Record<string, unknown> {
   const { subject } = report;
   const suffix = `.${(BigInt(at.getTime()) * 1_000_000n).toString(16)}`;
   return {
     apiVersion: 'events.k8s.io/v1',
     kind: 'Event',
-    metadata: { name: `${subject.name.slice(0, NAME_MAX - suffix.length).replace(/[.-]+$/, '')}${suffix}`, namespace: subject.namespace },
+    metadata: {
+      name: `${subject.name.slice(0, NAME_MAX - suffix.length).replace(/[.-]+$/, '')}${suffix}`,
+      namespace: subject.namespace,
+    },
     eventTime: microTime(at),
     reportingController: reporter.controller,
     reportingInstance: cleanText(reporter.instance, 128),
@@ -102,7 +117,10 @@ export function eventObject(report: EventReport, reporter: { controller: string;
     type: report.type,
     note: cleanText(report.note),
     regarding: {
-      apiVersion: subject.apiVersion, kind: subject.kind, namespace: subject.namespace, name: subject.name,
+      apiVersion: subject.apiVersion,
+      kind: subject.kind,
+      namespace: subject.namespace,
+      name: subject.name,
       ...(subject.uid === undefined ? {} : { uid: subject.uid }),
     },
   };
@@ -174,14 +192,25 @@ export function eventPoster(opts: EventPosterOptions): EventPoster {
       opts.log.debug({ reason: report.reason }, 'no Event: its subject is not a valid Kubernetes reference');
       return false;
     }
-    if (!opts.limiter.allow(`${subject.namespace}/${subject.kind}/${subject.uid ?? subject.name}/${report.reason}`)) return false;
+    if (!opts.limiter.allow(`${subject.namespace}/${subject.kind}/${subject.uid ?? subject.name}/${report.reason}`))
+      return false;
     const body = eventObject(report, { controller: opts.controller, instance: opts.instance }, now());
     const path = `/apis/events.k8s.io/v1/namespaces/${subject.namespace}/events`;
-    void opts.access()
-      .then((access) => requestJson(access, 'POST', path, { body, signal: AbortSignal.timeout(opts.timeoutMs ?? 5000) }))
+    void opts
+      .access()
+      .then((access) =>
+        requestJson(access, 'POST', path, { body, signal: AbortSignal.timeout(opts.timeoutMs ?? 5000) }),
+      )
       .then(
-        () => { opts.log.debug({ reason: report.reason, kind: subject.kind, name: subject.name }, 'Event posted'); },
-        (err: unknown) => { opts.log.warn({ err, reason: report.reason, kind: subject.kind, name: subject.name }, 'could not post a Kubernetes Event'); },
+        () => {
+          opts.log.debug({ reason: report.reason, kind: subject.kind, name: subject.name }, 'Event posted');
+        },
+        (err: unknown) => {
+          opts.log.warn(
+            { err, reason: report.reason, kind: subject.kind, name: subject.name },
+            'could not post a Kubernetes Event',
+          );
+        },
       );
     return true;
   };

@@ -5,7 +5,12 @@ import { chmod, link, rename, unlink, writeFile } from 'node:fs/promises';
  * Writes `content` to a new temporary file beside `path` with exactly `mode` (umask does not apply),
  * then lets `place` put it at `path`. The temporary file never outlives the call, whatever happens.
  */
-async function viaTempFile<T>(path: string, content: string, mode: number, place: (tmp: string) => Promise<T>): Promise<T> {
+async function viaTempFile<T>(
+  path: string,
+  content: string,
+  mode: number,
+  place: (tmp: string) => Promise<T>,
+): Promise<T> {
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(tmp, content, { mode, flag: 'wx' });
   try {

@@ -60,11 +60,16 @@ export class CaFileAgent extends Agent {
         this.#ca = ca;
         this.#digest = createHash('sha256').update(ca).digest('hex').slice(0, 16);
       }
-    } catch { /* keep the last CA read */ }
+    } catch {
+      /* keep the last CA read */
+    }
     return `${super.getName(options)}:ca=${this.#digest}`;
   }
 
-  override createConnection(options: RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+  override createConnection(
+    options: RequestOptions,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
     return super.createConnection({ ...options, ca: this.#ca }, callback);
   }
 }
@@ -86,8 +91,26 @@ export function inClusterAccess(env: Readonly<Record<string, string | undefined>
 interface KubeconfigFile {
   'current-context'?: string;
   contexts?: { name: string; context: { cluster: string; user: string; namespace?: string } }[];
-  clusters?: { name: string; cluster: { server: string; 'certificate-authority'?: string; 'certificate-authority-data'?: string; 'insecure-skip-tls-verify'?: boolean } }[];
-  users?: { name: string; user: { token?: string; tokenFile?: string; 'client-certificate'?: string; 'client-certificate-data'?: string; 'client-key'?: string; 'client-key-data'?: string } }[];
+  clusters?: {
+    name: string;
+    cluster: {
+      server: string;
+      'certificate-authority'?: string;
+      'certificate-authority-data'?: string;
+      'insecure-skip-tls-verify'?: boolean;
+    };
+  }[];
+  users?: {
+    name: string;
+    user: {
+      token?: string;
+      tokenFile?: string;
+      'client-certificate'?: string;
+      'client-certificate-data'?: string;
+      'client-key'?: string;
+      'client-key-data'?: string;
+    };
+  }[];
 }
 
 /** A kubeconfig file's current context (paths in it are relative to the file, as kubectl reads them). */
@@ -101,9 +124,15 @@ export async function kubeconfigAccess(path: string): Promise<KubeAccess> {
  */
 async function kubeconfigFilesAccess(paths: readonly string[], what: string): Promise<KubeAccess> {
   const { parse } = await import('yaml'); // only out of cluster: keeps the in-cluster processes smaller
-  const files = paths.map((path) => ({ base: dirname(path), cfg: (parse(readFileSync(path, 'utf8')) as KubeconfigFile | null) ?? {} }));
+  const files = paths.map((path) => ({
+    base: dirname(path),
+    cfg: (parse(readFileSync(path, 'utf8')) as KubeconfigFile | null) ?? {},
+  }));
   const first = <T>(pick: (cfg: KubeconfigFile) => T | undefined): { value: T; base: string } | undefined => {
-    for (const f of files) { const value = pick(f.cfg); if (value !== undefined) return { value, base: f.base }; }
+    for (const f of files) {
+      const value = pick(f.cfg);
+      if (value !== undefined) return { value, base: f.base };
+    }
     return undefined;
   };
   const current = first((c) => c['current-context'] || undefined)?.value;
@@ -114,7 +143,11 @@ async function kubeconfigFilesAccess(paths: readonly string[], what: string): Pr
   const u = user?.value ?? {};
   const userBase = user?.base ?? cluster.base;
   const material = (data: string | undefined, file: string | undefined, base: string): Buffer | undefined =>
-    data !== undefined ? Buffer.from(data, 'base64') : file !== undefined ? readFileSync(resolve(base, file)) : undefined;
+    data !== undefined
+      ? Buffer.from(data, 'base64')
+      : file !== undefined
+        ? readFileSync(resolve(base, file))
+        : undefined;
   const server = new URL(cluster.value.server);
   const tokenFile = u.tokenFile;
   const tls = {
@@ -128,10 +161,18 @@ async function kubeconfigFilesAccess(paths: readonly string[], what: string): Pr
   return {
     server,
     // A CA named by file is re-read per connection, as in a pod; one embedded in the file is fixed.
-    agent: server.protocol !== 'https:' ? undefined
-      : caData === undefined && caFile !== undefined ? new CaFileAgent(resolve(cluster.base, caFile), tls)
-        : new Agent({ ...tls, ca: material(caData, undefined, cluster.base) }),
-    token: u.token !== undefined ? () => u.token : tokenFile !== undefined ? () => readFileSync(resolve(userBase, tokenFile), 'utf8').trim() : undefined,
+    agent:
+      server.protocol !== 'https:'
+        ? undefined
+        : caData === undefined && caFile !== undefined
+          ? new CaFileAgent(resolve(cluster.base, caFile), tls)
+          : new Agent({ ...tls, ca: material(caData, undefined, cluster.base) }),
+    token:
+      u.token !== undefined
+        ? () => u.token
+        : tokenFile !== undefined
+          ? () => readFileSync(resolve(userBase, tokenFile), 'utf8').trim()
+          : undefined,
     namespace: ctx.namespace,
   };
 }
@@ -141,7 +182,10 @@ async function kubeconfigFilesAccess(paths: readonly string[], what: string): Pr
  * the files in `KUBECONFIG`, else `~/.kube/config`, else the in-cluster service account (when its token
  * is mounted), else `http://localhost:8080`. For roles without a --kubeconfig flag (the webhook).
  */
-export async function defaultAccess(env: Readonly<Record<string, string | undefined>>, home: string = homedir()): Promise<KubeAccess> {
+export async function defaultAccess(
+  env: Readonly<Record<string, string | undefined>>,
+  home: string = homedir(),
+): Promise<KubeAccess> {
   const listed = (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean);
   if (listed.length > 0) return kubeconfigFilesAccess(listed, `KUBECONFIG=${env.KUBECONFIG ?? ''}`);
   const own = join(home, '.kube', 'config');
@@ -177,10 +221,18 @@ export function lazyAccess(credentials: KubeCredentials): () => Promise<KubeAcce
       await credentials.applyToHTTPSOptions(opts);
       const headers = (opts.headers ?? {}) as Record<string, unknown>;
       const authorization = headers['Authorization'] ?? headers['authorization'];
-      const token = typeof authorization === 'string' && authorization.startsWith('Bearer ') ? authorization.slice(7) : undefined;
-      return { server: new URL(cluster.server), agent: opts.agent instanceof Agent ? opts.agent : undefined, token: token === undefined ? undefined : () => token, namespace: undefined };
+      const token =
+        typeof authorization === 'string' && authorization.startsWith('Bearer ') ? authorization.slice(7) : undefined;
+      return {
+        server: new URL(cluster.server),
+        agent: opts.agent instanceof Agent ? opts.agent : undefined,
+        token: token === undefined ? undefined : () => token,
+        namespace: undefined,
+      };
     })();
-    resolved.catch(() => { resolved = undefined; }); // a failure is not remembered: the next call tries again
+    resolved.catch(() => {
+      resolved = undefined;
+    }); // a failure is not remembered: the next call tries again
     return resolved;
   };
 }
@@ -188,12 +240,23 @@ export function lazyAccess(credentials: KubeCredentials): () => Promise<KubeAcce
 /** An API error with the HTTP status, retryable unless it is a client error other than 408/429. */
 function statusError(what: string, status: number, body: string): ApiError {
   let message = body.slice(0, 200);
-  try { const m = (JSON.parse(body) as { message?: unknown }).message; if (typeof m === 'string') message = m; } catch { /* not JSON */ }
-  return new ApiError(ERRORS.HPS_KUBE_API, `${what}: ${status} ${message}`, { status, retryable: status >= 500 || status === 408 || status === 429 || status === 410 });
+  try {
+    const m = (JSON.parse(body) as { message?: unknown }).message;
+    if (typeof m === 'string') message = m;
+  } catch {
+    /* not JSON */
+  }
+  return new ApiError(ERRORS.HPS_KUBE_API, `${what}: ${status} ${message}`, {
+    status,
+    retryable: status >= 500 || status === 408 || status === 429 || status === 410,
+  });
 }
 
 /** A request body and its media type. */
-interface Payload { readonly bytes: Buffer; readonly contentType: string }
+interface Payload {
+  readonly bytes: Buffer;
+  readonly contentType: string;
+}
 
 /** Sends a request; resolves with the response once the headers arrived. */
 function open(access: KubeAccess, method: string, path: string, signal: AbortSignal | undefined, payload?: Payload) {
@@ -218,10 +281,20 @@ function open(access: KubeAccess, method: string, path: string, signal: AbortSig
  * `application/json-patch+json` for a JSON patch); resolves with the parsed answer. Throws ApiError with
  * `status` on a non-2xx answer, and a retryable ApiError without status on a network error.
  */
-export async function requestJson<T>(access: KubeAccess, method: string, path: string, opts: { body?: unknown; contentType?: string; signal?: AbortSignal } = {}): Promise<T> {
+export async function requestJson<T>(
+  access: KubeAccess,
+  method: string,
+  path: string,
+  opts: { body?: unknown; contentType?: string; signal?: AbortSignal } = {},
+): Promise<T> {
   const what = `${method} ${path}`;
-  const payload = opts.body === undefined ? undefined : { bytes: Buffer.from(JSON.stringify(opts.body)), contentType: opts.contentType ?? 'application/json' };
-  const res = await open(access, method, path, opts.signal, payload).catch((err: unknown) => { throw new ApiError(ERRORS.HPS_KUBE_API, `${what}: ${(err as Error).message}`, { cause: err }); });
+  const payload =
+    opts.body === undefined
+      ? undefined
+      : { bytes: Buffer.from(JSON.stringify(opts.body)), contentType: opts.contentType ?? 'application/json' };
+  const res = await open(access, method, path, opts.signal, payload).catch((err: unknown) => {
+    throw new ApiError(ERRORS.HPS_KUBE_API, `${what}: ${(err as Error).message}`, { cause: err });
+  });
   let body = '';
   res.setEncoding('utf8');
   for await (const chunk of res) body += chunk as string;
@@ -237,7 +310,8 @@ export async function getJson<T>(access: KubeAccess, path: string, signal?: Abor
 /** One page of a list: its items, and a `continue` token while more pages follow. */
 export interface ListPage<T> {
   readonly items: readonly T[];
-  readonly metadata?: { readonly resourceVersion?: string | undefined; readonly continue?: string | undefined } | undefined;
+  readonly metadata?:
+    { readonly resourceVersion?: string | undefined; readonly continue?: string | undefined } | undefined;
 }
 
 /** A whole list: every item, and the resourceVersion a watch resumes from. */
@@ -252,7 +326,9 @@ export interface ListResult<T> {
  * A token that expired meanwhile (410 Gone) is the caller's to handle by listing again.
  * @param fetchPage reads the page after `continueToken` (undefined: the first page)
  */
-export async function collectPages<T>(fetchPage: (continueToken: string | undefined) => Promise<ListPage<T>>): Promise<ListResult<T>> {
+export async function collectPages<T>(
+  fetchPage: (continueToken: string | undefined) => Promise<ListPage<T>>,
+): Promise<ListResult<T>> {
   const items: T[] = [];
   const seen = new Set<string>();
   let token: string | undefined;
@@ -262,7 +338,8 @@ export async function collectPages<T>(fetchPage: (continueToken: string | undefi
     const next = page.metadata?.continue;
     if (next === undefined || next === '') return { items, resourceVersion: page.metadata?.resourceVersion ?? '' };
     // A server that hands out a token twice would keep us reading forever.
-    if (seen.has(next)) throw new ApiError(ERRORS.HPS_KUBE_API, `list: the continue token repeated after ${seen.size} pages`);
+    if (seen.has(next))
+      throw new ApiError(ERRORS.HPS_KUBE_API, `list: the continue token repeated after ${seen.size} pages`);
     seen.add(next);
     token = next;
   }
@@ -280,7 +357,11 @@ export function pagePath(path: string, limit: number, continueToken: string | un
  * GET a list in pages of `limit` items (default 500, client-go's pager size): a Service with thousands of
  * endpoints costs the apiserver bounded memory per request. Throws ApiError as getJson does.
  */
-export async function listAll<T>(access: KubeAccess, path: string, opts: { limit?: number; signal?: AbortSignal } = {}): Promise<ListResult<T>> {
+export async function listAll<T>(
+  access: KubeAccess,
+  path: string,
+  opts: { limit?: number; signal?: AbortSignal } = {},
+): Promise<ListResult<T>> {
   const limit = opts.limit ?? 500;
   return collectPages<T>((token) => getJson<ListPage<T>>(access, pagePath(path, limit, token), opts.signal));
 }
@@ -290,8 +371,16 @@ export async function listAll<T>(access: KubeAccess, path: string, opts: { limit
  * on an HTTP error status (ApiError with `status`, e.g. 410) or a broken connection. `idleMs` without
  * a byte (not even a bookmark) counts as a broken connection (a half-open TCP link never ends).
  */
-export async function watchLines(access: KubeAccess, path: string, onEvent: (event: { type: string; object: unknown }) => void, signal: AbortSignal, idleMs: number): Promise<void> {
-  const res = await open(access, 'GET', path, signal).catch((err: unknown) => { throw new ApiError(ERRORS.HPS_KUBE_API, `watch ${path}: ${(err as Error).message}`, { cause: err }); });
+export async function watchLines(
+  access: KubeAccess,
+  path: string,
+  onEvent: (event: { type: string; object: unknown }) => void,
+  signal: AbortSignal,
+  idleMs: number,
+): Promise<void> {
+  const res = await open(access, 'GET', path, signal).catch((err: unknown) => {
+    throw new ApiError(ERRORS.HPS_KUBE_API, `watch ${path}: ${(err as Error).message}`, { cause: err });
+  });
   res.setEncoding('utf8');
   if ((res.statusCode ?? 0) !== 200) {
     let body = '';

@@ -4,16 +4,31 @@ export type { Logger } from 'pino';
 
 /** Paths pino blanks in every line, whatever a caller passes in: no secret reaches a log. */
 export const REDACTED_PATHS = [
-  'password', '*.password', 'config.password', 'config.dataplanePassword',
-  'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization',
-  'token', '*.token', 'key', '*.key', 'privateKey', '*.privateKey',
+  'password',
+  '*.password',
+  'config.password',
+  'config.dataplanePassword',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'token',
+  '*.token',
+  'key',
+  '*.key',
+  'privateKey',
+  '*.privateKey',
 ];
 
 /**
  * JSON lines on stdout (or the given destination), secrets redacted, errors logged as `{ err }`.
  * @param name the role, written as `name` in every line
  */
-export function createLogger(name: string, level: LevelWithSilent = 'info', destination?: pino.DestinationStream): Logger {
+export function createLogger(
+  name: string,
+  level: LevelWithSilent = 'info',
+  destination?: pino.DestinationStream,
+): Logger {
   const options = {
     name,
     level,

@@ -10,14 +10,22 @@ import { fakeTimers as fakeClock } from '../test/support/fake-timers.ts';
 function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } {
   let resolve!: () => void;
   let reject!: (err: Error) => void;
-  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   return { promise, resolve, reject };
 }
 
 test('passes run one interval apart, the first one interval after start unless immediate', async () => {
   const clock = fakeClock();
   const at: number[] = [];
-  const p = poll(async () => { at.push(clock.now()); }, { intervalMs: 100, timers: clock });
+  const p = poll(
+    async () => {
+      at.push(clock.now());
+    },
+    { intervalMs: 100, timers: clock },
+  );
   p.start();
   p.start(); // a second start changes nothing
   await clock.advance(350);
@@ -25,7 +33,12 @@ test('passes run one interval apart, the first one interval after start unless i
   await p.stop();
 
   const soon: number[] = [];
-  const q = poll(async () => { soon.push(clock.now()); }, { intervalMs: 100, immediate: true, timers: clock });
+  const q = poll(
+    async () => {
+      soon.push(clock.now());
+    },
+    { intervalMs: 100, immediate: true, timers: clock },
+  );
   q.start();
   await clock.advance(150);
   assert.deepEqual(soon, [350, 450]);
@@ -37,13 +50,16 @@ test('the next pass is scheduled from the end of the previous one: a slow pass n
   const started: number[] = [];
   let running = 0;
   let overlapped = false;
-  const p = poll(async () => {
-    started.push(clock.now());
-    running++;
-    if (running > 1) overlapped = true;
-    await new Promise<void>((resolve) => clock.setTimeout(resolve, 250)); // the pass itself takes 250 ms
-    running--;
-  }, { intervalMs: 100, timers: clock });
+  const p = poll(
+    async () => {
+      started.push(clock.now());
+      running++;
+      if (running > 1) overlapped = true;
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, 250)); // the pass itself takes 250 ms
+      running--;
+    },
+    { intervalMs: 100, timers: clock },
+  );
   p.start();
   await clock.advance(1100); // the third pass ends at 1050: none is in flight (stop would wait for it)
   assert.equal(overlapped, false);
@@ -56,10 +72,18 @@ test('failures back off exponentially up to the cap; a success returns to the in
   const at: number[] = [];
   const waits: number[] = [];
   let failing = 4;
-  const p = poll(async () => {
-    at.push(clock.now());
-    if (failing-- > 0) throw new Error('apiserver unavailable');
-  }, { intervalMs: 1000, backoff: { baseMs: 100, maxMs: 500 }, timers: clock, onError: (_err, retryInMs) => waits.push(retryInMs) });
+  const p = poll(
+    async () => {
+      at.push(clock.now());
+      if (failing-- > 0) throw new Error('apiserver unavailable');
+    },
+    {
+      intervalMs: 1000,
+      backoff: { baseMs: 100, maxMs: 500 },
+      timers: clock,
+      onError: (_err, retryInMs) => waits.push(retryInMs),
+    },
+  );
   p.start();
   await clock.advance(3000);
   assert.deepEqual(waits, [100, 200, 400, 500]);
@@ -73,7 +97,12 @@ test('failures back off exponentially up to the cap; a success returns to the in
 test('without a backoff a failed pass is retried after the interval, and the error is handed over as it is', async () => {
   const clock = fakeClock();
   const errors: string[] = [];
-  const p = poll(async () => { throw new Error('no such file'); }, { intervalMs: 100, timers: clock, onError: (err, retryInMs) => errors.push(`${err.message} ${retryInMs}`) });
+  const p = poll(
+    async () => {
+      throw new Error('no such file');
+    },
+    { intervalMs: 100, timers: clock, onError: (err, retryInMs) => errors.push(`${err.message} ${retryInMs}`) },
+  );
   p.start();
   await clock.advance(250);
   assert.deepEqual(errors, ['no such file 100', 'no such file 100']);
@@ -84,12 +113,17 @@ test('a pass returning "done" ends the loop: a retry that finally succeeded', as
   const clock = fakeClock();
   let attempts = 0;
   let ended = false;
-  const p = poll(async () => {
-    attempts++;
-    if (attempts < 3) throw new Error('not yet');
-    return 'done';
-  }, { intervalMs: 0, immediate: true, backoff: { baseMs: 500, maxMs: 30_000 }, timers: clock });
-  void p.ended.then(() => { ended = true; });
+  const p = poll(
+    async () => {
+      attempts++;
+      if (attempts < 3) throw new Error('not yet');
+      return 'done';
+    },
+    { intervalMs: 0, immediate: true, backoff: { baseMs: 500, maxMs: 30_000 }, timers: clock },
+  );
+  void p.ended.then(() => {
+    ended = true;
+  });
   p.start();
   await clock.advance(10_000);
   assert.equal(attempts, 3);
@@ -102,7 +136,13 @@ test('poke runs a pass at once when idle, and right after the running one otherw
   const clock = fakeClock();
   const at: number[] = [];
   let hold: ReturnType<typeof deferred> | undefined;
-  const p = poll(async () => { at.push(clock.now()); if (hold !== undefined) await hold.promise; }, { intervalMs: 1000, timers: clock });
+  const p = poll(
+    async () => {
+      at.push(clock.now());
+      if (hold !== undefined) await hold.promise;
+    },
+    { intervalMs: 1000, timers: clock },
+  );
   p.poke(); // before start: ignored
   p.start();
   await clock.advance(10);
@@ -131,12 +171,21 @@ test('stop waits for the pass in flight, and no pass starts after it', async () 
   const hold = deferred();
   let passes = 0;
   let finished = false;
-  const p = poll(async () => { passes++; await hold.promise; finished = true; }, { intervalMs: 100, timers: clock });
+  const p = poll(
+    async () => {
+      passes++;
+      await hold.promise;
+      finished = true;
+    },
+    { intervalMs: 100, timers: clock },
+  );
   p.start();
   await clock.advance(100);
   assert.equal(passes, 1);
   let stopped = false;
-  const stopping = p.stop().then(() => { stopped = true; });
+  const stopping = p.stop().then(() => {
+    stopped = true;
+  });
   await clock.advance(0);
   assert.equal(stopped, false, 'stop has not returned while the pass runs');
   hold.resolve();
@@ -155,7 +204,13 @@ test('a pass that fails while stop waits for it is reported, and nothing is sche
   const hold = deferred();
   const errors: string[] = [];
   let passes = 0;
-  const p = poll(() => { passes++; return hold.promise; }, { intervalMs: 100, timers: clock, onError: (err) => errors.push(err.message) });
+  const p = poll(
+    () => {
+      passes++;
+      return hold.promise;
+    },
+    { intervalMs: 100, timers: clock, onError: (err) => errors.push(err.message) },
+  );
   p.start();
   await clock.advance(100);
   const stopping = p.stop();
@@ -168,7 +223,10 @@ test('a pass that fails while stop waits for it is reported, and nothing is sche
 
 test('backoffDelay doubles from the base and stops at the cap', () => {
   const b = { baseMs: 500, maxMs: 30_000 };
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 8, 100].map((n) => backoffDelay(n, b)), [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 7, 8, 100].map((n) => backoffDelay(n, b)),
+    [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000],
+  );
 });
 
 test('with the real timers a waiting poll does not keep the process alive', () => {

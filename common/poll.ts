@@ -20,7 +20,9 @@ export interface PollTimers {
 
 const nodeTimers: PollTimers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (handle) => { clearTimeout(handle as NodeJS.Timeout); },
+  clearTimeout: (handle) => {
+    clearTimeout(handle as NodeJS.Timeout);
+  },
 };
 
 export interface PollOptions {
@@ -65,7 +67,9 @@ export function poll(pass: () => Promise<PassResult>, opts: PollOptions): Poll {
   let poked = false;
   let failures = 0;
   let endNow: () => void = () => undefined;
-  const endedPromise = new Promise<void>((resolve) => { endNow = resolve; });
+  const endedPromise = new Promise<void>((resolve) => {
+    endNow = resolve;
+  });
 
   const end = (): void => {
     ended = true;
@@ -75,7 +79,10 @@ export function poll(pass: () => Promise<PassResult>, opts: PollOptions): Poll {
   };
 
   const schedule = (ms: number): void => {
-    timer = timers.setTimeout(() => { timer = undefined; run(); }, ms);
+    timer = timers.setTimeout(() => {
+      timer = undefined;
+      run();
+    }, ms);
   };
 
   const run = (): void => {
@@ -92,8 +99,15 @@ export function poll(pass: () => Promise<PassResult>, opts: PollOptions): Poll {
       }
       inFlight = undefined;
       if (ended) return;
-      if (result === 'done') { end(); return; }
-      if (poked) { poked = false; run(); return; }
+      if (result === 'done') {
+        end();
+        return;
+      }
+      if (poked) {
+        poked = false;
+        run();
+        return;
+      }
       schedule(delay);
     })();
   };
@@ -107,7 +121,10 @@ export function poll(pass: () => Promise<PassResult>, opts: PollOptions): Poll {
     },
     poke() {
       if (!started || ended) return;
-      if (inFlight !== undefined) { poked = true; return; }
+      if (inFlight !== undefined) {
+        poked = true;
+        return;
+      }
       if (timer !== undefined) timers.clearTimeout(timer);
       timer = undefined;
       run();

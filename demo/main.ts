@@ -30,7 +30,10 @@ if (process.env.HPS_LAB_NETNS !== '1') {
 const tty = process.stdout.isTTY === true;
 let lastScreen = '';
 const out: DemoOutput = {
-  line: (text) => { process.stdout.write(`${text}\n`); lastScreen = ''; },
+  line: (text) => {
+    process.stdout.write(`${text}\n`);
+    lastScreen = '';
+  },
   screen: (text) => {
     if (text === lastScreen) return;
     lastScreen = text;
@@ -51,14 +54,23 @@ const shutdown = async (code: number): Promise<never> => {
   process.exit(code);
 };
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => { if (stopping) process.exit(1); void shutdown(0); });
+  process.on(sig, () => {
+    if (stopping) process.exit(1);
+    void shutdown(0);
+  });
 }
 
 try {
-  process.stdout.write('starting etcd, kube-apiserver, kube-controller-manager, a node (containerd, kubelet, kube-proxy, kube-scheduler) and CoreDNS…\n');
+  process.stdout.write(
+    'starting etcd, kube-apiserver, kube-controller-manager, a node (containerd, kubelet, kube-proxy, kube-scheduler) and CoreDNS…\n',
+  );
   sandbox = await startSandbox();
   const relay = await startHostRelay(sandbox.controlPlane, sandbox.dir);
-  await runDemo(sandbox, out, { waitOnly: flags.wait === true, signal: abort.signal, hostKubeconfig: relay.kubeconfigPath });
+  await runDemo(sandbox, out, {
+    waitOnly: flags.wait === true,
+    signal: abort.signal,
+    hostKubeconfig: relay.kubeconfigPath,
+  });
   out.line('the demo is done; the sandbox keeps running for kubectl — Ctrl-C stops everything');
   await new Promise(() => undefined);
 } catch (err) {

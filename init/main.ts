@@ -19,7 +19,10 @@ import { runtimePaths } from '../common/contract.ts';
 
 /** Entry point of the `init` role (see bin/haproxy-peer-sync.ts); exit 2 on a bad flag, 1 on an I/O failure. */
 export async function main(argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) { console.log(renderHelp(INIT_USAGE, initOptions)); return; }
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(renderHelp(INIT_USAGE, initOptions));
+    return;
+  }
   let opts: InitConfig;
   try {
     opts = loadInitConfig(argv, process.env);
@@ -36,17 +39,37 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await mkdir(opts.runtimeDir, { recursive: true });
     if (opts.mode === 'dataplaneapi') {
-      const listen = { host: opts.dataplaneapiUrl.hostname.replace(/^\[|\]$/g, ''), port: Number(opts.dataplaneapiUrl.port || 80) };
-      const paths = await writeDataplaneapiFiles(opts.runtimeDir, passwordFrom(randomBytes(24)), opts.dataplaneapiBinary, listen);
-      log.info({ dir: paths.dir, binary: opts.dataplaneapiBinary, port: listen.port }, 'wrote the Data Plane API credentials and configuration (0600)');
+      const listen = {
+        host: opts.dataplaneapiUrl.hostname.replace(/^\[|\]$/g, ''),
+        port: Number(opts.dataplaneapiUrl.port || 80),
+      };
+      const paths = await writeDataplaneapiFiles(
+        opts.runtimeDir,
+        passwordFrom(randomBytes(24)),
+        opts.dataplaneapiBinary,
+        listen,
+      );
+      log.info(
+        { dir: paths.dir, binary: opts.dataplaneapiBinary, port: listen.port },
+        'wrote the Data Plane API credentials and configuration (0600)',
+      );
     }
     const { peers: peersFile, adminSocket } = runtimePaths(opts.runtimeDir);
     // The local peer alone: all HAProxy needs to start; the syncer writes the whole set.
-    const created = await createIfAbsent(peersFile, renderPeersFile({
-      localPeer: opts.podName, adminSocket, section: opts.peersSection,
-      peers: [{ name: opts.podName, host: opts.podIp, port: opts.peerPort }],
-    }), 0o644);
-    log.info({ path: peersFile, created }, created ? 'wrote the first peers file' : 'peers file already there; left as it is');
+    const created = await createIfAbsent(
+      peersFile,
+      renderPeersFile({
+        localPeer: opts.podName,
+        adminSocket,
+        section: opts.peersSection,
+        peers: [{ name: opts.podName, host: opts.podIp, port: opts.peerPort }],
+      }),
+      0o644,
+    );
+    log.info(
+      { path: peersFile, created },
+      created ? 'wrote the first peers file' : 'peers file already there; left as it is',
+    );
   } catch (err) {
     log.error({ err }, 'init failed');
     process.exitCode = 1;

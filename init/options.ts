@@ -10,15 +10,72 @@ export const DATAPLANEAPI_BINARY = '/usr/local/bin/dataplaneapi';
 
 /** Every flag of the init role, each with its environment variable (the webhook sets them). */
 export const initOptions = {
-  podName: option({ flag: 'pod-name', env: ENV.podName, description: 'this pod\'s name: the local peer name', parse: parse.haproxyName, required: true }),
-  podIp: option({ flag: 'pod-ip', env: ENV.podIp, description: 'this pod\'s IP: the local peer address', parse: parse.ipAddress, required: true }),
-  peersSection: option({ flag: 'peers-section', env: ENV.peersSection, description: 'name of the HAProxy peers section', parse: parse.haproxyName, defaultValue: CONTRACT_DEFAULTS.peersSection }),
-  peerPort: option({ flag: 'peer-port', env: ENV.peerPort, description: 'port every peer listens on', parse: parse.port, defaultValue: CONTRACT_DEFAULTS.peerPort }),
-  runtimeDir: option({ flag: 'runtime-dir', env: ENV.runtimeDir, description: 'the shared volume', parse: parse.haproxyPath, defaultValue: RUNTIME_DIR }),
-  mode: option<SyncMode>({ flag: 'mode', env: ENV.mode, description: 'direct (no Data Plane API: nothing but the peers file) or dataplaneapi (also its credentials and configuration)', parse: parse.oneOf(...SYNC_MODES), defaultValue: CONTRACT_DEFAULTS.mode }),
-  dataplaneapiUrl: option({ flag: 'dataplaneapi-url', env: ENV.dataplaneapiUrl, description: 'where the Data Plane API listens, as the syncer reaches it (mode dataplaneapi: its host and port go into its configuration)', parse: parse.url, defaultValue: new URL(dataplaneapiUrl()) }),
-  dataplaneapiBinary: option({ flag: 'dataplaneapi-binary', env: 'HPS_DATAPLANEAPI_BINARY', description: 'the Data Plane API executable in the HAProxy image, started by HAProxy\'s program section (mode dataplaneapi)', parse: parse.haproxyPath, defaultValue: DATAPLANEAPI_BINARY }),
-  logLevel: option<LevelWithSilent>({ flag: 'log-level', env: 'HPS_LOG_LEVEL', description: 'log level', parse: parse.oneOf(...LOG_LEVELS), defaultValue: 'info' }),
+  podName: option({
+    flag: 'pod-name',
+    env: ENV.podName,
+    description: "this pod's name: the local peer name",
+    parse: parse.haproxyName,
+    required: true,
+  }),
+  podIp: option({
+    flag: 'pod-ip',
+    env: ENV.podIp,
+    description: "this pod's IP: the local peer address",
+    parse: parse.ipAddress,
+    required: true,
+  }),
+  peersSection: option({
+    flag: 'peers-section',
+    env: ENV.peersSection,
+    description: 'name of the HAProxy peers section',
+    parse: parse.haproxyName,
+    defaultValue: CONTRACT_DEFAULTS.peersSection,
+  }),
+  peerPort: option({
+    flag: 'peer-port',
+    env: ENV.peerPort,
+    description: 'port every peer listens on',
+    parse: parse.port,
+    defaultValue: CONTRACT_DEFAULTS.peerPort,
+  }),
+  runtimeDir: option({
+    flag: 'runtime-dir',
+    env: ENV.runtimeDir,
+    description: 'the shared volume',
+    parse: parse.haproxyPath,
+    defaultValue: RUNTIME_DIR,
+  }),
+  mode: option<SyncMode>({
+    flag: 'mode',
+    env: ENV.mode,
+    description:
+      'direct (no Data Plane API: nothing but the peers file) or dataplaneapi (also its credentials and configuration)',
+    parse: parse.oneOf(...SYNC_MODES),
+    defaultValue: CONTRACT_DEFAULTS.mode,
+  }),
+  dataplaneapiUrl: option({
+    flag: 'dataplaneapi-url',
+    env: ENV.dataplaneapiUrl,
+    description:
+      'where the Data Plane API listens, as the syncer reaches it (mode dataplaneapi: its host and port go into its configuration)',
+    parse: parse.url,
+    defaultValue: new URL(dataplaneapiUrl()),
+  }),
+  dataplaneapiBinary: option({
+    flag: 'dataplaneapi-binary',
+    env: 'HPS_DATAPLANEAPI_BINARY',
+    description:
+      "the Data Plane API executable in the HAProxy image, started by HAProxy's program section (mode dataplaneapi)",
+    parse: parse.haproxyPath,
+    defaultValue: DATAPLANEAPI_BINARY,
+  }),
+  logLevel: option<LevelWithSilent>({
+    flag: 'log-level',
+    env: 'HPS_LOG_LEVEL',
+    description: 'log level',
+    parse: parse.oneOf(...LOG_LEVELS),
+    defaultValue: 'info',
+  }),
 };
 
 export const INIT_USAGE = `usage: haproxy-peer-sync init [flags]
@@ -47,7 +104,9 @@ export function loadInitConfig(argv: readonly string[], env: Readonly<Record<str
   const v = parseOptions(initOptions, argv, env);
   // The API serves plain HTTP inside the pod; its host and port are written into its configuration.
   if (v.mode === 'dataplaneapi' && v.dataplaneapiUrl.protocol !== 'http:') {
-    throw new ConfigError([`--dataplaneapi-url (from ${ENV.dataplaneapiUrl}): "${v.dataplaneapiUrl.href}" is not an http:// URL; the Data Plane API listens on plain HTTP inside the pod`]);
+    throw new ConfigError([
+      `--dataplaneapi-url (from ${ENV.dataplaneapiUrl}): "${v.dataplaneapiUrl.href}" is not an http:// URL; the Data Plane API listens on plain HTTP inside the pod`,
+    ]);
   }
   return Object.freeze({
     podName: v.podName,

@@ -47,12 +47,17 @@ export interface DataplaneapiFiles {
  * `program` section that starts the Data Plane API with its YAML file. HAProxy starts it once with the
  * master and restarts it only if it exits, never on a reload.
  */
-export function renderDataplaneapiHaproxyConfig(password: string, files: Pick<DataplaneapiFiles, 'binary' | 'yaml'>): string {
-  return '# Written by haproxy-peer-sync init (mode dataplaneapi). Do not edit.\n' +
+export function renderDataplaneapiHaproxyConfig(
+  password: string,
+  files: Pick<DataplaneapiFiles, 'binary' | 'yaml'>,
+): string {
+  return (
+    '# Written by haproxy-peer-sync init (mode dataplaneapi). Do not edit.\n' +
     renderUserlist(password) +
     '\nprogram dataplaneapi\n' +
     `    command ${files.binary} -f ${files.yaml}\n` +
-    '    no option start-on-reload\n';
+    '    no option start-on-reload\n'
+  );
 }
 
 /** What the API listens on: inside the pod only (its network namespace), plain HTTP. */
@@ -121,7 +126,13 @@ export function renderDataplaneapiYaml(listen: DataplaneapiListen, files: Datapl
 export function dataplaneapiWorkDirs(workDir: string) {
   const at = (name: string): string => `${workDir}/${name}`;
   return {
-    transactions: at('transactions'), backups: at('backups'), maps: at('maps'), ssl: at('ssl'), general: at('general'),
-    dataplane: at('dataplane'), spoe: at('spoe'), spoeTransactions: at('spoe-transactions'),
+    transactions: at('transactions'),
+    backups: at('backups'),
+    maps: at('maps'),
+    ssl: at('ssl'),
+    general: at('general'),
+    dataplane: at('dataplane'),
+    spoe: at('spoe'),
+    spoeTransactions: at('spoe-transactions'),
   } as const;
 }

@@ -6,7 +6,13 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { writeAtomic } from '../common/files.ts';
 import { runtimePaths } from '../common/contract.ts';
-import { dataplaneapiWorkDirs, renderDataplaneapiHaproxyConfig, renderDataplaneapiYaml, type DataplaneapiFiles, type DataplaneapiListen } from './render.ts';
+import {
+  dataplaneapiWorkDirs,
+  renderDataplaneapiHaproxyConfig,
+  renderDataplaneapiYaml,
+  type DataplaneapiFiles,
+  type DataplaneapiListen,
+} from './render.ts';
 
 /** Where the Data Plane API's files live under the runtime directory. */
 export interface CredentialPaths {
@@ -29,8 +35,11 @@ export interface CredentialPaths {
 export function credentialPaths(runtimeDir: string): CredentialPaths {
   const paths = runtimePaths(runtimeDir);
   return {
-    dir: paths.credentialsDir, password: paths.password, userlist: paths.userlist,
-    yaml: `${paths.credentialsDir}/dataplaneapi.yml`, workDir: `${runtimeDir.replace(/\/+$/, '')}/dataplaneapi`,
+    dir: paths.credentialsDir,
+    password: paths.password,
+    userlist: paths.userlist,
+    yaml: `${paths.credentialsDir}/dataplaneapi.yml`,
+    workDir: `${runtimeDir.replace(/\/+$/, '')}/dataplaneapi`,
   };
 }
 
@@ -41,13 +50,26 @@ export function credentialPaths(runtimeDir: string): CredentialPaths {
  * API's working directories (0700). HAProxy, the API it starts and the syncer read these files as the
  * uid that wrote them: the webhook runs our containers as HAProxy's uid.
  */
-export async function writeDataplaneapiFiles(runtimeDir: string, password: string, binary: string, listen: DataplaneapiListen): Promise<CredentialPaths> {
+export async function writeDataplaneapiFiles(
+  runtimeDir: string,
+  password: string,
+  binary: string,
+  listen: DataplaneapiListen,
+): Promise<CredentialPaths> {
   const paths = credentialPaths(runtimeDir);
   const run = runtimePaths(runtimeDir);
-  const files: DataplaneapiFiles = { binary, yaml: paths.yaml, userlist: paths.userlist, peers: run.peers, masterSocket: run.masterSocket, workDir: paths.workDir };
+  const files: DataplaneapiFiles = {
+    binary,
+    yaml: paths.yaml,
+    userlist: paths.userlist,
+    peers: run.peers,
+    masterSocket: run.masterSocket,
+    workDir: paths.workDir,
+  };
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
   await chmod(paths.dir, 0o700);
-  for (const dir of [paths.workDir, ...Object.values(dataplaneapiWorkDirs(paths.workDir))]) await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const dir of [paths.workDir, ...Object.values(dataplaneapiWorkDirs(paths.workDir))])
+    await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeAtomic(paths.password, password, 0o600);
   await writeAtomic(paths.yaml, renderDataplaneapiYaml(listen, files), 0o600);
   // Last: HAProxy loads this file, so once it exists everything it points at exists too.

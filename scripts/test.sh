@@ -18,6 +18,8 @@ command -v haproxy >/dev/null || die "haproxy is missing (run: bash scripts/setu
 echo "node $(node --version), $(haproxy -v | head -1 | cut -d' ' -f1-3), kube-apiserver $("$HPS_BIN/kube-apiserver" --version | cut -d' ' -f2)"
 tsc --noEmit -p .
 eslint .
+# Formatting drift fails the run: `npm run format` rewrites the files (.prettierrc.json).
+prettier --check --log-level warn '**/*.ts' '**/*.js'
 
 # The unit tests beside the product code, with a coverage gate on that code. The thresholds are what
 # the code met when the gate came in (lines 94.9 %, branches 88.5 %, functions 88.4 %): raise them when

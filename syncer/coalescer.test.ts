@@ -16,11 +16,17 @@ function driver(passMs: number) {
   let changes = 0;
   let running = false;
   const runPass = (): void => {
-    if (running) { coalescer.poke(); return; }
+    if (running) {
+      coalescer.poke();
+      return;
+    }
     running = true;
     coalescer.passStarted();
     passes.push({ at: timers.now(), sees: changes });
-    timers.setTimeout(() => { running = false; coalescer.passEnded(); }, passMs);
+    timers.setTimeout(() => {
+      running = false;
+      coalescer.passEnded();
+    }, passMs);
   };
   const coalescer = new Coalescer({ quietMs: QUIET, maxMs: MAX, timers, fire: runPass, leading: true });
   /** Makes changes at the given times (ms, ascending), then lets every pass happen. */
@@ -50,15 +56,24 @@ function trailingEdgeOnly(at: readonly number[], passMs: number): { at: number; 
   let last = 0;
   let busyUntil = Number.NEGATIVE_INFINITY;
   let dirty = false;
-  const poke = (now: number): void => { first ??= now; last = now; };
+  const poke = (now: number): void => {
+    first ??= now;
+    last = now;
+  };
   let i = 0;
   for (let now = 0; i < at.length || first !== undefined || dirty; now++) {
     // In the fake clock's order: timers due now fire before a change made now.
-    if (now === busyUntil && dirty) { dirty = false; poke(now); }
+    if (now === busyUntil && dirty) {
+      dirty = false;
+      poke(now);
+    }
     if (first !== undefined && now >= Math.min(last + QUIET, first + MAX)) {
       first = undefined;
       if (now < busyUntil) dirty = true;
-      else { passes.push({ at: now, sees: i }); busyUntil = now + passMs; }
+      else {
+        passes.push({ at: now, sees: i });
+        busyUntil = now + passMs;
+      }
     }
     for (; i < at.length && at[i] === now; i++) poke(now);
   }
@@ -69,13 +84,19 @@ test('a lone change from idle is applied at once, not a quiet window later', asy
   const d = driver(30);
   await d.play([100]);
   assert.deepEqual(d.starts(), [100]);
-  assert.deepEqual(trailingEdgeOnly([100], 30).map((p) => p.at), [300]); // what it cost before
+  assert.deepEqual(
+    trailingEdgeOnly([100], 30).map((p) => p.at),
+    [300],
+  ); // what it cost before
 });
 
 test('changes that follow within the window are coalesced into one more pass, a quiet window after the last', async () => {
   const d = driver(30);
   await d.play([0, 50, 100, 150]);
-  assert.deepEqual(d.passes, [{ at: 0, sees: 1, led: true }, { at: 350, sees: 4 }]);
+  assert.deepEqual(d.passes, [
+    { at: 0, sees: 1, led: true },
+    { at: 350, sees: 4 },
+  ]);
   assert.equal(d.coalescer.pending, false);
 });
 
@@ -84,7 +105,11 @@ test('a steady trickle is applied at most the maximum after its window opened', 
   await d.play(Array.from({ length: 12 }, (_, i) => i * 150)); // a change every 150 ms until 1650
   // The leading pass, then a window opened by the change at 150: closed by the maximum at 1150; the
   // next opened at 1200 ends a quiet window after the last change (1650).
-  assert.deepEqual(d.passes, [{ at: 0, sees: 1, led: true }, { at: 1150, sees: 8 }, { at: 1850, sees: 12 }]);
+  assert.deepEqual(d.passes, [
+    { at: 0, sees: 1, led: true },
+    { at: 1150, sees: 8 },
+    { at: 1850, sees: 12 },
+  ]);
 });
 
 test('idle again: a quiet window after a lone pass, the maximum after a coalesced one', async () => {
@@ -105,7 +130,10 @@ test('idle again: a quiet window after a lone pass, the maximum after a coalesce
 test('a change made during a pass waits for it, then for its window', async () => {
   const d = driver(400);
   await d.play([0, 100]);
-  assert.deepEqual(d.passes, [{ at: 0, sees: 1, led: true }, { at: 600, sees: 2 }]); // the pass ends at 400; + the quiet window
+  assert.deepEqual(d.passes, [
+    { at: 0, sees: 1, led: true },
+    { at: 600, sees: 2 },
+  ]); // the pass ends at 400; + the quiet window
 });
 
 test('a pass started elsewhere (retry, periodic resync) takes the pending changes with it', async () => {
@@ -135,7 +163,9 @@ test('cancel drops the pending burst', async () => {
 // sandboxes in parallel), each a slice change; then they turn Ready one by one (more slice changes, the
 // same replica set). Passes take 60 ms (peers file, reload, `show proc` confirming it).
 const SCALE_OUT_IPS = [150, 170, 300, 320, 410, 480, 600, 650, 700, 820, 900, 1010, 1160, 1300, 1420, 1600, 2300];
-const SCALE_OUT_READY = [2900, 3100, 3150, 3400, 3600, 3700, 3900, 4200, 4300, 4500, 4800, 4850, 5200, 5400, 5500, 5900, 6300];
+const SCALE_OUT_READY = [
+  2900, 3100, 3150, 3400, 3600, 3700, 3900, 4200, 4300, 4500, 4800, 4850, 5200, 5400, 5500, 5900, 6300,
+];
 
 test('3 → 20: a leading pass, then coalesced ones — one reload more than the trailing edge alone, at most', async () => {
   const changes = [...SCALE_OUT_IPS, ...SCALE_OUT_READY];
@@ -147,7 +177,10 @@ test('3 → 20: a leading pass, then coalesced ones — one reload more than the
     const at: number[] = [];
     for (const p of passes) {
       const ips = Math.min(p.sees, SCALE_OUT_IPS.length);
-      if (ips !== applied) { at.push(ips); applied = ips; }
+      if (ips !== applied) {
+        at.push(ips);
+        applied = ips;
+      }
     }
     return at;
   };
@@ -161,24 +194,38 @@ test('3 → 20: a leading pass, then coalesced ones — one reload more than the
 
 test('the bound on many random sequences: at most one pass more than the trailing edge alone per burst, and no longer wait', async () => {
   let seed = 11;
-  const random = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  const random = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
   let extraPasses = 0;
   for (let run = 0; run < 300; run++) {
     const passMs = [5, 30, 100, 300, 800][run % 5] ?? 30;
     const mean = 30 + random() * 1500; // dense bursts to lone changes
     let t = 100;
-    const at = Array.from({ length: 2 + Math.floor(random() * 25) }, () => (t += 1 + Math.round(-Math.log(1 - random()) * mean)));
+    const at = Array.from(
+      { length: 2 + Math.floor(random() * 25) },
+      () => (t += 1 + Math.round(-Math.log(1 - random()) * mean)),
+    );
     const d = driver(passMs);
     await d.play(at);
     const before = trailingEdgeOnly(at, passMs);
     // Bursts: leading passes followed by a coalesced one (a lone change costs one pass either way).
-    const bursts = d.passes.filter((p, i) => p.led === true && d.passes[i + 1] !== undefined && d.passes[i + 1]?.led !== true).length;
-    assert.ok(d.passes.length <= before.length + bursts, `run ${run}: ${d.passes.length} passes > ${before.length} + ${bursts} bursts ${JSON.stringify({ at, passMs, now: d.passes, before })}`);
+    const bursts = d.passes.filter(
+      (p, i) => p.led === true && d.passes[i + 1] !== undefined && d.passes[i + 1]?.led !== true,
+    ).length;
+    assert.ok(
+      d.passes.length <= before.length + bursts,
+      `run ${run}: ${d.passes.length} passes > ${before.length} + ${bursts} bursts ${JSON.stringify({ at, passMs, now: d.passes, before })}`,
+    );
     extraPasses += d.passes.length - before.length;
     // Every change applied within the longest wait: the window's maximum after a pass still running.
     at.forEach((changeAt, k) => {
       const applied = d.passes.find((p) => p.sees > k);
-      assert.ok(applied !== undefined && applied.at - changeAt <= MAX + passMs, `run ${run}: change ${k} waited ${(applied?.at ?? Infinity) - changeAt} ms`);
+      assert.ok(
+        applied !== undefined && applied.at - changeAt <= MAX + passMs,
+        `run ${run}: change ${k} waited ${(applied?.at ?? Infinity) - changeAt} ms`,
+      );
     });
   }
   assert.ok(extraPasses > 0); // the sequences do include bursts from idle

@@ -130,10 +130,13 @@ export class Coalescer {
     const first = this.#firstAt ?? this.#lastAt;
     const due = Math.min(this.#lastAt + quietMs, first + Math.max(maxMs, quietMs));
     this.#clearTimer();
-    this.#handle = timers.setTimeout(() => {
-      this.#handle = undefined;
-      this.#start('trailing');
-    }, Math.max(0, due - timers.now()));
+    this.#handle = timers.setTimeout(
+      () => {
+        this.#handle = undefined;
+        this.#start('trailing');
+      },
+      Math.max(0, due - timers.now()),
+    );
   }
 
   #start(kind: 'leading' | 'trailing'): void {

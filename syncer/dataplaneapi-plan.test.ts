@@ -10,13 +10,31 @@ const desired = [
 
 test('one request per difference: add, replace, delete; never the local peer', () => {
   const plan = planRequests({
-    section: 'haproxy-peers', sectionExists: true, localPeer: 'web-a', desired,
-    current: [{ name: 'web-b', address: '10.0.0.2', port: 10000 }, { name: 'web-c', address: '10.0.0.3', port: 10000 }],
+    section: 'haproxy-peers',
+    sectionExists: true,
+    localPeer: 'web-a',
+    desired,
+    current: [
+      { name: 'web-b', address: '10.0.0.2', port: 10000 },
+      { name: 'web-c', address: '10.0.0.3', port: 10000 },
+    ],
   });
   assert.deepEqual(plan, [
-    { method: 'POST', path: '/peer_entries?peer_section=haproxy-peers', body: { name: 'web-a', address: '10.0.0.1', port: 10000 } },
-    { method: 'POST', path: '/peer_entries?peer_section=haproxy-peers', body: { name: 'web-d', address: 'fd00::4', port: 10000 } },
-    { method: 'PUT', path: '/peer_entries/web-b?peer_section=haproxy-peers', body: { name: 'web-b', address: '10.0.0.22', port: 10000 } },
+    {
+      method: 'POST',
+      path: '/peer_entries?peer_section=haproxy-peers',
+      body: { name: 'web-a', address: '10.0.0.1', port: 10000 },
+    },
+    {
+      method: 'POST',
+      path: '/peer_entries?peer_section=haproxy-peers',
+      body: { name: 'web-d', address: 'fd00::4', port: 10000 },
+    },
+    {
+      method: 'PUT',
+      path: '/peer_entries/web-b?peer_section=haproxy-peers',
+      body: { name: 'web-b', address: '10.0.0.22', port: 10000 },
+    },
     { method: 'DELETE', path: '/peer_entries/web-c?peer_section=haproxy-peers' },
   ]);
 });

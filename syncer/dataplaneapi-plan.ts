@@ -34,13 +34,15 @@ export const ENDPOINTS = {
   configurationVersion: '/services/haproxy/configuration/version',
   /** One peers section: 200, or 404 when it does not exist (the specification fixes no status for the entries of a missing section). */
   peerSection: (name: string): string => `/services/haproxy/configuration/peer_section/${encodeURIComponent(name)}`,
-  peerEntries: (section: string): string => `/services/haproxy/configuration/peer_entries?peer_section=${encodeURIComponent(section)}`,
+  peerEntries: (section: string): string =>
+    `/services/haproxy/configuration/peer_entries?peer_section=${encodeURIComponent(section)}`,
   transactions: (version: number): string => `/services/haproxy/transactions?version=${version}`,
   /** Commit with `force_reload=true`: the syncer already coalesces, the API's own reload delay would only add to it. */
   commit: (id: string): string => `/services/haproxy/transactions/${encodeURIComponent(id)}?force_reload=true`,
   transaction: (id: string): string => `/services/haproxy/transactions/${encodeURIComponent(id)}`,
   /** A planned request's path (relative to the configuration) inside a transaction. */
-  configuration: (plannedPath: string, transactionId: string): string => `/services/haproxy/configuration${withTransaction(plannedPath, transactionId)}`,
+  configuration: (plannedPath: string, transactionId: string): string =>
+    `/services/haproxy/configuration${withTransaction(plannedPath, transactionId)}`,
 } as const;
 
 /** v2 wraps lists as `{ _version, data }`, v3 returns the bare array. */
@@ -48,7 +50,9 @@ export function entriesFromResponse(body: unknown): PeerEntry[] {
   const list = Array.isArray(body) ? body : (body as { data?: unknown } | null)?.data;
   if (!Array.isArray(list)) throw new Error('peer_entries: the answer is not a list');
   return list.map((e: { name?: unknown; address?: unknown; port?: unknown }) => ({
-    name: String(e.name), address: typeof e.address === 'string' ? e.address : '', port: Number(e.port ?? 0),
+    name: String(e.name),
+    address: typeof e.address === 'string' ? e.address : '',
+    port: Number(e.port ?? 0),
   }));
 }
 
@@ -58,7 +62,11 @@ export function entriesFromResponse(body: unknown): PeerEntry[] {
  * Adds come before deletes so the section never passes through an empty state.
  */
 export function planRequests(opts: {
-  section: string; sectionExists: boolean; current: readonly PeerEntry[]; desired: readonly Peer[]; localPeer: string;
+  section: string;
+  sectionExists: boolean;
+  current: readonly PeerEntry[];
+  desired: readonly Peer[];
+  localPeer: string;
 }): PlannedRequest[] {
   const q = `peer_section=${encodeURIComponent(opts.section)}`;
   const current: Peer[] = opts.current.map((e) => ({ name: e.name, host: e.address, port: e.port }));
@@ -68,8 +76,10 @@ export function planRequests(opts: {
   if (isEmptyDiff(diff)) return out;
   const entry = (p: Peer): PeerEntry => ({ name: p.name, address: p.host, port: p.port });
   for (const p of sortPeers(diff.added)) out.push({ method: 'POST', path: `/peer_entries?${q}`, body: entry(p) });
-  for (const p of sortPeers(diff.changed)) out.push({ method: 'PUT', path: `/peer_entries/${encodeURIComponent(p.name)}?${q}`, body: entry(p) });
-  for (const p of sortPeers(diff.removed)) out.push({ method: 'DELETE', path: `/peer_entries/${encodeURIComponent(p.name)}?${q}` });
+  for (const p of sortPeers(diff.changed))
+    out.push({ method: 'PUT', path: `/peer_entries/${encodeURIComponent(p.name)}?${q}`, body: entry(p) });
+  for (const p of sortPeers(diff.removed))
+    out.push({ method: 'DELETE', path: `/peer_entries/${encodeURIComponent(p.name)}?${q}` });
   return out;
 }
 

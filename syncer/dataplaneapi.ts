@@ -36,14 +36,25 @@ export class DataplaneBackend implements Backend {
   readonly #masterSocket: string;
 
   /** The backend as an injected pod runs it: user `admin`, the password from `credentialsFile` (never from an env value). */
-  static async fromCredentialsFile(opts: Omit<DataplaneBackendOptions, 'username' | 'password'> & { readonly credentialsFile: string }): Promise<DataplaneBackend> {
-    return new DataplaneBackend({ ...opts, username: DATAPLANEAPI_USER, password: await readCredentialsFile(opts.credentialsFile) });
+  static async fromCredentialsFile(
+    opts: Omit<DataplaneBackendOptions, 'username' | 'password'> & { readonly credentialsFile: string },
+  ): Promise<DataplaneBackend> {
+    return new DataplaneBackend({
+      ...opts,
+      username: DATAPLANEAPI_USER,
+      password: await readCredentialsFile(opts.credentialsFile),
+    });
   }
 
   constructor(opts: DataplaneBackendOptions) {
     this.#o = opts;
     this.#masterSocket = runtimePaths(opts.runtimeDir).masterSocket;
-    this.#client = new DataplaneClient({ baseUrl: opts.baseUrl, username: opts.username, password: opts.password, log: opts.log });
+    this.#client = new DataplaneClient({
+      baseUrl: opts.baseUrl,
+      username: opts.username,
+      password: opts.password,
+      log: opts.log,
+    });
   }
 
   async sync(desired: readonly Peer[]): Promise<SyncResult> {
@@ -53,12 +64,27 @@ export class DataplaneBackend implements Backend {
     const haproxy = dialectOf(proc);
     const instance = masterInstance(proc, Date.now());
     let replaced: SectionStatus | undefined;
-    const { before, committed } = await this.#client.applyPeers(this.#o.section, desired, this.#o.localPeer ?? '', async () => {
-      // What the worker about to be replaced holds: whether its lesson to the next one counts (show-peers.ts).
-      replaced = await this.showPeers().catch(() => undefined);
-    });
-    if (!committed) return { running: true, fileChanged: false, reloaded: false, before, applied: before, instance, haproxy };
-    return { running: true, fileChanged: true, reloaded: true, before, applied: desired, instance, haproxy, ...(replaced === undefined ? {} : { replaced }) };
+    const { before, committed } = await this.#client.applyPeers(
+      this.#o.section,
+      desired,
+      this.#o.localPeer ?? '',
+      async () => {
+        // What the worker about to be replaced holds: whether its lesson to the next one counts (show-peers.ts).
+        replaced = await this.showPeers().catch(() => undefined);
+      },
+    );
+    if (!committed)
+      return { running: true, fileChanged: false, reloaded: false, before, applied: before, instance, haproxy };
+    return {
+      running: true,
+      fileChanged: true,
+      reloaded: true,
+      before,
+      applied: desired,
+      instance,
+      haproxy,
+      ...(replaced === undefined ? {} : { replaced }),
+    };
   }
 
   async showPeers(): Promise<SectionStatus | undefined> {

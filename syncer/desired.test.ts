@@ -3,23 +3,40 @@ import assert from 'node:assert/strict';
 import type { V1EndpointSlice, V1Endpoint } from '@kubernetes/client-node';
 import { desiredPeers, normalizeIp } from './desired.ts';
 
-const ep = (name: string | undefined, ip: string | undefined, cond: V1Endpoint['conditions'] = { ready: true }): V1Endpoint => ({
+const ep = (
+  name: string | undefined,
+  ip: string | undefined,
+  cond: V1Endpoint['conditions'] = { ready: true },
+): V1Endpoint => ({
   addresses: ip === undefined ? [] : [ip],
   conditions: cond,
   ...(name === undefined ? {} : { targetRef: { kind: 'Pod', name, namespace: 'ns' } }),
 });
 const slice = (name: string, endpoints: V1Endpoint[], addressType = 'IPv4'): V1EndpointSlice => ({
-  addressType, endpoints, metadata: { name, labels: { 'kubernetes.io/service-name': 'web' } },
+  addressType,
+  endpoints,
+  metadata: { name, labels: { 'kubernetes.io/service-name': 'web' } },
 });
 const self = { name: 'web-a', ip: '10.0.0.1' };
 const names = (r: ReturnType<typeof desiredPeers>): string[] => r.peers.map((p) => `${p.name}@${p.host}`);
 
 test('every non-terminating endpoint, ready or not, plus self', () => {
-  const r = desiredPeers([slice('web-1', [
-    ep('web-b', '10.0.0.2'), ep('web-c', '10.0.0.3', { ready: false }), ep('web-d', '10.0.0.4', { ready: false, terminating: true }),
-  ])], self, 10000);
+  const r = desiredPeers(
+    [
+      slice('web-1', [
+        ep('web-b', '10.0.0.2'),
+        ep('web-c', '10.0.0.3', { ready: false }),
+        ep('web-d', '10.0.0.4', { ready: false, terminating: true }),
+      ]),
+    ],
+    self,
+    10000,
+  );
   assert.deepEqual(names(r), ['web-a@10.0.0.1', 'web-b@10.0.0.2', 'web-c@10.0.0.3']);
-  assert.deepEqual(r.peers.map((p) => p.ready), [false, true, false]);
+  assert.deepEqual(
+    r.peers.map((p) => p.ready),
+    [false, true, false],
+  );
   assert.deepEqual(r.warnings, []);
 });
 
@@ -33,10 +50,24 @@ test('self is included with its downward-API address even when no slice lists it
 });
 
 test('endpoints without targetRef, address or a valid name are skipped with a warning', () => {
-  const r = desiredPeers([slice('s', [ep(undefined, '10.0.0.2'), ep('web-c', undefined), ep('bad name!', '10.0.0.4'), ep('web-e', 'not-an-ip')])], self, 10000);
+  const r = desiredPeers(
+    [
+      slice('s', [
+        ep(undefined, '10.0.0.2'),
+        ep('web-c', undefined),
+        ep('bad name!', '10.0.0.4'),
+        ep('web-e', 'not-an-ip'),
+      ]),
+    ],
+    self,
+    10000,
+  );
   assert.deepEqual(names(r), ['web-a@10.0.0.1']);
   assert.equal(r.warnings.length, 4);
-  assert.match(r.warnings.join('\n'), /no targetRef[\s\S]*no address[\s\S]*not a valid HAProxy peer name[\s\S]*not an IP/);
+  assert.match(
+    r.warnings.join('\n'),
+    /no targetRef[\s\S]*no address[\s\S]*not a valid HAProxy peer name[\s\S]*not an IP/,
+  );
 });
 
 test('a bad slice is skipped with a warning, the others still count', () => {
@@ -48,11 +79,15 @@ test('a bad slice is skipped with a warning, the others still count', () => {
 });
 
 test('a pod in two slices appears once; the ready copy wins', () => {
-  const r = desiredPeers([
-    slice('s1', [ep('web-b', '10.0.0.2', { ready: false })]),
-    slice('s2', [ep('web-b', '10.0.0.2', { ready: true })]),
-    slice('s3', [ep('web-b', '10.0.0.2', { ready: true, terminating: true })]),
-  ], self, 10000);
+  const r = desiredPeers(
+    [
+      slice('s1', [ep('web-b', '10.0.0.2', { ready: false })]),
+      slice('s2', [ep('web-b', '10.0.0.2', { ready: true })]),
+      slice('s3', [ep('web-b', '10.0.0.2', { ready: true, terminating: true })]),
+    ],
+    self,
+    10000,
+  );
   assert.deepEqual(names(r), ['web-a@10.0.0.1', 'web-b@10.0.0.2']);
   assert.equal(r.peers[1]?.ready, true);
 });

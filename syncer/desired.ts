@@ -38,7 +38,9 @@ export function normalizeIp(raw: string): string | undefined {
   }
 }
 
-interface Candidate extends Peer { readonly rank: number }
+interface Candidate extends Peer {
+  readonly rank: number;
+}
 
 /**
  * Every endpoint with an address that is not terminating, ready or not, plus `self`; deduplicated by
@@ -63,12 +65,24 @@ export function desiredPeers(slices: readonly V1EndpointSlice[], self: Self, por
       if (ep.conditions?.terminating === true) continue; // going away: normal, not worth a warning
       const where = `slice ${sliceName} endpoint ${i}`;
       const name = ep.targetRef?.name;
-      if (name === undefined || name === '') { warnings.push(`${where}: no targetRef, skipped`); continue; }
-      if (!PEER_NAME.test(name)) { warnings.push(`${where}: pod name "${name}" is not a valid HAProxy peer name, skipped`); continue; }
+      if (name === undefined || name === '') {
+        warnings.push(`${where}: no targetRef, skipped`);
+        continue;
+      }
+      if (!PEER_NAME.test(name)) {
+        warnings.push(`${where}: pod name "${name}" is not a valid HAProxy peer name, skipped`);
+        continue;
+      }
       const first = ep.addresses?.[0];
-      if (first === undefined) { warnings.push(`${where} (${name}): no address, skipped`); continue; }
+      if (first === undefined) {
+        warnings.push(`${where} (${name}): no address, skipped`);
+        continue;
+      }
       const host = normalizeIp(first);
-      if (host === undefined) { warnings.push(`${where} (${name}): "${first}" is not an IP address, skipped`); continue; }
+      if (host === undefined) {
+        warnings.push(`${where} (${name}): "${first}" is not an IP address, skipped`);
+        continue;
+      }
       const ready = ep.conditions?.ready !== false;
       const candidate: Candidate = { name, host, port, ready, rank: ready ? 1 : 0 };
       const seen = best.get(name);

@@ -13,7 +13,10 @@ import { ERRORS, HaproxyError } from '../common/errors.ts';
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 const dirs: string[] = [];
 const servers: Server[] = [];
-after(() => { for (const s of servers) s.close(); for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const s of servers) s.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 /** A master CLI that answers each command from `answers` and records what it was asked. */
 async function fakeMaster(answers: (cmd: string) => string): Promise<{ dir: string; commands: string[] }> {
@@ -22,8 +25,14 @@ async function fakeMaster(answers: (cmd: string) => string): Promise<{ dir: stri
   const commands: string[] = [];
   const server = createServer((sock) => {
     let buf = '';
-    sock.on('data', (d: Buffer) => { buf += d.toString(); });
-    sock.on('end', () => { const cmd = buf.trim(); commands.push(cmd); sock.end(answers(cmd)); });
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString();
+    });
+    sock.on('end', () => {
+      const cmd = buf.trim();
+      commands.push(cmd);
+      sock.end(answers(cmd));
+    });
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(join(dir, 'master.sock'), resolve));
@@ -47,12 +56,15 @@ test('an HAProxy version the syncer does not know is refused: the file is writte
   assert.match(readFileSync(backend.peersFile, 'utf8'), /peer pod-1 10\.244\.0\.11:10000/);
 });
 
-test('3.0: Success=0 is a rejected reload carrying HAProxy\'s error lines, and the previous file is put back', async () => {
+test("3.0: Success=0 is a rejected reload carrying HAProxy's error lines, and the previous file is put back", async () => {
   let reloads = 0;
   const { dir, commands } = await fakeMaster((cmd) => {
     if (cmd === 'show proc') return fixture('show-proc-3.0-ok.txt');
     if (cmd === '@1 show peers') return fixture('show-peers-3.0-unreachable.txt'); // resync over: no wait
-    if (cmd === 'reload') { reloads++; return fixture('reload-3.0-failed.txt'); }
+    if (cmd === 'reload') {
+      reloads++;
+      return fixture('reload-3.0-failed.txt');
+    }
     return '';
   });
   const backend = new DirectBackend({ runtimeDir: dir, section: 'mypeers', localPeer: 'pod-0' });
@@ -62,7 +74,10 @@ test('3.0: Success=0 is a rejected reload carrying HAProxy\'s error lines, and t
     assert.equal(err.code, ERRORS.HPS_RELOAD_FAILED.code);
     assert.match(err.haproxyVersion, /^3\.0\.11-/);
     assert.equal(err.reasons.length, 3);
-    assert.match(err.message, /rejected the configuration \(the previous worker keeps serving; the previous file was restored\): \[ALERT\].*unknown keyword 'this-is-not-a-keyword'/);
+    assert.match(
+      err.message,
+      /rejected the configuration \(the previous worker keeps serving; the previous file was restored\): \[ALERT\].*unknown keyword 'this-is-not-a-keyword'/,
+    );
     return true;
   });
   assert.equal(reloads, 1);

@@ -22,7 +22,15 @@ import { socketCommand } from './haproxy-socket.ts';
 import { parsePeersFile, renderPeersFile, sortPeers, type Peer } from './peers.ts';
 import { dialectFor, type HaproxyDialect } from './haproxy-version.ts';
 import { parseShowPeers, type SectionStatus } from './show-peers.ts';
-import { failureLines, masterInstance, parseReloadAnswer, parseShowProc, reloadOutcome, type MasterInstance, type ProcInfo } from './show-proc.ts';
+import {
+  failureLines,
+  masterInstance,
+  parseReloadAnswer,
+  parseShowProc,
+  reloadOutcome,
+  type MasterInstance,
+  type ProcInfo,
+} from './show-proc.ts';
 
 export interface DirectBackendOptions {
   readonly runtimeDir: string;
@@ -120,7 +128,10 @@ export interface Backend {
 
 /** Same name, address and port for every peer (the `ready` flag is not configuration). */
 export function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {
-  const key = (ps: readonly Peer[]): string => sortPeers(ps).map((p) => `${p.name} ${p.host} ${p.port}`).join('\n');
+  const key = (ps: readonly Peer[]): string =>
+    sortPeers(ps)
+      .map((p) => `${p.name} ${p.host} ${p.port}`)
+      .join('\n');
   return key(a) === key(b);
 }
 
@@ -139,7 +150,12 @@ export class DirectBackend implements Backend {
   }
 
   async sync(desired: readonly Peer[]): Promise<SyncResult> {
-    const content = renderPeersFile({ localPeer: this.#opts.localPeer, adminSocket: this.adminSocket, section: this.#opts.section, peers: desired });
+    const content = renderPeersFile({
+      localPeer: this.#opts.localPeer,
+      adminSocket: this.adminSocket,
+      section: this.#opts.section,
+      peers: desired,
+    });
     const previous = await readFile(this.peersFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined;
       throw new HaproxyError(ERRORS.HPS_PEERS_FILE, `reading ${this.peersFile}: ${err.message}`, { cause: err });
@@ -157,7 +173,8 @@ export class DirectBackend implements Backend {
     const instance = masterInstance(proc, Date.now());
     const live = await this.showPeers();
     const before = live?.peers.map(statusToPeer) ?? [];
-    if (live !== undefined && samePeers(before, desired)) return { running: true, fileChanged, reloaded: false, before, applied: before, instance, haproxy };
+    if (live !== undefined && samePeers(before, desired))
+      return { running: true, fileChanged, reloaded: false, before, applied: before, instance, haproxy };
 
     const { waitedMs: resyncWaitedMs, last: replaced } = await this.#waitForResync(live, haproxy);
     try {
@@ -166,8 +183,17 @@ export class DirectBackend implements Backend {
       if (fileChanged && previous !== undefined) await this.#write(previous).catch(() => undefined);
       throw err;
     }
-    return { running: true, fileChanged, reloaded: true, before, applied: desired, resyncWaitedMs, instance, haproxy,
-      ...(replaced === undefined ? {} : { replaced }) };
+    return {
+      running: true,
+      fileChanged,
+      reloaded: true,
+      before,
+      applied: desired,
+      resyncWaitedMs,
+      instance,
+      haproxy,
+      ...(replaced === undefined ? {} : { replaced }),
+    };
   }
 
   /**
@@ -177,7 +203,10 @@ export class DirectBackend implements Backend {
    * anyway. (3.0 ends it at once when there is no remote peer; 2.6 waits the 5 s.) Returns the time
    * waited and the last section read (what the worker about to be replaced holds).
    */
-  async #waitForResync(live: SectionStatus | undefined, d: HaproxyDialect): Promise<{ waitedMs: number; last: SectionStatus | undefined }> {
+  async #waitForResync(
+    live: SectionStatus | undefined,
+    d: HaproxyDialect,
+  ): Promise<{ waitedMs: number; last: SectionStatus | undefined }> {
     const over = d.sectionFlags.localResyncDone | d.sectionFlags.remoteResyncDone;
     const done = (s: SectionStatus | undefined): boolean => s === undefined || (s.flags & over) === over;
     if (done(live)) return { waitedMs: 0, last: live };
@@ -201,7 +230,9 @@ export class DirectBackend implements Backend {
     try {
       await writeAtomic(this.peersFile, content, 0o644);
     } catch (err) {
-      throw new HaproxyError(ERRORS.HPS_PEERS_FILE, `writing ${this.peersFile}: ${(err as Error).message}`, { cause: err });
+      throw new HaproxyError(ERRORS.HPS_PEERS_FILE, `writing ${this.peersFile}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
@@ -224,7 +255,11 @@ export class DirectBackend implements Backend {
       if (answer?.success === true) return;
       if (answer?.success === false) {
         const why = failureLines(answer.log).join(' | ');
-        throw new ReloadRejectedError(`HAProxy ${d.version} rejected the configuration (the previous worker keeps serving${restored}): ${why}`, answer.log, d.version);
+        throw new ReloadRejectedError(
+          `HAProxy ${d.version} rejected the configuration (the previous worker keeps serving${restored}): ${why}`,
+          answer.log,
+          d.version,
+        );
       }
     } else {
       await socketCommand(this.masterSocket, 'reload').catch(() => undefined); // the master may drop the connection while re-executing
@@ -235,8 +270,12 @@ export class DirectBackend implements Backend {
       const outcome = now === undefined ? 'pending' : reloadOutcome(before, now);
       if (outcome === 'succeeded') return;
       if (outcome === 'failed') {
-        throw new ReloadRejectedError(`HAProxy ${d.version} rejected the configuration (the previous worker keeps serving${restored}); `
-          + 'this version does not return its error lines: they are in the HAProxy container\'s log', [], d.version);
+        throw new ReloadRejectedError(
+          `HAProxy ${d.version} rejected the configuration (the previous worker keeps serving${restored}); ` +
+            "this version does not return its error lines: they are in the HAProxy container's log",
+          [],
+          d.version,
+        );
       }
       if (Date.now() > deadline) throw new HaproxyError(ERRORS.HPS_RELOAD_TIMEOUT);
       await sleep(20);

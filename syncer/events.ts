@@ -5,10 +5,9 @@
  * Pure; common/events.ts posts them (rate-limited, fire and forget).
  */
 import type { V1EndpointSlice } from '@kubernetes/client-node';
-import { ERRORS } from '../common/errors.ts';
+import { ERRORS, RELOAD_FAILURE_CODES } from '../common/errors.ts';
 import type { EventReport } from '../common/events.ts';
 import type { ReconcileOutcome } from './reconciler.ts';
-import { RELOAD_FAILURE_CODES } from './status.ts';
 
 /** The reasons the syncer reports (README "Events"), all of type Warning. */
 export const SYNCER_EVENT_REASONS = {
@@ -23,15 +22,29 @@ export const SYNCER_EVENT_CONTROLLER = 'haproxy-peer-sync.io/syncer';
 /** The Event an outcome calls for, without its subject; undefined for outcomes that are not an operator's business. */
 export function syncerEvent(outcome: ReconcileOutcome): Omit<EventReport, 'subject'> | undefined {
   if (outcome.kind === 'untaught') {
-    return { reason: SYNCER_EVENT_REASONS.resyncTimedOut, type: 'Warning', action: 'Resync',
-      note: `Un-Ready until HAProxy restarts (delete the pod): ${outcome.reason}` };
+    return {
+      reason: SYNCER_EVENT_REASONS.resyncTimedOut,
+      type: 'Warning',
+      action: 'Resync',
+      note: `Un-Ready until HAProxy restarts (delete the pod): ${outcome.reason}`,
+    };
   }
   if (outcome.kind !== 'error') return undefined;
   if (RELOAD_FAILURE_CODES.has(outcome.code)) {
-    return { reason: SYNCER_EVENT_REASONS.reloadFailed, type: 'Warning', action: 'Reload', note: `${outcome.code}: ${outcome.message}` };
+    return {
+      reason: SYNCER_EVENT_REASONS.reloadFailed,
+      type: 'Warning',
+      action: 'Reload',
+      note: `${outcome.code}: ${outcome.message}`,
+    };
   }
   if (outcome.code === ERRORS.HPS_HAPROXY_VERSION.code) {
-    return { reason: SYNCER_EVENT_REASONS.unsupportedHaproxy, type: 'Warning', action: 'Reconcile', note: outcome.message };
+    return {
+      reason: SYNCER_EVENT_REASONS.unsupportedHaproxy,
+      type: 'Warning',
+      action: 'Reconcile',
+      note: outcome.message,
+    };
   }
   return undefined;
 }
@@ -44,7 +57,8 @@ export function syncerEvent(outcome: ReconcileOutcome): Omit<EventReport, 'subje
 export function podUid(slices: readonly V1EndpointSlice[] | undefined, podName: string): string | undefined {
   for (const slice of slices ?? []) {
     for (const e of slice.endpoints ?? []) {
-      if (e.targetRef?.kind === 'Pod' && e.targetRef.name === podName && e.targetRef.uid !== undefined) return e.targetRef.uid;
+      if (e.targetRef?.kind === 'Pod' && e.targetRef.name === podName && e.targetRef.uid !== undefined)
+        return e.targetRef.uid;
     }
   }
   return undefined;

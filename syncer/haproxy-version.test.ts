@@ -32,9 +32,16 @@ test('the versions of the real binaries (from their show proc) are known, with t
 });
 
 test('any release of a known branch is known; other branches, dev snapshots and garbage are refused with a reason', () => {
-  for (const v of ['2.6.0', '2.6.12', '3.0.0', '3.0.11-1+deb13u5', '3.0.12~bpo12+1']) assert.equal(dialectFor(v).known, true, v);
-  for (const [v, why] of [['2.8.5', /branch 2\.8/], ['3.2.4-1', /branch 3\.2/], ['3.0-dev12', /development snapshot of 3\.0/],
-    ['3.1-dev4-abc', /development snapshot/], ['', /no version reported/], ['HAProxy', /unreadable/]] as const) {
+  for (const v of ['2.6.0', '2.6.12', '3.0.0', '3.0.11-1+deb13u5', '3.0.12~bpo12+1'])
+    assert.equal(dialectFor(v).known, true, v);
+  for (const [v, why] of [
+    ['2.8.5', /branch 2\.8/],
+    ['3.2.4-1', /branch 3\.2/],
+    ['3.0-dev12', /development snapshot of 3\.0/],
+    ['3.1-dev4-abc', /development snapshot/],
+    ['', /no version reported/],
+    ['HAProxy', /unreadable/],
+  ] as const) {
     const d = dialectFor(v);
     assert.equal(d.known, false, v);
     if (!d.known) {
@@ -57,9 +64,18 @@ test('a 3.0 replica taught by its peers is read as taught with 3.0\'s table, and
 test('section flags are named per version for logs', () => {
   const d30 = known('3.0.11');
   const d26 = known('2.6.12');
-  assert.equal(describeSectionFlags(0x22100003, d30), 'localResyncDone|remoteResyncDone|localTimeout|remoteFinished|remoteAssigned');
-  assert.equal(describeSectionFlags(0x2213, d26), 'localResyncDone|remoteResyncDone|localTimeout|remoteFinished|remoteAssigned');
+  assert.equal(
+    describeSectionFlags(0x22100003, d30),
+    'localResyncDone|remoteResyncDone|localTimeout|remoteFinished|remoteAssigned',
+  );
+  assert.equal(
+    describeSectionFlags(0x2213, d26),
+    'localResyncDone|remoteResyncDone|localTimeout|remoteFinished|remoteAssigned',
+  );
   assert.equal(describeSectionFlags(0x1103, d26), 'localResyncDone|remoteResyncDone|localFinished|localAssigned');
-  assert.equal(describeSectionFlags(0x6833, d26), 'localResyncDone|remoteResyncDone|localTimeout|remoteTimeout|remotePartial|remoteAssigned|0x4000');
+  assert.equal(
+    describeSectionFlags(0x6833, d26),
+    'localResyncDone|remoteResyncDone|localTimeout|remoteTimeout|remotePartial|remoteAssigned|0x4000',
+  );
   assert.equal(describeSectionFlags(0, d30), 'none');
 });

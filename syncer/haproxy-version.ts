@@ -63,10 +63,19 @@ export interface HaproxyDialect {
 
 /** HAProxy 2.6 (src/peers.c): history and state mixed in the low 16 bits. */
 const FLAGS_2_6: SectionFlags = {
-  localResyncDone: 0x1, remoteResyncDone: 0x2, resyncAssigned: 0x4,
-  localTimeout: 0x10, remoteTimeout: 0x20, localAborted: 0x40, remoteAborted: 0x80,
-  localFinished: 0x100, remoteFinished: 0x200, localPartial: 0x400, remotePartial: 0x800,
-  localAssigned: 0x1000, remoteAssigned: 0x2000,
+  localResyncDone: 0x1,
+  remoteResyncDone: 0x2,
+  resyncAssigned: 0x4,
+  localTimeout: 0x10,
+  remoteTimeout: 0x20,
+  localAborted: 0x40,
+  remoteAborted: 0x80,
+  localFinished: 0x100,
+  remoteFinished: 0x200,
+  localPartial: 0x400,
+  remotePartial: 0x800,
+  localAssigned: 0x1000,
+  remoteAssigned: 0x2000,
 };
 
 /**
@@ -74,15 +83,38 @@ const FLAGS_2_6: SectionFlags = {
  * record that an event happened at least once in this worker and are never cleared.
  */
 const FLAGS_3_0: SectionFlags = {
-  localResyncDone: 0x1, remoteResyncDone: 0x2, resyncAssigned: 0x4,
-  localTimeout: 0x0010_0000, remoteTimeout: 0x0020_0000, localAborted: 0x0040_0000, remoteAborted: 0x0080_0000,
-  localFinished: 0x0100_0000, remoteFinished: 0x0200_0000, localPartial: 0x0400_0000, remotePartial: 0x0800_0000,
-  localAssigned: 0x1000_0000, remoteAssigned: 0x2000_0000,
+  localResyncDone: 0x1,
+  remoteResyncDone: 0x2,
+  resyncAssigned: 0x4,
+  localTimeout: 0x0010_0000,
+  remoteTimeout: 0x0020_0000,
+  localAborted: 0x0040_0000,
+  remoteAborted: 0x0080_0000,
+  localFinished: 0x0100_0000,
+  remoteFinished: 0x0200_0000,
+  localPartial: 0x0400_0000,
+  remotePartial: 0x0800_0000,
+  localAssigned: 0x1000_0000,
+  remoteAssigned: 0x2000_0000,
 };
 
 const BRANCHES: Readonly<Record<string, Omit<HaproxyDialect, 'version'>>> = {
-  '2.6': { branch: '2.6', sectionFlags: FLAGS_2_6, reload: 'silent', peerStates: false, aloneResyncAtOnce: false, headerDateIsClock: true },
-  '3.0': { branch: '3.0', sectionFlags: FLAGS_3_0, reload: 'synchronous', peerStates: true, aloneResyncAtOnce: true, headerDateIsClock: false },
+  '2.6': {
+    branch: '2.6',
+    sectionFlags: FLAGS_2_6,
+    reload: 'silent',
+    peerStates: false,
+    aloneResyncAtOnce: false,
+    headerDateIsClock: true,
+  },
+  '3.0': {
+    branch: '3.0',
+    sectionFlags: FLAGS_3_0,
+    reload: 'synchronous',
+    peerStates: true,
+    aloneResyncAtOnce: true,
+    headerDateIsClock: false,
+  },
 };
 
 /** The branches the syncer knows (and the tests run against: Debian's 2.6.12 and 3.0.11). */
@@ -101,7 +133,8 @@ export function dialectFor(version: string): DialectResult {
   const v = version.trim();
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?(?:[-+~](.*))?$/.exec(v);
   const refuse = (why: string): DialectResult => ({
-    known: false, version: v,
+    known: false,
+    version: v,
     reason: `HAProxy ${v === '' ? '(no version reported)' : v} is not a version this syncer knows (${why}; known: ${KNOWN_BRANCHES.join(', ')}): its section flags are not interpreted, so this replica stays un-Ready`,
   });
   if (m === null) return refuse('unreadable version');
@@ -117,7 +150,10 @@ export function describeSectionFlags(flags: number, d: HaproxyDialect): string {
   const names: string[] = [];
   let rest = flags;
   for (const [name, bit] of Object.entries(d.sectionFlags) as [string, number][]) {
-    if ((flags & bit) !== 0) { names.push(name); rest &= ~bit; }
+    if ((flags & bit) !== 0) {
+      names.push(name);
+      rest &= ~bit;
+    }
   }
   if (rest !== 0) names.push(`0x${(rest >>> 0).toString(16)}`);
   return names.length === 0 ? 'none' : names.join('|');

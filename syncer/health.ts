@@ -19,8 +19,14 @@ export interface HealthSource {
 export function buildHealthServer(source: HealthSource): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') { res.writeHead(405, { allow: 'GET, HEAD' }).end(); return; }
-    if (path === '/healthz') { res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n'); return; }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
     if (path === '/readyz' || path === '/startupz') {
       const r = path === '/readyz' ? source.readiness() : source.startup();
       res.writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${r.reason}\n`);
@@ -28,15 +34,25 @@ export function buildHealthServer(source: HealthSource): Server {
     }
     if (path === '/metrics') {
       source.registry.metrics().then(
-        (text) => { res.writeHead(200, { 'content-type': source.registry.contentType }).end(text); },
-        () => { res.writeHead(500).end(); },
+        (text) => {
+          res.writeHead(200, { 'content-type': source.registry.contentType }).end(text);
+        },
+        () => {
+          res.writeHead(500).end();
+        },
       );
       return;
     }
     if (path === '/status' && source.status !== undefined) {
       source.status().then(
-        (doc) => { res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify(doc)}\n`); },
-        () => { res.writeHead(500).end(); },
+        (doc) => {
+          res
+            .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+            .end(`${JSON.stringify(doc)}\n`);
+        },
+        () => {
+          res.writeHead(500).end();
+        },
       );
       return;
     }

@@ -38,24 +38,61 @@ export function createMetrics(defaults = true): SyncerMetrics {
   const p = SYNCER_PREFIX;
   const metrics: SyncerMetrics = {
     registry,
-    reconciles: new Counter({ name: `${p}reconciles_total`, help: 'Reconcile passes, by result (success|error).', labelNames: ['result'], registry }),
-    errors: new Counter({ name: `${p}errors_total`, help: 'Errors, by stable error code.', labelNames: ['code'], registry }),
+    reconciles: new Counter({
+      name: `${p}reconciles_total`,
+      help: 'Reconcile passes, by result (success|error).',
+      labelNames: ['result'],
+      registry,
+    }),
+    errors: new Counter({
+      name: `${p}errors_total`,
+      help: 'Errors, by stable error code.',
+      labelNames: ['code'],
+      registry,
+    }),
     duration: new Histogram({
-      name: `${p}reconcile_duration_seconds`, help: 'Duration of a reconcile pass (write, reload and its confirmation).', registry,
+      name: `${p}reconcile_duration_seconds`,
+      help: 'Duration of a reconcile pass (write, reload and its confirmation).',
+      registry,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     }),
-    desiredPeers: new Gauge({ name: `${p}desired_peers`, help: 'Peers in the desired set (this pod included).', registry }),
-    appliedPeers: new Gauge({ name: `${p}applied_peers`, help: 'Peers in HAProxy\'s live peers section (or the file, before HAProxy starts).', registry }),
-    reloads: new Counter({ name: `${p}reloads_total`, help: 'HAProxy reloads requested, by result (succeeded|failed).', labelNames: ['result'], registry }),
-    lastSuccess: new Gauge({ name: `${p}last_success_timestamp_seconds`, help: 'Unix time of the last successful reconcile.', registry }),
-    ready: new Gauge({ name: `${p}ready`, help: '1 once the first reconcile succeeded and the tables were taught.', registry }),
+    desiredPeers: new Gauge({
+      name: `${p}desired_peers`,
+      help: 'Peers in the desired set (this pod included).',
+      registry,
+    }),
+    appliedPeers: new Gauge({
+      name: `${p}applied_peers`,
+      help: "Peers in HAProxy's live peers section (or the file, before HAProxy starts).",
+      registry,
+    }),
+    reloads: new Counter({
+      name: `${p}reloads_total`,
+      help: 'HAProxy reloads requested, by result (succeeded|failed).',
+      labelNames: ['result'],
+      registry,
+    }),
+    lastSuccess: new Gauge({
+      name: `${p}last_success_timestamp_seconds`,
+      help: 'Unix time of the last successful reconcile.',
+      registry,
+    }),
+    ready: new Gauge({
+      name: `${p}ready`,
+      help: '1 once the first reconcile succeeded and the tables were taught.',
+      registry,
+    }),
     haproxy: new InfoGauge({
-      name: `${p}haproxy_info`, labelNames: ['version', 'branch', 'known'], registry,
+      name: `${p}haproxy_info`,
+      labelNames: ['version', 'branch', 'known'],
+      registry,
       help: 'The running HAProxy\'s version (master CLI) and whether the syncer knows it (known="false": refused, un-Ready).',
     }),
     reloadFailure: new InfoGauge({
-      name: `${p}reload_failure_info`, labelNames: ['haproxy_version', 'message'], registry,
-      help: 'Present while the last reload was rejected (the previous worker keeps serving); message = HAProxy\'s own error lines (3.0; 2.6 does not return them).',
+      name: `${p}reload_failure_info`,
+      labelNames: ['haproxy_version', 'message'],
+      registry,
+      help: "Present while the last reload was rejected (the previous worker keeps serving); message = HAProxy's own error lines (3.0; 2.6 does not return them).",
     }),
   };
   for (const result of ['success', 'error']) metrics.reconciles.inc({ result }, 0);

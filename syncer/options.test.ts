@@ -22,12 +22,16 @@ test('flags win; durations take units', () => {
 });
 
 test('bad and missing values are reported together, naming each flag', () => {
-  assert.throws(() => loadSyncerConfig(['--mode=magic', '--peer-port=0'], {}), (err: unknown) => {
-    assert.ok(err instanceof ConfigError);
-    const text = err.problems.join('\n');
-    for (const flag of ['--service', '--pod-name', '--pod-ip', '--mode', '--peer-port']) assert.match(text, new RegExp(flag));
-    return true;
-  });
+  assert.throws(
+    () => loadSyncerConfig(['--mode=magic', '--peer-port=0'], {}),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const text = err.problems.join('\n');
+      for (const flag of ['--service', '--pod-name', '--pod-ip', '--mode', '--peer-port'])
+        assert.match(text, new RegExp(flag));
+      return true;
+    },
+  );
   assert.throws(() => loadSyncerConfig([], { ...env, POD_NAMESPACE: undefined }), /--namespace is required/);
   assert.throws(() => loadSyncerConfig(['--mode=dataplaneapi'], env), /--credentials-file is required/);
   assert.throws(() => loadSyncerConfig(['--coalesce-window=2s', '--coalesce-max=1s'], env), /--coalesce-max/);

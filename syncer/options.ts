@@ -2,7 +2,15 @@
 import { option, parse, parseOptions } from '../common/config.ts';
 import { ConfigError } from '../common/errors.ts';
 import { LOG_LEVELS } from '../common/logger.ts';
-import { CONTRACT_DEFAULTS, dataplaneapiUrl, ENV, RUNTIME_DIR, RUNTIME_FILES, SYNC_MODES, type SyncMode } from '../common/contract.ts';
+import {
+  CONTRACT_DEFAULTS,
+  dataplaneapiUrl,
+  ENV,
+  RUNTIME_DIR,
+  RUNTIME_FILES,
+  SYNC_MODES,
+  type SyncMode,
+} from '../common/contract.ts';
 import type { LevelWithSilent } from 'pino';
 
 export const SYNCER_USAGE = `usage: haproxy-peer-sync syncer [flags]
@@ -10,26 +18,125 @@ export const SYNCER_USAGE = `usage: haproxy-peer-sync syncer [flags]
 Sidecar: keeps this replica's HAProxy peers section equal to the live replica set (the ready and
 starting endpoints of a headless Service), with one reload per change of the set.`;
 
-
-
 export const syncerOptions = {
-  service: option({ flag: 'service', env: ENV.service, description: 'headless Service whose EndpointSlices list the replicas', parse: parse.dnsLabel, required: true }),
-  namespace: option({ flag: 'namespace', env: ENV.namespace, description: `namespace of the Service (default: ${ENV.podNamespace})`, parse: parse.dnsLabel }),
-  podName: option({ flag: 'pod-name', env: ENV.podName, description: 'this pod\'s name: the local peer name', parse: parse.haproxyName, required: true }),
-  podIp: option({ flag: 'pod-ip', env: ENV.podIp, description: 'this pod\'s IP: the local peer address', parse: parse.ipAddress, required: true }),
-  peersSection: option({ flag: 'peers-section', env: ENV.peersSection, description: 'name of the HAProxy peers section', parse: parse.haproxyName, defaultValue: CONTRACT_DEFAULTS.peersSection }),
-  peerPort: option({ flag: 'peer-port', env: ENV.peerPort, description: 'port every peer listens on', parse: parse.port, defaultValue: CONTRACT_DEFAULTS.peerPort }),
-  runtimeDir: option({ flag: 'runtime-dir', env: ENV.runtimeDir, description: `shared volume: ${RUNTIME_FILES.peers}, ${RUNTIME_FILES.masterSocket}, ${RUNTIME_FILES.adminSocket}`, parse: parse.haproxyPath, defaultValue: RUNTIME_DIR }),
-  mode: option<SyncMode>({ flag: 'mode', env: ENV.mode, description: 'direct (peers file + master CLI reload; the default) or dataplaneapi (through the HAProxy Data Plane API that HAProxy starts from the program section init writes; this mode is not exercised against a live Data Plane API by this project\'s tests, because the API cannot be obtained where they run)', parse: parse.oneOf(...SYNC_MODES), defaultValue: CONTRACT_DEFAULTS.mode }),
-  dataplaneapiUrl: option({ flag: 'dataplaneapi-url', env: ENV.dataplaneapiUrl, description: 'Data Plane API base URL (mode dataplaneapi)', parse: parse.url, defaultValue: new URL(dataplaneapiUrl()) }),
-  credentialsFile: option({ flag: 'credentials-file', env: ENV.credentialsFile, description: 'file holding the Data Plane API password, written by init (mode dataplaneapi; never passed as a value)', parse: parse.absolutePath }),
-  coalesceWindow: option({ flag: 'coalesce-window', env: 'HPS_COALESCE_WINDOW', description: 'quiet time after a change before reconciling (ms, or with a unit: 250ms, 1s)', parse: parse.durationMs, defaultValue: 200 }),
-  coalesceMax: option({ flag: 'coalesce-max', env: 'HPS_COALESCE_MAX', description: 'longest wait after the first change of a burst (ms, or with a unit)', parse: parse.durationMs, defaultValue: 1000 }),
-  startupGateMax: option({ flag: 'startup-gate-max', env: 'HPS_STARTUP_GATE_MAX', description: 'longest time /startupz waits for the ready replicas to declare this pod', parse: parse.durationMs, defaultValue: 30_000 }),
-  healthPort: option({ flag: 'health-port', env: ENV.healthPort, description: 'port of /healthz, /readyz and /metrics (0: any free port)', parse: parse.portOrZero, defaultValue: CONTRACT_DEFAULTS.healthPort }),
-  healthAddress: option({ flag: 'health-address', env: 'HPS_HEALTH_ADDRESS', description: 'address the health server binds', parse: parse.ipAddress, defaultValue: '0.0.0.0' }),
-  logLevel: option<LevelWithSilent>({ flag: 'log-level', env: 'HPS_LOG_LEVEL', description: 'log level', parse: parse.oneOf(...LOG_LEVELS), defaultValue: 'info' }),
-  kubeconfig: option({ flag: 'kubeconfig', env: 'HPS_KUBECONFIG', description: 'kubeconfig file, certificate or token credentials (default: in-cluster service account)', parse: parse.absolutePath }),
+  service: option({
+    flag: 'service',
+    env: ENV.service,
+    description: 'headless Service whose EndpointSlices list the replicas',
+    parse: parse.dnsLabel,
+    required: true,
+  }),
+  namespace: option({
+    flag: 'namespace',
+    env: ENV.namespace,
+    description: `namespace of the Service (default: ${ENV.podNamespace})`,
+    parse: parse.dnsLabel,
+  }),
+  podName: option({
+    flag: 'pod-name',
+    env: ENV.podName,
+    description: "this pod's name: the local peer name",
+    parse: parse.haproxyName,
+    required: true,
+  }),
+  podIp: option({
+    flag: 'pod-ip',
+    env: ENV.podIp,
+    description: "this pod's IP: the local peer address",
+    parse: parse.ipAddress,
+    required: true,
+  }),
+  peersSection: option({
+    flag: 'peers-section',
+    env: ENV.peersSection,
+    description: 'name of the HAProxy peers section',
+    parse: parse.haproxyName,
+    defaultValue: CONTRACT_DEFAULTS.peersSection,
+  }),
+  peerPort: option({
+    flag: 'peer-port',
+    env: ENV.peerPort,
+    description: 'port every peer listens on',
+    parse: parse.port,
+    defaultValue: CONTRACT_DEFAULTS.peerPort,
+  }),
+  runtimeDir: option({
+    flag: 'runtime-dir',
+    env: ENV.runtimeDir,
+    description: `shared volume: ${RUNTIME_FILES.peers}, ${RUNTIME_FILES.masterSocket}, ${RUNTIME_FILES.adminSocket}`,
+    parse: parse.haproxyPath,
+    defaultValue: RUNTIME_DIR,
+  }),
+  mode: option<SyncMode>({
+    flag: 'mode',
+    env: ENV.mode,
+    description:
+      "direct (peers file + master CLI reload; the default) or dataplaneapi (through the HAProxy Data Plane API that HAProxy starts from the program section init writes; this mode is not exercised against a live Data Plane API by this project's tests, because the API cannot be obtained where they run)",
+    parse: parse.oneOf(...SYNC_MODES),
+    defaultValue: CONTRACT_DEFAULTS.mode,
+  }),
+  dataplaneapiUrl: option({
+    flag: 'dataplaneapi-url',
+    env: ENV.dataplaneapiUrl,
+    description: 'Data Plane API base URL (mode dataplaneapi)',
+    parse: parse.url,
+    defaultValue: new URL(dataplaneapiUrl()),
+  }),
+  credentialsFile: option({
+    flag: 'credentials-file',
+    env: ENV.credentialsFile,
+    description:
+      'file holding the Data Plane API password, written by init (mode dataplaneapi; never passed as a value)',
+    parse: parse.absolutePath,
+  }),
+  coalesceWindow: option({
+    flag: 'coalesce-window',
+    env: 'HPS_COALESCE_WINDOW',
+    description: 'quiet time after a change before reconciling (ms, or with a unit: 250ms, 1s)',
+    parse: parse.durationMs,
+    defaultValue: 200,
+  }),
+  coalesceMax: option({
+    flag: 'coalesce-max',
+    env: 'HPS_COALESCE_MAX',
+    description: 'longest wait after the first change of a burst (ms, or with a unit)',
+    parse: parse.durationMs,
+    defaultValue: 1000,
+  }),
+  startupGateMax: option({
+    flag: 'startup-gate-max',
+    env: 'HPS_STARTUP_GATE_MAX',
+    description: 'longest time /startupz waits for the ready replicas to declare this pod',
+    parse: parse.durationMs,
+    defaultValue: 30_000,
+  }),
+  healthPort: option({
+    flag: 'health-port',
+    env: ENV.healthPort,
+    description: 'port of /healthz, /readyz and /metrics (0: any free port)',
+    parse: parse.portOrZero,
+    defaultValue: CONTRACT_DEFAULTS.healthPort,
+  }),
+  healthAddress: option({
+    flag: 'health-address',
+    env: 'HPS_HEALTH_ADDRESS',
+    description: 'address the health server binds',
+    parse: parse.ipAddress,
+    defaultValue: '0.0.0.0',
+  }),
+  logLevel: option<LevelWithSilent>({
+    flag: 'log-level',
+    env: 'HPS_LOG_LEVEL',
+    description: 'log level',
+    parse: parse.oneOf(...LOG_LEVELS),
+    defaultValue: 'info',
+  }),
+  kubeconfig: option({
+    flag: 'kubeconfig',
+    env: 'HPS_KUBECONFIG',
+    description: 'kubeconfig file, certificate or token credentials (default: in-cluster service account)',
+    parse: parse.absolutePath,
+  }),
 };
 
 export interface SyncerConfig {
@@ -56,14 +163,23 @@ export interface SyncerConfig {
  * Flags and environment → the frozen syncer configuration. Throws one ConfigError naming every bad or
  * missing flag; the namespace falls back to POD_NAMESPACE (downward API).
  */
-export function loadSyncerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): SyncerConfig {
+export function loadSyncerConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): SyncerConfig {
   const v = parseOptions(syncerOptions, argv, env); // every per-flag problem at once
   const problems: string[] = [];
   const podNamespace = env[ENV.podNamespace];
-  const namespace = v.namespace ?? (podNamespace ? tryParse(() => parse.dnsLabel(podNamespace), `--namespace (from ${ENV.podNamespace})`, problems) : undefined);
-  if (namespace === undefined && problems.length === 0) problems.push(`--namespace is required (or set ${ENV.namespace} or ${ENV.podNamespace})`);
-  if (v.mode === 'dataplaneapi' && v.credentialsFile === undefined) problems.push(`--credentials-file is required with --mode dataplaneapi (or set ${ENV.credentialsFile})`);
-  if ((v.coalesceMax) < (v.coalesceWindow)) problems.push('--coalesce-max must not be shorter than --coalesce-window');
+  const namespace =
+    v.namespace ??
+    (podNamespace
+      ? tryParse(() => parse.dnsLabel(podNamespace), `--namespace (from ${ENV.podNamespace})`, problems)
+      : undefined);
+  if (namespace === undefined && problems.length === 0)
+    problems.push(`--namespace is required (or set ${ENV.namespace} or ${ENV.podNamespace})`);
+  if (v.mode === 'dataplaneapi' && v.credentialsFile === undefined)
+    problems.push(`--credentials-file is required with --mode dataplaneapi (or set ${ENV.credentialsFile})`);
+  if (v.coalesceMax < v.coalesceWindow) problems.push('--coalesce-max must not be shorter than --coalesce-window');
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     service: v.service,
@@ -87,5 +203,10 @@ export function loadSyncerConfig(argv: readonly string[], env: Readonly<Record<s
 }
 
 function tryParse<T>(fn: () => T, source: string, problems: string[]): T | undefined {
-  try { return fn(); } catch (err) { problems.push(`${source}: ${(err as Error).message}`); return undefined; }
+  try {
+    return fn();
+  } catch (err) {
+    problems.push(`${source}: ${(err as Error).message}`);
+    return undefined;
+  }
 }

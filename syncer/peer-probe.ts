@@ -7,11 +7,20 @@
 import { connect } from 'node:net';
 
 /** The status code the remote answered, or undefined when it could not be reached or said nothing. */
-export function probePeer(opts: { host: string; port: number; remoteName: string; localName: string; timeoutMs?: number }): Promise<number | undefined> {
+export function probePeer(opts: {
+  host: string;
+  port: number;
+  remoteName: string;
+  localName: string;
+  timeoutMs?: number;
+}): Promise<number | undefined> {
   return new Promise((resolve) => {
     const sock = connect({ host: opts.host, port: opts.port });
     let buf = '';
-    const done = (code: number | undefined): void => { sock.destroy(); resolve(code); };
+    const done = (code: number | undefined): void => {
+      sock.destroy();
+      resolve(code);
+    };
     sock.setTimeout(opts.timeoutMs ?? 1000, () => done(undefined));
     sock.on('connect', () => sock.write(`HAProxyS 2.1\n${opts.remoteName}\n${opts.localName} ${process.pid} 1\n`));
     sock.on('data', (d: Buffer) => {

@@ -51,7 +51,12 @@ export function sortPeers(peers: readonly Peer[]): Peer[] {
 }
 
 /** The whole file for a peer set. */
-export function renderPeersFile(opts: { localPeer: string; adminSocket: string; section: string; peers: readonly Peer[] }): string {
+export function renderPeersFile(opts: {
+  localPeer: string;
+  adminSocket: string;
+  section: string;
+  peers: readonly Peer[];
+}): string {
   const lines = [
     '# Written by haproxy-peer-sync: rewritten whenever the replica set changes. Do not edit.',
     'global',

@@ -15,9 +15,15 @@ test('counters, gauges and histograms render in the text exposition format', asy
   h.observe(0.5);
   h.observe(5);
   const text = await registry.metrics();
-  assert.match(text, /^# HELP x_total Things\.\n# TYPE x_total counter\nx_total\{result="ok"\} 2\nx_total\{result="say \\"hi\\"\\n"\} 1\n/m);
+  assert.match(
+    text,
+    /^# HELP x_total Things\.\n# TYPE x_total counter\nx_total\{result="ok"\} 2\nx_total\{result="say \\"hi\\"\\n"\} 1\n/m,
+  );
   assert.match(text, /# TYPE x_peers gauge\nx_peers 3\n/);
-  assert.match(text, /x_seconds_bucket\{le="0.1"\} 1\nx_seconds_bucket\{le="1"\} 2\nx_seconds_bucket\{le="\+Inf"\} 3\nx_seconds_sum 5.55\nx_seconds_count 3\n/);
+  assert.match(
+    text,
+    /x_seconds_bucket\{le="0.1"\} 1\nx_seconds_bucket\{le="1"\} 2\nx_seconds_bucket\{le="\+Inf"\} 3\nx_seconds_sum 5.55\nx_seconds_count 3\n/,
+  );
   assert.equal(registry.contentType, 'text/plain; version=0.0.4; charset=utf-8');
 });
 
@@ -50,10 +56,16 @@ test('describe() lists each metric with its type and declared label names', () =
   const registry = new Registry();
   new Counter({ name: 'x_total', help: 'Things.', labelNames: ['result'], registry });
   new Histogram({ name: 'x_seconds', help: 'Time.', registry, buckets: [1] });
-  assert.deepEqual(registry.describe().map((d) => [d.name, d.type, d.labelNames]), [['x_total', 'counter', ['result']], ['x_seconds', 'histogram', []]]);
+  assert.deepEqual(
+    registry.describe().map((d) => [d.name, d.type, d.labelNames]),
+    [
+      ['x_total', 'counter', ['result']],
+      ['x_seconds', 'histogram', []],
+    ],
+  );
 });
 
-test('process metrics are read at scrape time, under prom-client\'s standard names', async () => {
+test("process metrics are read at scrape time, under prom-client's standard names", async () => {
   const registry = new Registry();
   registerProcessMetrics(registry);
   const text = await registry.metrics();
@@ -66,17 +78,23 @@ test('process metrics are read at scrape time, under prom-client\'s standard nam
 test('the event-loop delay: a blocked loop shows in the next scrape, and only in that one', async () => {
   const registry = new Registry();
   registerProcessMetrics(registry);
-  const lag = (text: string, which: string): number => Number(new RegExp(`^nodejs_eventloop_lag_${which}_seconds (\\S+)$`, 'm').exec(text)?.[1]);
+  const lag = (text: string, which: string): number =>
+    Number(new RegExp(`^nodejs_eventloop_lag_${which}_seconds (\\S+)$`, 'm').exec(text)?.[1]);
   await registry.metrics();
   // Let the sampler tick, block the loop 500 ms (a sample falls due within it, at most 100 ms in, and
   // fires at its end: at least 400 ms late), then let it tick again.
   await new Promise((r) => setTimeout(r, 250));
   const until = performance.now() + 500;
-  while (performance.now() < until) { /* busy: the loop cannot run the sampler */ }
+  while (performance.now() < until) {
+    /* busy: the loop cannot run the sampler */
+  }
   await new Promise((r) => setTimeout(r, 250));
   const blocked = await registry.metrics();
   assert.ok(lag(blocked, 'max') >= 0.3, `max delay after a 500 ms block: ${lag(blocked, 'max')} s`);
-  assert.ok(lag(blocked, 'p99') >= 0.3, `p99 delay after a 500 ms block (a handful of samples): ${lag(blocked, 'p99')} s`);
+  assert.ok(
+    lag(blocked, 'p99') >= 0.3,
+    `p99 delay after a 500 ms block (a handful of samples): ${lag(blocked, 'p99')} s`,
+  );
   await new Promise((r) => setTimeout(r, 350));
   const calm = await registry.metrics();
   // The previous scrape reset the histogram: the block is not reported twice.

@@ -26,10 +26,15 @@ interface Metric {
   render(): string;
 }
 
-const escapeLabelValue = (v: string): string => v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
+const escapeLabelValue = (v: string): string =>
+  v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
 
 /** `{name="value",…}` in the order of `names`; a missing value is written empty (absent, to Prometheus). */
-function labelText(names: readonly string[], values: Readonly<Record<string, string>>, extra?: readonly [string, string]): string {
+function labelText(
+  names: readonly string[],
+  values: Readonly<Record<string, string>>,
+  extra?: readonly [string, string],
+): string {
   const pairs = names.map((n): [string, string] => [n, values[n] ?? '']);
   if (extra) pairs.push([extra[0], extra[1]]);
   if (pairs.length === 0) return '';
@@ -51,14 +56,18 @@ export class Registry {
     this.#metrics.push(metric);
   }
   /** Runs `fn` once before each scrape renders (to read several gauges from one snapshot). */
-  beforeScrape(fn: () => void): void { this.#beforeScrape.push(fn); }
+  beforeScrape(fn: () => void): void {
+    this.#beforeScrape.push(fn);
+  }
   /** The exposition text; a promise, like prom-client's, so callers need not care which one serves. */
   metrics(): Promise<string> {
     for (const fn of this.#beforeScrape) fn();
     return Promise.resolve(this.#metrics.map((m) => m.render()).join(''));
   }
   /** Every registered metric's name, type, help and label names, in registration order. */
-  describe(): readonly MetricDescription[] { return this.#metrics.map((m) => m.description); }
+  describe(): readonly MetricDescription[] {
+    return this.#metrics.map((m) => m.description);
+  }
 }
 
 interface LabelledOptions<L extends string> {
@@ -108,7 +117,9 @@ export class Gauge {
     this.#collect = o.collect;
     o.registry.register(this);
   }
-  set(value: number): void { this.#value = value; }
+  set(value: number): void {
+    this.#value = value;
+  }
   render(): string {
     return `${header(this.description)}${this.description.name} ${this.#collect?.() ?? this.#value}\n`;
   }
@@ -127,8 +138,12 @@ export class InfoGauge<L extends string> {
     this.description = { name: o.name, help: o.help, type: 'gauge', labelNames: o.labelNames };
     o.registry.register(this);
   }
-  set(labels: Labels<L>): void { this.#labels = labelText(this.#labelNames, labels); }
-  clear(): void { this.#labels = undefined; }
+  set(labels: Labels<L>): void {
+    this.#labels = labelText(this.#labelNames, labels);
+  }
+  clear(): void {
+    this.#labels = undefined;
+  }
   render(): string {
     return header(this.description) + (this.#labels === undefined ? '' : `${this.description.name}${this.#labels} 1\n`);
   }
@@ -148,19 +163,31 @@ export class Histogram {
     o.registry.register(this);
   }
   observe(seconds: number): void {
-    this.#buckets.forEach((le, i) => { if (seconds <= le) this.#counts[i] = (this.#counts[i] ?? 0) + 1; });
+    this.#buckets.forEach((le, i) => {
+      if (seconds <= le) this.#counts[i] = (this.#counts[i] ?? 0) + 1;
+    });
     this.#sum += seconds;
     this.#count += 1;
   }
   /** Starts a timer; calling the returned function observes the elapsed seconds. */
   startTimer(): () => number {
     const start = process.hrtime.bigint();
-    return () => { const s = Number(process.hrtime.bigint() - start) / 1e9; this.observe(s); return s; };
+    return () => {
+      const s = Number(process.hrtime.bigint() - start) / 1e9;
+      this.observe(s);
+      return s;
+    };
   }
   render(): string {
     const name = this.description.name;
-    const rows = this.#buckets.map((le, i) => `${name}_bucket${labelText([], {}, ['le', String(le)])} ${this.#counts[i] ?? 0}\n`);
-    rows.push(`${name}_bucket{le="+Inf"} ${this.#count}\n`, `${name}_sum ${this.#sum}\n`, `${name}_count ${this.#count}\n`);
+    const rows = this.#buckets.map(
+      (le, i) => `${name}_bucket${labelText([], {}, ['le', String(le)])} ${this.#counts[i] ?? 0}\n`,
+    );
+    rows.push(
+      `${name}_bucket{le="+Inf"} ${this.#count}\n`,
+      `${name}_sum ${this.#sum}\n`,
+      `${name}_count ${this.#count}\n`,
+    );
     return header(this.description) + rows.join('');
   }
 }
@@ -179,11 +206,34 @@ export const EVENT_LOOP_RESOLUTION_MS = 100;
  */
 export function registerProcessMetrics(registry: Registry): void {
   const started = Date.now() / 1000 - process.uptime();
-  new Gauge({ name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', registry, collect: () => process.memoryUsage.rss() });
-  new Gauge({ name: 'process_cpu_seconds_total', help: 'Total user and system CPU time spent in seconds.', registry, type: 'counter',
-    collect: () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; } });
-  new Gauge({ name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', registry, collect: () => started });
-  new Gauge({ name: 'nodejs_heap_size_used_bytes', help: 'Process heap size used from Node.js in bytes.', registry, collect: () => process.memoryUsage().heapUsed });
+  new Gauge({
+    name: 'process_resident_memory_bytes',
+    help: 'Resident memory size in bytes.',
+    registry,
+    collect: () => process.memoryUsage.rss(),
+  });
+  new Gauge({
+    name: 'process_cpu_seconds_total',
+    help: 'Total user and system CPU time spent in seconds.',
+    registry,
+    type: 'counter',
+    collect: () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1e6;
+    },
+  });
+  new Gauge({
+    name: 'process_start_time_seconds',
+    help: 'Start time of the process since unix epoch in seconds.',
+    registry,
+    collect: () => started,
+  });
+  new Gauge({
+    name: 'nodejs_heap_size_used_bytes',
+    help: 'Process heap size used from Node.js in bytes.',
+    registry,
+    collect: () => process.memoryUsage().heapUsed,
+  });
   // The histogram's timer is unref'd: it never keeps the process alive.
   const delay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
   delay.enable();
@@ -193,6 +243,16 @@ export function registerProcessMetrics(registry: Registry): void {
     snapshot = delay.count === 0 ? { max: 0, p99: 0 } : { max: delay.max / 1e9, p99: delay.percentile(99) / 1e9 };
     delay.reset();
   });
-  new Gauge({ name: 'nodejs_eventloop_lag_max_seconds', help: 'The maximum recorded event loop delay since the previous scrape.', registry, collect: () => snapshot.max });
-  new Gauge({ name: 'nodejs_eventloop_lag_p99_seconds', help: 'The 99th percentile of the recorded event loop delays since the previous scrape.', registry, collect: () => snapshot.p99 });
+  new Gauge({
+    name: 'nodejs_eventloop_lag_max_seconds',
+    help: 'The maximum recorded event loop delay since the previous scrape.',
+    registry,
+    collect: () => snapshot.max,
+  });
+  new Gauge({
+    name: 'nodejs_eventloop_lag_p99_seconds',
+    help: 'The 99th percentile of the recorded event loop delays since the previous scrape.',
+    registry,
+    collect: () => snapshot.p99,
+  });
 }

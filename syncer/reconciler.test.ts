@@ -29,22 +29,39 @@ class FakeBackend implements Backend {
   newWorker: ((replaced: SectionStatus | undefined) => SectionStatus | undefined) | undefined;
   async sync(desired: readonly Peer[]): Promise<SyncResult> {
     this.calls.push(desired);
-    if (this.failNext > 0) { this.failNext--; throw this.failWith(); }
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw this.failWith();
+    }
     const d = dialectFor(this.version);
     if (this.running && !d.known) throw new UnknownVersionError(d);
     const reloaded = this.running && this.reloading;
     const replaced = this.section;
     if (reloaded && this.newWorker) this.section = this.newWorker(replaced);
-    return { running: this.running, fileChanged: true, reloaded, before: [], applied: desired, instance: this.instance,
+    return {
+      running: this.running,
+      fileChanged: true,
+      reloaded,
+      before: [],
+      applied: desired,
+      instance: this.instance,
       ...(reloaded && replaced !== undefined ? { replaced } : {}),
-      ...(this.running && d.known ? { haproxy: d.dialect } : {}) };
+      ...(this.running && d.known ? { haproxy: d.dialect } : {}),
+    };
   }
-  async showPeers(): Promise<SectionStatus | undefined> { return this.section; }
+  async showPeers(): Promise<SectionStatus | undefined> {
+    return this.section;
+  }
 }
 
 const slice = (...names: string[]): V1EndpointSlice => ({
-  addressType: 'IPv4', metadata: { name: 's' },
-  endpoints: names.map((n, i) => ({ addresses: [`10.0.0.${i + 2}`], conditions: { ready: true }, targetRef: { kind: 'Pod', name: n } })),
+  addressType: 'IPv4',
+  metadata: { name: 's' },
+  endpoints: names.map((n, i) => ({
+    addresses: [`10.0.0.${i + 2}`],
+    conditions: { ready: true },
+    targetRef: { kind: 'Pod', name: n },
+  })),
 });
 
 function setup(slices: () => V1EndpointSlice[] | undefined, self = 'me', leadingEdge = false) {
@@ -53,9 +70,18 @@ function setup(slices: () => V1EndpointSlice[] | undefined, self = 'me', leading
   const metrics = createMetrics(false);
   const outcomes: ReconcileOutcome[] = [];
   const reconciler = new Reconciler({
-    self: { name: self, ip: '10.0.0.1' }, port: 10000, slices, backend, timers,
-    log: createLogger('test', 'silent'), metrics,
-    quietMs: 200, maxMs: 1000, backoff: { baseMs: 100, maxMs: 1000 }, resyncMs: 60_000, leadingEdge,
+    self: { name: self, ip: '10.0.0.1' },
+    port: 10000,
+    slices,
+    backend,
+    timers,
+    log: createLogger('test', 'silent'),
+    metrics,
+    quietMs: 200,
+    maxMs: 1000,
+    backoff: { baseMs: 100, maxMs: 1000 },
+    resyncMs: 60_000,
+    leadingEdge,
     onOutcome: (o) => outcomes.push(o),
   });
   /** The reasons of the "untaught" outcomes reported so far (each one an Event and /status's last error). */
@@ -75,13 +101,26 @@ test('with the leading edge on: nothing happens before the first list; the first
   await timers.advance(500);
   cache = [slice('a', 'b')];
   reconciler.notify(); // a lone change, 500 ms later: no quiet window to wait for
-  assert.deepEqual(backend.calls.map((c) => c.map((p) => p.name)), [['a', 'me'], ['a', 'b', 'me']]);
-  for (let i = 0; i < 5; i++) { await timers.advance(50); cache = [slice('a', 'b', `c${i}`)]; reconciler.notify(); }
+  assert.deepEqual(
+    backend.calls.map((c) => c.map((p) => p.name)),
+    [
+      ['a', 'me'],
+      ['a', 'b', 'me'],
+    ],
+  );
+  for (let i = 0; i < 5; i++) {
+    await timers.advance(50);
+    cache = [slice('a', 'b', `c${i}`)];
+    reconciler.notify();
+  }
   await timers.advance(199);
   assert.equal(backend.calls.length, 2);
   await timers.advance(1);
   assert.equal(backend.calls.length, 3); // a quiet window after the last change of the burst
-  assert.deepEqual(backend.calls[2]?.map((p) => p.name), ['a', 'b', 'c4', 'me']);
+  assert.deepEqual(
+    backend.calls[2]?.map((p) => p.name),
+    ['a', 'b', 'c4', 'me'],
+  );
   await reconciler.stop();
 });
 
@@ -100,7 +139,13 @@ test('a change made during a slow pass (a reload waiting for the resync) is appl
   await timers.advance(899);
   assert.equal(backend.calls.length, 1);
   await timers.advance(1 + 800); // the window opened when the pass ended (800); the next pass starts at 1000 and takes 800 ms
-  assert.deepEqual(backend.calls.map((c) => c.map((p) => p.name)), [['a', 'me'], ['a', 'b', 'me']]);
+  assert.deepEqual(
+    backend.calls.map((c) => c.map((p) => p.name)),
+    [
+      ['a', 'me'],
+      ['a', 'b', 'me'],
+    ],
+  );
   await reconciler.stop();
 });
 
@@ -124,12 +169,15 @@ test('readiness: 503 until HAProxy runs, then until taught, then latched', async
   // Ready replica "a" exists, resync timed out (0x20) and its link is not up: not taught.
   backend.section = { name: 'haproxy-peers', flags: 0x33, peers: [] };
   await timers.advance(3000);
-  const timedOut = 'resync timed out without a teacher; no link to ready replicas: a (not in HAProxy\'s live section)';
+  const timedOut = "resync timed out without a teacher; no link to ready replicas: a (not in HAProxy's live section)";
   assert.deepEqual(reconciler.readiness(), { ready: false, reason: timedOut });
   // Reported once (an Event, /status's last error), not at every check of the same verdict.
   assert.deepEqual(untaught(), [timedOut]);
-  backend.section = { name: 'haproxy-peers', flags: 0x2213, peers: [
-    { name: 'a', local: false, active: true, host: '10.0.0.2', port: 10000, lastStatus: 'ESTA', state: 'EST' }] };
+  backend.section = {
+    name: 'haproxy-peers',
+    flags: 0x2213,
+    peers: [{ name: 'a', local: false, active: true, host: '10.0.0.2', port: 10000, lastStatus: 'ESTA', state: 'EST' }],
+  };
   await timers.advance(500);
   assert.equal(reconciler.readiness().ready, true);
   backend.section = undefined; // e.g. during a reload: readiness stays
@@ -140,10 +188,14 @@ test('readiness: 503 until HAProxy runs, then until taught, then latched', async
 
 test('a restarted HAProxy (new master) makes the replica unready until its table is taught again', async () => {
   const { timers, backend, reconciler, untaught } = setup(() => [slice('other', 'me')]);
-  const taught: SectionStatus = { name: 'haproxy-peers', flags: 0x203, peers: [
-    { name: 'me', local: true, active: false, host: '10.0.0.3', port: 10000, lastStatus: 'NONE', state: undefined },
-    { name: 'other', local: false, active: true, host: '10.0.0.2', port: 10000, lastStatus: 'ESTA', state: 'EST' },
-  ] };
+  const taught: SectionStatus = {
+    name: 'haproxy-peers',
+    flags: 0x203,
+    peers: [
+      { name: 'me', local: true, active: false, host: '10.0.0.3', port: 10000, lastStatus: 'NONE', state: undefined },
+      { name: 'other', local: false, active: true, host: '10.0.0.2', port: 10000, lastStatus: 'ESTA', state: 'EST' },
+    ],
+  };
   backend.section = taught;
   reconciler.start();
   reconciler.notify();
@@ -162,16 +214,28 @@ test('a restarted HAProxy (new master) makes the replica unready until its table
   await reconciler.stop();
 });
 
-test('3.0: the section flags are read with 3.0\'s table, learned from the version the backend reports', async () => {
+test("3.0: the section flags are read with 3.0's table, learned from the version the backend reports", async () => {
   const { timers, backend, reconciler, metrics } = setup(() => [slice('a')]);
   backend.version = '3.0.11-1+deb13u4';
-  const link = { name: 'a', local: false, active: true, host: '10.0.0.2', port: 10000, lastStatus: 'ESTA', state: 'EST', appState: 'RUNNING' };
+  const link = {
+    name: 'a',
+    local: false,
+    active: true,
+    host: '10.0.0.2',
+    port: 10000,
+    lastStatus: 'ESTA',
+    state: 'EST',
+    appState: 'RUNNING',
+  };
   // 2.6's "taught by a remote peer" (0x200) means nothing in 3.0: not ready.
   backend.section = { name: 'haproxy-peers', flags: 0x2213, peers: [link] };
   reconciler.start();
   await timers.advance(1000);
   assert.equal(reconciler.readiness().ready, false);
-  assert.match(await metrics.registry.metrics(), /haproxy_peer_sync_syncer_haproxy_info\{version="3\.0\.11-1\+deb13u4",branch="3\.0",known="true"\} 1/);
+  assert.match(
+    await metrics.registry.metrics(),
+    /haproxy_peer_sync_syncer_haproxy_info\{version="3\.0\.11-1\+deb13u4",branch="3\.0",known="true"\} 1/,
+  );
   backend.section = { name: 'haproxy-peers', flags: 0x22100003, peers: [link] };
   await timers.advance(300);
   assert.deepEqual(reconciler.readiness(), { ready: true, reason: 'ready' });
@@ -181,8 +245,11 @@ test('3.0: the section flags are read with 3.0\'s table, learned from the versio
 test('an HAProxy version the syncer does not know: refused, un-Ready with that reason, never guessed; known again → ready', async () => {
   const { timers, backend, reconciler, metrics } = setup(() => [slice('a')]);
   backend.version = '2.8.5-1';
-  backend.section = { name: 'haproxy-peers', flags: 0x2213, peers: [
-    { name: 'a', local: false, active: true, host: '10.0.0.2', port: 10000, lastStatus: 'ESTA', state: 'EST' }] };
+  backend.section = {
+    name: 'haproxy-peers',
+    flags: 0x2213,
+    peers: [{ name: 'a', local: false, active: true, host: '10.0.0.2', port: 10000, lastStatus: 'ESTA', state: 'EST' }],
+  };
   reconciler.start();
   await timers.advance(5000);
   const r = reconciler.readiness();
@@ -190,7 +257,10 @@ test('an HAProxy version the syncer does not know: refused, un-Ready with that r
   assert.match(r.reason, /^HAProxy 2\.8\.5-1 is not a version this syncer knows \(branch 2\.8; known: 2\.6, 3\.0\)/);
   const text = await metrics.registry.metrics();
   assert.match(text, /haproxy_peer_sync_syncer_haproxy_info\{version="2\.8\.5-1",branch="",known="false"\} 1/);
-  assert.match(text, new RegExp(`haproxy_peer_sync_syncer_errors_total\\{code="${ERRORS.HPS_HAPROXY_VERSION.code}"\\} [1-9]`));
+  assert.match(
+    text,
+    new RegExp(`haproxy_peer_sync_syncer_errors_total\\{code="${ERRORS.HPS_HAPROXY_VERSION.code}"\\} [1-9]`),
+  );
   assert.match(text, /haproxy_peer_sync_syncer_ready 0/);
   backend.version = '2.6.12-1+deb12u4'; // the container was replaced by a known version
   await timers.advance(2000);
@@ -198,17 +268,24 @@ test('an HAProxy version the syncer does not know: refused, un-Ready with that r
   await reconciler.stop();
 });
 
-test('a rejected reload: HAProxy\'s own error lines in the failure metric until a reload succeeds', async () => {
+test("a rejected reload: HAProxy's own error lines in the failure metric until a reload succeeds", async () => {
   const { timers, backend, reconciler, metrics } = setup(() => [slice('a')]);
   backend.version = '3.0.11-1+deb13u4';
-  const log = ['[NOTICE]   (7) : haproxy version is 3.0.11-1+deb13u4',
-    "[ALERT]    (7) : config : parsing [peers.cfg:5] : unknown keyword 'x' in 'peers' section", '[WARNING]  (7) : Loading failure!'];
+  const log = [
+    '[NOTICE]   (7) : haproxy version is 3.0.11-1+deb13u4',
+    "[ALERT]    (7) : config : parsing [peers.cfg:5] : unknown keyword 'x' in 'peers' section",
+    '[WARNING]  (7) : Loading failure!',
+  ];
   backend.failNext = 1;
-  backend.failWith = () => new ReloadRejectedError('HAProxy 3.0.11-1+deb13u4 rejected the configuration', log, '3.0.11-1+deb13u4');
+  backend.failWith = () =>
+    new ReloadRejectedError('HAProxy 3.0.11-1+deb13u4 rejected the configuration', log, '3.0.11-1+deb13u4');
   reconciler.start();
   await timers.advance(10);
   const text = await metrics.registry.metrics();
-  assert.match(text, /haproxy_peer_sync_syncer_reload_failure_info\{haproxy_version="3\.0\.11-1\+deb13u4",message="\[ALERT\]    \(7\) : config : parsing \[peers\.cfg:5\] : unknown keyword 'x' in 'peers' section"\} 1/);
+  assert.match(
+    text,
+    /haproxy_peer_sync_syncer_reload_failure_info\{haproxy_version="3\.0\.11-1\+deb13u4",message="\[ALERT\]    \(7\) : config : parsing \[peers\.cfg:5\] : unknown keyword 'x' in 'peers' section"\} 1/,
+  );
   assert.match(text, /haproxy_peer_sync_syncer_reloads_total\{result="failed"\} 1/);
   await timers.advance(1000); // the retry reloads successfully
   const after = await metrics.registry.metrics();
@@ -226,8 +303,14 @@ const fixture = (name: string): SectionStatus => {
   assert.ok(s, name);
   return s;
 };
-const linksUp = (s: SectionStatus): SectionStatus => ({ ...s, peers: s.peers.map((p) => (p.local ? p : { ...p, active: true, lastStatus: 'ESTA' })) });
-for (const v of [{ version: '2.6.12-1+deb12u4', branch: '2.6' }, { version: '3.0.11-1+deb13u4', branch: '3.0' }]) {
+const linksUp = (s: SectionStatus): SectionStatus => ({
+  ...s,
+  peers: s.peers.map((p) => (p.local ? p : { ...p, active: true, lastStatus: 'ESTA' })),
+});
+for (const v of [
+  { version: '2.6.12-1+deb12u4', branch: '2.6' },
+  { version: '3.0.11-1+deb13u4', branch: '3.0' },
+]) {
   const alone = fixture(`show-peers-${v.branch}-started-alone.txt`);
   const untaught = fixture(`show-peers-${v.branch}-reloaded-untaught.txt`);
 
@@ -238,14 +321,18 @@ for (const v of [{ version: '2.6.12-1+deb12u4', branch: '2.6' }, { version: '3.0
     backend.newWorker = () => untaught; // the first pass reloads
     reconciler.start();
     await timers.advance(1000);
-    const reason = 'resync timed out without a teacher, then a reload passed the untaught table on; '
-      + 'no link to ready replicas: p1 (UNKN: it does not declare this replica), p2 (UNKN: it does not declare this replica)';
+    const reason =
+      'resync timed out without a teacher, then a reload passed the untaught table on; ' +
+      'no link to ready replicas: p1 (UNKN: it does not declare this replica), p2 (UNKN: it does not declare this replica)';
     assert.deepEqual(reconciler.readiness(), { ready: false, reason });
     assert.deepEqual(reported(), [reason]);
     backend.reloading = false;
     backend.section = linksUp(untaught); // p1 and p2 declare p3 at last and dial it
     await timers.advance(60_000);
-    assert.deepEqual(reconciler.readiness(), { ready: false, reason: 'resync timed out without a teacher, then a reload passed the untaught table on' });
+    assert.deepEqual(reconciler.readiness(), {
+      ready: false,
+      reason: 'resync timed out without a teacher, then a reload passed the untaught table on',
+    });
     // Another reload hands the same empty table on: still not taught.
     backend.reloading = true;
     backend.newWorker = () => linksUp(untaught);
@@ -286,8 +373,11 @@ for (const v of [{ version: '2.6.12-1+deb12u4', branch: '2.6' }, { version: '3.0
     const F = dialectFor(v.version);
     assert.ok(F.known);
     // Taught by p1, but p2 still refuses (UNKN): not ready, table taught.
-    backend.section = { ...untaught, flags: F.dialect.sectionFlags.remoteFinished | 0x3,
-      peers: untaught.peers.map((p) => (p.name === 'p1' ? { ...p, active: true, lastStatus: 'ESTA' } : p)) };
+    backend.section = {
+      ...untaught,
+      flags: F.dialect.sectionFlags.remoteFinished | 0x3,
+      peers: untaught.peers.map((p) => (p.name === 'p1' ? { ...p, active: true, lastStatus: 'ESTA' } : p)),
+    };
     reconciler.start();
     await timers.advance(1000);
     assert.match(reconciler.readiness().reason, /^links not established: p2 \(UNKN/);
@@ -295,7 +385,14 @@ for (const v of [{ version: '2.6.12-1+deb12u4', branch: '2.6' }, { version: '3.0
     backend.reloading = true;
     backend.newWorker = () => linksUp(untaught);
     const starting = slice('p1', 'p2', 'p3', 'p4');
-    cache = [{ ...starting, endpoints: (starting.endpoints ?? []).map((e) => (e.targetRef?.name === 'p4' ? { ...e, conditions: { ready: false } } : e)) }];
+    cache = [
+      {
+        ...starting,
+        endpoints: (starting.endpoints ?? []).map((e) =>
+          e.targetRef?.name === 'p4' ? { ...e, conditions: { ready: false } } : e,
+        ),
+      },
+    ];
     reconciler.notify();
     await timers.advance(2000);
     assert.deepEqual(reconciler.readiness(), { ready: true, reason: 'ready' });
@@ -319,7 +416,10 @@ for (const v of [{ version: '2.6.12-1+deb12u4', branch: '2.6' }, { version: '3.0
     backend.reloading = true;
     backend.newWorker = () => linksUp(untaught);
     await timers.advance(60_000); // the periodic pass notices the new master
-    assert.deepEqual(reconciler.readiness(), { ready: false, reason: 'resync timed out without a teacher, then a reload passed the untaught table on' });
+    assert.deepEqual(reconciler.readiness(), {
+      ready: false,
+      reason: 'resync timed out without a teacher, then a reload passed the untaught table on',
+    });
     await reconciler.stop();
   });
 }
@@ -339,7 +439,8 @@ test('a syncer started after HAProxy was reloaded cannot know what the reload ha
 test('errors: every code the syncer counts starts at 0; a retryable one is retried with backoff, one that is not at the slowest pace', async () => {
   const { timers, backend, reconciler, metrics } = setup(() => [slice('a')]);
   const text = await metrics.registry.metrics();
-  for (const code of countedCodes('syncer')) assert.match(text, new RegExp(`^haproxy_peer_sync_syncer_errors_total\\{code="${code}"\\} 0$`, 'm'), code);
+  for (const code of countedCodes('syncer'))
+    assert.match(text, new RegExp(`^haproxy_peer_sync_syncer_errors_total\\{code="${code}"\\} 0$`, 'm'), code);
   // A rejected reload (retryable): the next pass within the first backoff step (100 ms); that one meets a
   // Data Plane API that refuses the request itself (400: asking again soon cannot help): retried after the cap (1 s).
   const failures = [

@@ -9,7 +9,7 @@
  * The clock and the backend are injected; tests drive it with fakes.
  */
 import type { V1EndpointSlice } from '@kubernetes/client-node';
-import { AppError, ERRORS } from '../common/errors.ts';
+import { AppError, ERRORS, RELOAD_FAILURE_CODES } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { Coalescer, realTimers, type Timers } from './coalescer.ts';
@@ -19,7 +19,6 @@ import { KNOWN_BRANCHES, describeSectionFlags, type HaproxyDialect } from './hap
 import type { SyncerMetrics } from './metrics.ts';
 import { diffPeers, formatAddress, isEmptyDiff, type Peer } from './peers.ts';
 import { NEEDS_RESTART, taughtVerdict, verdictReason, type SectionStatus, type WorkerHistory } from './show-peers.ts';
-import { RELOAD_FAILURE_CODES } from './status.ts';
 import { sameMaster, type MasterInstance } from './show-proc.ts';
 
 export interface ReconcilerOptions {
@@ -93,7 +92,13 @@ export class Reconciler {
   constructor(opts: ReconcilerOptions) {
     this.#o = opts;
     this.#timers = opts.timers ?? realTimers;
-    this.#coalescer = new Coalescer({ quietMs: opts.quietMs, maxMs: opts.maxMs, timers: this.#timers, fire: () => this.#kick(), leading: opts.leadingEdge === true });
+    this.#coalescer = new Coalescer({
+      quietMs: opts.quietMs,
+      maxMs: opts.maxMs,
+      timers: this.#timers,
+      fire: () => this.#kick(),
+      leading: opts.leadingEdge === true,
+    });
   }
 
   /** The slice cache changed: reconcile now when idle, else when the burst it belongs to is over. */
@@ -104,7 +109,11 @@ export class Reconciler {
   /** Starts the periodic pass and runs one at once (a no-op until the first list). */
   start(): void {
     const every = this.#o.resyncMs ?? 5_000;
-    const tick = (): void => { if (this.#stopped) return; this.#kick(); this.#resync = this.#timers.setTimeout(tick, every); };
+    const tick = (): void => {
+      if (this.#stopped) return;
+      this.#kick();
+      this.#resync = this.#timers.setTimeout(tick, every);
+    };
     this.#resync = this.#timers.setTimeout(tick, every);
     this.#kick();
   }
@@ -113,7 +122,8 @@ export class Reconciler {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#coalescer.cancel();
-    for (const t of [this.#retry, this.#resync, this.#readinessTimer]) if (t !== undefined) this.#timers.clearTimeout(t);
+    for (const t of [this.#retry, this.#resync, this.#readinessTimer])
+      if (t !== undefined) this.#timers.clearTimeout(t);
     await this.#inFlight;
   }
 
@@ -132,8 +142,14 @@ export class Reconciler {
   #kick(): void {
     if (this.#stopped) return;
     // A periodic or retry pass due while one runs: the coalescer runs it after this one (a pass is a pass).
-    if (this.#inFlight !== undefined) { this.#coalescer.poke(); return; }
-    if (this.#retry !== undefined) { this.#timers.clearTimeout(this.#retry); this.#retry = undefined; }
+    if (this.#inFlight !== undefined) {
+      this.#coalescer.poke();
+      return;
+    }
+    if (this.#retry !== undefined) {
+      this.#timers.clearTimeout(this.#retry);
+      this.#retry = undefined;
+    }
     // No pass before the first list (the watch notifies after it), so the first list is applied at once.
     if (this.#o.slices() === undefined) return;
     // Every pass, whoever starts it, reads the whole cache: the coalescer counts it (idle, pending changes).
@@ -144,14 +160,20 @@ export class Reconciler {
       // reload then costs one more reload, not one per event.
       if (!this.#stopped) this.#coalescer.passEnded();
       // After the pass, not inside it: the verdict then knows of any reload the pass made.
-      if (this.#readinessDue) { this.#readinessDue = false; this.#checkReadiness(); }
+      if (this.#readinessDue) {
+        this.#readinessDue = false;
+        this.#checkReadiness();
+      }
     });
   }
 
   #schedule(ms: number): void {
     if (this.#stopped) return;
     if (this.#retry !== undefined) this.#timers.clearTimeout(this.#retry);
-    this.#retry = this.#timers.setTimeout(() => { this.#retry = undefined; this.#kick(); }, ms);
+    this.#retry = this.#timers.setTimeout(() => {
+      this.#retry = undefined;
+      this.#kick();
+    }, ms);
   }
 
   async #pass(): Promise<void> {
@@ -171,14 +193,24 @@ export class Reconciler {
     try {
       const result = await this.#o.backend.sync(desired.peers);
       metrics.appliedPeers.set(result.applied.length);
-      if (result.reloaded) { metrics.reloads.inc({ result: 'succeeded' }); metrics.reloadFailure.clear(); }
+      if (result.reloaded) {
+        metrics.reloads.inc({ result: 'succeeded' });
+        metrics.reloadFailure.clear();
+      }
       const diff = diffPeers(result.before, desired.peers, self.name);
       if ((result.fileChanged || result.reloaded) && !isEmptyDiff(diff)) {
-        log.info({
-          added: diff.added.map(show), removed: diff.removed.map(show), changed: diff.changed.map(show),
-          peers: desired.peers.length, reloaded: result.reloaded, haproxyRunning: result.running,
-          ...(result.resyncWaitedMs ? { waitedForResyncMs: result.resyncWaitedMs } : {}),
-        }, 'peers changed');
+        log.info(
+          {
+            added: diff.added.map(show),
+            removed: diff.removed.map(show),
+            changed: diff.changed.map(show),
+            peers: desired.peers.length,
+            reloaded: result.reloaded,
+            haproxyRunning: result.running,
+            ...(result.resyncWaitedMs ? { waitedForResyncMs: result.resyncWaitedMs } : {}),
+          },
+          'peers changed',
+        );
       }
       metrics.reconciles.inc({ result: 'success' });
       this.#attempt = 0;
@@ -188,7 +220,10 @@ export class Reconciler {
         // lesson within a second; a refused connect on a unix socket costs next to nothing.
         const delay = Math.min(backoffDelay(this.#waitAttempt++, this.#o.backoff), this.#o.waitForHaproxyMaxMs ?? 400);
         const level = this.#waitAttempt === 1 || this.#waitAttempt % 50 === 0 ? 'info' : 'debug';
-        log[level]({ attempt: this.#waitAttempt, retryInMs: delay }, 'HAProxy master socket not answering yet; peers file is in place for its start');
+        log[level](
+          { attempt: this.#waitAttempt, retryInMs: delay },
+          'HAProxy master socket not answering yet; peers file is in place for its start',
+        );
         this.#reason = 'waiting for HAProxy to start';
         this.#schedule(delay);
         return;
@@ -197,10 +232,14 @@ export class Reconciler {
       this.#waitAttempt = 0;
       this.#learnVersion(result.haproxy);
       const instance = result.instance;
-      const newMaster = instance !== undefined && (this.#instance === undefined || !sameMaster(this.#instance, instance));
+      const newMaster =
+        instance !== undefined && (this.#instance === undefined || !sameMaster(this.#instance, instance));
       if (newMaster && this.#instance !== undefined && this.#firstSuccess) {
         // A restarted HAProxy (not a reload) starts with an empty table: ready again only once re-taught.
-        log.warn({ before: this.#instance, now: instance }, 'HAProxy restarted: unready until its tables are taught again');
+        log.warn(
+          { before: this.#instance, now: instance },
+          'HAProxy restarted: unready until its tables are taught again',
+        );
         this.#firstSuccess = false;
         this.#taught = false;
         metrics.ready.set(0);
@@ -218,7 +257,10 @@ export class Reconciler {
         this.#noReadyOtherAtStart = !desired.peers.some((p) => p.name !== self.name && p.ready === true);
         this.#reason = 'waiting for the tables to be taught';
       }
-      if (result.reloaded) { this.#reloaded(result.replaced); this.#o.onOutcome?.({ kind: 'reloaded' }); }
+      if (result.reloaded) {
+        this.#reloaded(result.replaced);
+        this.#o.onOutcome?.({ kind: 'reloaded' });
+      }
       this.#readinessDue = true;
     } catch (err) {
       const code = err instanceof AppError ? err.code : ERRORS.HPS_UNEXPECTED.code;
@@ -227,18 +269,29 @@ export class Reconciler {
       // The catalogue says whether trying again soon can help (an error of ours that does not say: a bug,
       // retried as if it could); when it cannot, the level-triggered pass still retries, at the slowest pace.
       const retryable = err instanceof AppError ? err.retryable : ERRORS.HPS_UNEXPECTED.retryable;
-      const delay = retryable ? backoffDelay(this.#attempt++, this.#o.backoff) : (this.#o.backoff ?? DEFAULT_BACKOFF).maxMs;
+      const delay = retryable
+        ? backoffDelay(this.#attempt++, this.#o.backoff)
+        : (this.#o.backoff ?? DEFAULT_BACKOFF).maxMs;
       this.#o.onOutcome?.({ kind: 'error', code, message: err instanceof Error ? err.message : String(err) });
       if (err instanceof UnknownVersionError) {
         this.#refuseVersion(err);
       } else if (err instanceof ReloadRejectedError) {
         metrics.reloads.inc({ result: 'failed' });
         // HAProxy's own words (3.0 returns them with the reload; 2.6 does not).
-        metrics.reloadFailure.set({ haproxy_version: err.haproxyVersion, message: err.reasons.join('\n') || 'rejected (no error lines returned by this HAProxy version)' });
-        log.error({ err, haproxyLog: err.haproxyLog, attempt: this.#attempt, retryInMs: delay }, 'HAProxy rejected the new configuration; the previous worker keeps serving');
+        metrics.reloadFailure.set({
+          haproxy_version: err.haproxyVersion,
+          message: err.reasons.join('\n') || 'rejected (no error lines returned by this HAProxy version)',
+        });
+        log.error(
+          { err, haproxyLog: err.haproxyLog, attempt: this.#attempt, retryInMs: delay },
+          'HAProxy rejected the new configuration; the previous worker keeps serving',
+        );
       } else {
         if (RELOAD_FAILURE_CODES.has(code)) metrics.reloads.inc({ result: 'failed' });
-        log[retryable ? 'warn' : 'error']({ err, attempt: this.#attempt, retryInMs: delay }, 'reconcile failed; retrying');
+        log[retryable ? 'warn' : 'error'](
+          { err, attempt: this.#attempt, retryInMs: delay },
+          'reconcile failed; retrying',
+        );
       }
       this.#schedule(delay);
     } finally {
@@ -250,7 +303,10 @@ export class Reconciler {
   #learnVersion(d: HaproxyDialect | undefined): void {
     if (d === undefined) return;
     if (d.version !== this.#dialect?.version) {
-      this.#o.log.info({ version: d.version, branch: d.branch, reload: d.reload }, 'HAProxy version known: its section flags and reload answer are read as in this version');
+      this.#o.log.info(
+        { version: d.version, branch: d.branch, reload: d.reload },
+        'HAProxy version known: its section flags and reload answer are read as in this version',
+      );
       this.#o.metrics.haproxy.set({ version: d.version, branch: d.branch, known: 'true' });
     }
     this.#dialect = d;
@@ -291,11 +347,17 @@ export class Reconciler {
   #reloaded(replaced: SectionStatus | undefined): void {
     this.#workerGeneration++;
     const dialect = this.#dialect;
-    const taught = this.#taught
-      || (dialect !== undefined && taughtVerdict(replaced, dialect, this.#others(), this.#history()).tableTaught);
+    const taught =
+      this.#taught ||
+      (dialect !== undefined && taughtVerdict(replaced, dialect, this.#others(), this.#history()).tableTaught);
     if (!taught) {
-      this.#o.log.info({ replacedSectionFlags: replaced === undefined || dialect === undefined ? undefined : describeSectionFlags(replaced.flags, dialect) },
-        'reloaded before this replica was taught: the old worker\'s lesson to the new one does not count');
+      this.#o.log.info(
+        {
+          replacedSectionFlags:
+            replaced === undefined || dialect === undefined ? undefined : describeSectionFlags(replaced.flags, dialect),
+        },
+        "reloaded before this replica was taught: the old worker's lesson to the new one does not count",
+      );
     }
     this.#predecessorTaught = taught;
   }
@@ -310,11 +372,15 @@ export class Reconciler {
     this.#readinessLoop = true;
     const check = async (): Promise<void> => {
       this.#readinessTimer = undefined;
-      if (this.#taught || this.#stopped) { this.#readinessLoop = false; return; }
+      if (this.#taught || this.#stopped) {
+        this.#readinessLoop = false;
+        return;
+      }
       const dialect = this.#dialect;
       if (dialect === undefined) {
         // A refused version: the pass set the reason. Else a backend that cannot tell: never guess either.
-        if (this.#refusedVersion === '') this.#reason = 'HAProxy did not report its version: its section flags are not interpreted';
+        if (this.#refusedVersion === '')
+          this.#reason = 'HAProxy did not report its version: its section flags are not interpreted';
         this.#readinessLoop = false;
         return;
       }
@@ -330,14 +396,20 @@ export class Reconciler {
       const generation = this.#workerGeneration;
       const section = await this.#o.backend.showPeers().catch(() => undefined);
       if (afterPass()) return;
-      if (generation !== this.#workerGeneration) { void check(); return; } // a pass came and went meanwhile
+      if (generation !== this.#workerGeneration) {
+        void check();
+        return;
+      } // a pass came and went meanwhile
       const verdict = taughtVerdict(section, dialect, this.#others(), this.#history());
       const reason = verdictReason(verdict);
       const flags = section === undefined ? undefined : describeSectionFlags(section.flags, dialect);
       if (verdict.taught) {
         this.#taught = true;
         this.#o.metrics.ready.set(1);
-        this.#o.log.info({ reason, verdict: verdict.kind, haproxy: dialect.version, sectionFlags: flags }, 'tables taught: ready');
+        this.#o.log.info(
+          { reason, verdict: verdict.kind, haproxy: dialect.version, sectionFlags: flags },
+          'tables taught: ready',
+        );
         this.#readinessLoop = false;
         return;
       }
@@ -345,12 +417,20 @@ export class Reconciler {
         // HAProxy never asks again once its resync ended: only a restart of HAProxy can teach it now.
         if (NEEDS_RESTART.has(verdict.kind)) {
           this.#o.onOutcome?.({ kind: 'untaught', reason });
-          this.#o.log.warn({ reason, verdict: verdict.kind, sectionFlags: flags }, 'this replica ended its table resync without a teacher while ready replicas exist; it stays unready until HAProxy restarts (delete the pod)');
+          this.#o.log.warn(
+            { reason, verdict: verdict.kind, sectionFlags: flags },
+            'this replica ended its table resync without a teacher while ready replicas exist; it stays unready until HAProxy restarts (delete the pod)',
+          );
         } else this.#o.log.debug({ reason, verdict: verdict.kind, sectionFlags: flags }, 'not ready yet');
       }
       this.#reason = reason;
-      if (this.#stopped) { this.#readinessLoop = false; return; }
-      this.#readinessTimer = this.#timers.setTimeout(() => { void check(); }, this.#o.readinessPollMs ?? 250);
+      if (this.#stopped) {
+        this.#readinessLoop = false;
+        return;
+      }
+      this.#readinessTimer = this.#timers.setTimeout(() => {
+        void check();
+      }, this.#o.readinessPollMs ?? 250);
     };
     void check();
   }

@@ -53,9 +53,15 @@ export function parseShowPeers(text: string): SectionStatus[] {
       const appState = /\bapp_state=(\S+)/.exec(line)?.[1];
       const learnState = /\blearn_state=(\S+)/.exec(line)?.[1];
       current.peers.push({
-        name: peer[1] ?? '', local: peer[2] === 'local', active: peer[3] === 'active',
-        host: addr?.host, port: addr?.port, lastStatus: /\blast_status=(\S+)/.exec(line)?.[1] ?? '', state: undefined,
-        ...(appState === undefined ? {} : { appState }), ...(learnState === undefined ? {} : { learnState }),
+        name: peer[1] ?? '',
+        local: peer[2] === 'local',
+        active: peer[3] === 'active',
+        host: addr?.host,
+        port: addr?.port,
+        lastStatus: /\blast_status=(\S+)/.exec(line)?.[1] ?? '',
+        state: undefined,
+        ...(appState === undefined ? {} : { appState }),
+        ...(learnState === undefined ? {} : { learnState }),
       });
       continue;
     }
@@ -93,8 +99,17 @@ export function isEstablished(p: PeerStatus): boolean {
  * `by-previous-worker` (itself taught), `started-with-no-ready-other` (links established).
  */
 export type VerdictKind =
-  | 'no-section' | 'resync-unfinished' | 'resync-in-progress' | 'resync-timed-out' | 'reload-passed-untaught' | 'links-down'
-  | 'alone' | 'no-ready-other' | 'by-peer' | 'by-previous-worker' | 'started-with-no-ready-other';
+  | 'no-section'
+  | 'resync-unfinished'
+  | 'resync-in-progress'
+  | 'resync-timed-out'
+  | 'reload-passed-untaught'
+  | 'links-down'
+  | 'alone'
+  | 'no-ready-other'
+  | 'by-peer'
+  | 'by-previous-worker'
+  | 'started-with-no-ready-other';
 
 /** Kinds after which only a restart of HAProxy can teach the replica: worth an operator's attention. */
 export const NEEDS_RESTART: ReadonlySet<VerdictKind> = new Set(['resync-timed-out', 'reload-passed-untaught']);
@@ -118,7 +133,7 @@ const SENTENCES: Readonly<Record<VerdictKind, string>> = {
   'resync-timed-out': 'resync timed out without a teacher',
   'reload-passed-untaught': 'resync timed out without a teacher, then a reload passed the untaught table on',
   'links-down': 'links not established',
-  'alone': 'no other replica to learn from',
+  alone: 'no other replica to learn from',
   'no-ready-other': 'no other replica is ready; resync over',
   'by-peer': 'taught by a peer; links established',
   'by-previous-worker': 'taught by the previous worker, itself taught; links established',
@@ -129,7 +144,9 @@ const SENTENCES: Readonly<Record<VerdictKind, string>> = {
 export function verdictReason(v: TaughtVerdict): string {
   const sentence = SENTENCES[v.kind];
   if (v.linksDown.length === 0) return sentence;
-  return v.kind === 'links-down' ? `${sentence}: ${v.linksDown.join(', ')}` : `${sentence}; no link to ready replicas: ${v.linksDown.join(', ')}`;
+  return v.kind === 'links-down'
+    ? `${sentence}: ${v.linksDown.join(', ')}`
+    : `${sentence}; no link to ready replicas: ${v.linksDown.join(', ')}`;
 }
 
 /**
@@ -207,17 +224,32 @@ function linkProblem(name: string, s: PeerStatus | undefined): string {
  * @param others the desired peers except this pod (with their `ready` condition)
  * @param history what the caller knows of this worker beyond its flags (see WorkerHistory)
  */
-export function taughtVerdict(section: SectionStatus | undefined, dialect: HaproxyDialect, others: readonly Peer[], history: WorkerHistory = {}): TaughtVerdict {
-  const verdict = (kind: VerdictKind, taught: boolean, tableTaught: boolean, linksDown: readonly string[] = []): TaughtVerdict => ({ taught, tableTaught, kind, linksDown });
+export function taughtVerdict(
+  section: SectionStatus | undefined,
+  dialect: HaproxyDialect,
+  others: readonly Peer[],
+  history: WorkerHistory = {},
+): TaughtVerdict {
+  const verdict = (
+    kind: VerdictKind,
+    taught: boolean,
+    tableTaught: boolean,
+    linksDown: readonly string[] = [],
+  ): TaughtVerdict => ({ taught, tableTaught, kind, linksDown });
   if (section === undefined) return verdict('no-section', false, false);
   if (others.length === 0) return verdict('alone', true, true);
   const f = section.flags;
   const F = dialect.sectionFlags;
   const over = (f & F.remoteResyncDone) !== 0;
   const readyOthers = others.filter((p) => p.ready === true);
-  if (readyOthers.length === 0) return over ? verdict('no-ready-other', true, true) : verdict('resync-unfinished', false, false);
+  if (readyOthers.length === 0)
+    return over ? verdict('no-ready-other', true, true) : verdict('resync-unfinished', false, false);
   const byName = new Map(section.peers.map((p) => [p.name, p]));
-  const down = readyOthers.filter((p) => { const s = byName.get(p.name); return s === undefined || !handshakeAccepted(s); })
+  const down = readyOthers
+    .filter((p) => {
+      const s = byName.get(p.name);
+      return s === undefined || !handshakeAccepted(s);
+    })
     .map((p) => linkProblem(p.name, byName.get(p.name)));
   const byRemote = (f & F.remoteFinished) !== 0;
   const byOldWorker = (f & F.localFinished) !== 0;
@@ -229,5 +261,9 @@ export function taughtVerdict(section: SectionStatus | undefined, dialect: Hapro
     return verdict('resync-in-progress', false, false, down);
   }
   if (down.length > 0) return verdict('links-down', false, true, down);
-  return verdict(byRemote ? 'by-peer' : byTaughtOldWorker ? 'by-previous-worker' : 'started-with-no-ready-other', true, true);
+  return verdict(
+    byRemote ? 'by-peer' : byTaughtOldWorker ? 'by-previous-worker' : 'started-with-no-ready-other',
+    true,
+    true,
+  );
 }

@@ -1,14 +1,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { failureLines, masterInstance, parseReloadAnswer, parseShowProc, reloadOutcome, sameMaster } from './show-proc.ts';
+import {
+  failureLines,
+  masterInstance,
+  parseReloadAnswer,
+  parseShowProc,
+  reloadOutcome,
+  sameMaster,
+} from './show-proc.ts';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 const failed = parseShowProc(fixture('show-proc-2.6-failed.txt'));
 const ok = parseShowProc(fixture('show-proc-2.6-ok.txt'));
 
 test('parses the master line (with the version), current and old workers', () => {
-  assert.deepEqual(failed, { masterPid: 18645, reloads: 2, failed: 1, workers: [18657], oldWorkers: [18648], version: '2.6.12-1+deb12u4', uptimeSeconds: 2 });
+  assert.deepEqual(failed, {
+    masterPid: 18645,
+    reloads: 2,
+    failed: 1,
+    workers: [18657],
+    oldWorkers: [18648],
+    version: '2.6.12-1+deb12u4',
+    uptimeSeconds: 2,
+  });
   assert.deepEqual(ok?.oldWorkers, [18657, 18648]);
   assert.equal(parseShowProc('Unknown command'), undefined);
 });
@@ -33,7 +48,7 @@ test('reload outcome: pending until the counter moves, failed when failures are 
   assert.equal(reloadOutcome(failed, { ...ok, masterPid: 1, reloads: 0 }), 'succeeded');
 });
 
-test('3.0\'s synchronous reload answer: Success=1 with the load log, Success=0 with HAProxy\'s own error lines', () => {
+test("3.0's synchronous reload answer: Success=1 with the load log, Success=0 with HAProxy's own error lines", () => {
   const good = parseReloadAnswer(fixture('reload-3.0-ok.txt'));
   assert.equal(good?.success, true);
   assert.match(good?.log.join('\n') ?? '', /New worker \(\d+\) forked[\s\S]*Loading success\./);
@@ -41,12 +56,17 @@ test('3.0\'s synchronous reload answer: Success=1 with the load log, Success=0 w
   assert.ok(bad);
   assert.equal(bad.success, false);
   assert.equal(bad.log.length, 6);
-  assert.deepEqual(failureLines(bad.log).map((l) => l.replace(/\(\d+\)/, '(pid)')), [
-    "[ALERT]    (pid) : config : parsing [p1.cfg:20] : unknown keyword 'this-is-not-a-keyword' in 'peers' section",
-    '[ALERT]    (pid) : config : Error(s) found in configuration file : p1.cfg',
-    '[ALERT]    (pid) : config : Fatal errors found in configuration.',
+  assert.deepEqual(
+    failureLines(bad.log).map((l) => l.replace(/\(\d+\)/, '(pid)')),
+    [
+      "[ALERT]    (pid) : config : parsing [p1.cfg:20] : unknown keyword 'this-is-not-a-keyword' in 'peers' section",
+      '[ALERT]    (pid) : config : Error(s) found in configuration file : p1.cfg',
+      '[ALERT]    (pid) : config : Fatal errors found in configuration.',
+    ],
+  );
+  assert.deepEqual(failureLines(['[NOTICE]   (1) : x', '[WARNING]  (1) : Loading failure!']), [
+    '[WARNING]  (1) : Loading failure!',
   ]);
-  assert.deepEqual(failureLines(['[NOTICE]   (1) : x', '[WARNING]  (1) : Loading failure!']), ['[WARNING]  (1) : Loading failure!']);
   // 2.6 answers nothing; a dropped connection neither.
   assert.equal(parseReloadAnswer(''), undefined);
   assert.equal(parseReloadAnswer('Unknown command'), undefined);
@@ -61,9 +81,15 @@ test('a master is known by its pid and start time: a reload keeps both, a restar
   const first = masterInstance({ ...ok, masterPid: 1, uptimeSeconds: 100 }, 1_000_000);
   assert.deepEqual(first, { pid: 1, startedAtMs: 900_000, reloads: 3 });
   // Read again 30.4 s later, reloaded meanwhile: uptime 130 (rounded down).
-  assert.equal(sameMaster(first, masterInstance({ ...ok, masterPid: 1, reloads: 4, uptimeSeconds: 130 }, 1_030_400)), true);
+  assert.equal(
+    sameMaster(first, masterInstance({ ...ok, masterPid: 1, reloads: 4, uptimeSeconds: 130 }, 1_030_400)),
+    true,
+  );
   // The container restarted: PID 1 again (the entrypoint execs HAProxy), 12 s old.
-  assert.equal(sameMaster(first, masterInstance({ ...ok, masterPid: 1, reloads: 0, uptimeSeconds: 12 }, 1_030_400)), false);
+  assert.equal(
+    sameMaster(first, masterInstance({ ...ok, masterPid: 1, reloads: 0, uptimeSeconds: 12 }, 1_030_400)),
+    false,
+  );
   assert.equal(sameMaster(first, { ...first, pid: 2 }), false);
   // Restarted within the uptime's slack: its reload counter started again from 0.
   assert.equal(sameMaster(first, { ...first, reloads: 0, startedAtMs: 901_000 }), false);

@@ -28,7 +28,9 @@ export interface ProcInfo {
 
 /** Undefined when the text has no master line (not a master CLI, or a truncated answer). */
 export function parseShowProc(text: string): ProcInfo | undefined {
-  let master: { pid: number; reloads: number; failed: number; version: string | undefined; uptime: string | undefined } | undefined;
+  let master:
+    | { pid: number; reloads: number; failed: number; version: string | undefined; uptime: string | undefined }
+    | undefined;
   const workers: number[] = [];
   const oldWorkers: number[] = [];
   let block: 'workers' | 'old' | 'other' = 'other';
@@ -39,13 +41,23 @@ export function parseShowProc(text: string): ProcInfo | undefined {
       continue;
     }
     const m = /^(\d+)\s+master\s+(\d+)(?:\s*\[failed:\s*(\d+)\])?(?:\s+(\S+)\s+(\S+))?/.exec(t);
-    if (m) { master = { pid: Number(m[1]), reloads: Number(m[2]), failed: Number(m[3] ?? 0), uptime: m[4], version: m[5] }; continue; }
+    if (m) {
+      master = { pid: Number(m[1]), reloads: Number(m[2]), failed: Number(m[3] ?? 0), uptime: m[4], version: m[5] };
+      continue;
+    }
     const w = /^(\d+)\s+worker\b/.exec(t);
     if (w) (block === 'old' ? oldWorkers : workers).push(Number(w[1]));
   }
   if (master === undefined) return undefined;
-  return { masterPid: master.pid, reloads: master.reloads, failed: master.failed, workers, oldWorkers, version: master.version,
-    uptimeSeconds: parseUptime(master.uptime) };
+  return {
+    masterPid: master.pid,
+    reloads: master.reloads,
+    failed: master.failed,
+    workers,
+    oldWorkers,
+    version: master.version,
+    uptimeSeconds: parseUptime(master.uptime),
+  };
 }
 
 /** `0d00h00m13s` → 13; undefined when not in that form. */
@@ -68,7 +80,11 @@ export interface MasterInstance {
 }
 
 export function masterInstance(proc: ProcInfo, nowMs: number): MasterInstance {
-  return { pid: proc.masterPid, startedAtMs: proc.uptimeSeconds === undefined ? undefined : nowMs - proc.uptimeSeconds * 1000, reloads: proc.reloads };
+  return {
+    pid: proc.masterPid,
+    startedAtMs: proc.uptimeSeconds === undefined ? undefined : nowMs - proc.uptimeSeconds * 1000,
+    reloads: proc.reloads,
+  };
 }
 
 /**

@@ -5,13 +5,26 @@ import type { Peer } from './peers.ts';
 
 const peer = (name: string, ready: boolean): Peer => ({ name, host: '10.0.0.9', port: 10000, ready });
 const opts = (over: Partial<StartupGateOptions>): StartupGateOptions => ({
-  localName: 'me', desired: () => [peer('me', false), peer('a', true), peer('b', false)],
-  probe: async () => 200, haproxyRunning: async () => false, now: () => 0, maxWaitMs: 30_000, ...over,
+  localName: 'me',
+  desired: () => [peer('me', false), peer('a', true), peer('b', false)],
+  probe: async () => 200,
+  haproxyRunning: async () => false,
+  now: () => 0,
+  maxWaitMs: 30_000,
+  ...over,
 });
 
 test('opens once every ready replica accepts our name; not-ready ones are not asked', async () => {
   const asked: string[] = [];
-  const v = await evaluateGate(opts({ probe: async (p) => { asked.push(p.name); return 200; } }), 0);
+  const v = await evaluateGate(
+    opts({
+      probe: async (p) => {
+        asked.push(p.name);
+        return 200;
+      },
+    }),
+    0,
+  );
   assert.equal(v.open, true);
   assert.deepEqual(asked, ['a']);
 });

@@ -35,7 +35,8 @@ export async function evaluateGate(o: StartupGateOptions, startedAt: number): Pr
   const codes = await Promise.all(ready.map(async (p) => [p.name, await o.probe(p)] as const));
   const missing = codes.filter(([, code]) => code !== 200).map(([name, code]) => `${name}(${code ?? 'no answer'})`);
   if (missing.length === 0) return { open: true, reason: `declared by every ready replica (${ready.length})` };
-  if (o.now() - startedAt >= o.maxWaitMs) return { open: true, reason: `gave up waiting after ${o.maxWaitMs} ms for: ${missing.join(', ')}` };
+  if (o.now() - startedAt >= o.maxWaitMs)
+    return { open: true, reason: `gave up waiting after ${o.maxWaitMs} ms for: ${missing.join(', ')}` };
   return { open: false, reason: `not yet declared by: ${missing.join(', ')}` };
 }
 
@@ -59,10 +60,20 @@ export class StartupGate {
     const startedAt = this.#o.now();
     const tick = async (): Promise<void> => {
       if (this.#stopped) return;
-      const v = await evaluateGate(this.#o, startedAt).catch((err: unknown) => ({ open: false as const, reason: `gate check failed: ${(err as Error).message}` }));
+      const v = await evaluateGate(this.#o, startedAt).catch((err: unknown) => ({
+        open: false as const,
+        reason: `gate check failed: ${(err as Error).message}`,
+      }));
       this.#reason = v.reason;
-      if (v.open) { this.#open = true; this.#onOpen(v.reason); return; }
-      if (!this.#stopped) this.#timer = setTimeout(() => { void tick(); }, this.#intervalMs);
+      if (v.open) {
+        this.#open = true;
+        this.#onOpen(v.reason);
+        return;
+      }
+      if (!this.#stopped)
+        this.#timer = setTimeout(() => {
+          void tick();
+        }, this.#intervalMs);
     };
     void tick();
   }

@@ -4,7 +4,7 @@
  * built from what HAProxy answered (`@1 show peers`, `@1 show table`), the reconciler's desired peers and
  * readiness, and the outcomes it reported (reloads, errors), with the clock passed in.
  */
-import { ERRORS } from '../common/errors.ts';
+import { ERRORS, RELOAD_FAILURE_CODES } from '../common/errors.ts';
 import type { ReconcileOutcome } from './reconciler.ts';
 import { formatAddress, type Peer } from './peers.ts';
 import { isEstablished, parseShowPeers } from './show-peers.ts';
@@ -42,9 +42,6 @@ export interface SyncerStatus {
   readonly lastError: { readonly at: string; readonly code: string; readonly message: string } | null;
 }
 
-/** Error codes that mean a reload was asked for and did not happen (syncer/direct.ts, dataplaneapi.ts). */
-export const RELOAD_FAILURE_CODES: ReadonlySet<string> = new Set([ERRORS.HPS_RELOAD_FAILED.code, ERRORS.HPS_RELOAD_TIMEOUT.code]);
-
 /** Longest error message kept (the reconciler's own messages; HAProxy's error lines may be many). */
 const MESSAGE_MAX = 1000;
 
@@ -69,8 +66,12 @@ export class OutcomeLog {
     }
   }
 
-  get lastReload(): SyncerStatus['lastReload'] { return this.#lastReload; }
-  get lastError(): SyncerStatus['lastError'] { return this.#lastError; }
+  get lastReload(): SyncerStatus['lastReload'] {
+    return this.#lastReload;
+  }
+  get lastError(): SyncerStatus['lastError'] {
+    return this.#lastError;
+  }
 }
 
 /**
@@ -82,7 +83,10 @@ export function sectionTables(showPeers: string, section: string): string[] {
   let inSection = false;
   for (const line of showPeers.split('\n')) {
     const header = /^0x[0-9a-f]+: \[[^\]]*\] id=(\S+) /.exec(line);
-    if (header) { inSection = header[1] === section; continue; }
+    if (header) {
+      inSection = header[1] === section;
+      continue;
+    }
     const table = /^\s+table:0x[0-9a-f]+ id=(\S+)/.exec(line);
     if (inSection && table?.[1] !== undefined) names.add(table[1]);
   }
@@ -118,10 +122,15 @@ const byName = (a: PeerRef, b: PeerRef): number => (a.name < b.name ? -1 : a.nam
 
 /** The /status document for one moment. */
 export function buildStatus(input: StatusInput): SyncerStatus {
-  const live = input.showPeers === undefined ? undefined : parseShowPeers(input.showPeers).find((s) => s.name === input.section);
-  const tableNames = input.showPeers === undefined || live === undefined ? undefined : sectionTables(input.showPeers, input.section);
+  const live =
+    input.showPeers === undefined ? undefined : parseShowPeers(input.showPeers).find((s) => s.name === input.section);
+  const tableNames =
+    input.showPeers === undefined || live === undefined ? undefined : sectionTables(input.showPeers, input.section);
   const used = input.showTable === undefined ? undefined : parseTableList(input.showTable);
-  const tables = tableNames === undefined || used === undefined ? null : tableNames.map((name) => ({ name, entries: used.get(name) ?? 0 }));
+  const tables =
+    tableNames === undefined || used === undefined
+      ? null
+      : tableNames.map((name) => ({ name, entries: used.get(name) ?? 0 }));
   const remotes = live?.peers.filter((p) => !p.local);
   return {
     version: 1,
@@ -132,9 +141,19 @@ export function buildStatus(input: StatusInput): SyncerStatus {
     ready: input.readiness.ready,
     reason: input.readiness.reason,
     haproxyRunning: input.showPeers !== undefined,
-    declared: live === undefined ? null
-      : live.peers.map((p) => ({ name: p.name, address: p.host === undefined || p.port === undefined ? '' : formatAddress(p.host, p.port) })).sort(byName),
-    expected: input.expected === undefined ? null : input.expected.map((p) => ({ name: p.name, address: formatAddress(p.host, p.port) })).sort(byName),
+    declared:
+      live === undefined
+        ? null
+        : live.peers
+            .map((p) => ({
+              name: p.name,
+              address: p.host === undefined || p.port === undefined ? '' : formatAddress(p.host, p.port),
+            }))
+            .sort(byName),
+    expected:
+      input.expected === undefined
+        ? null
+        : input.expected.map((p) => ({ name: p.name, address: formatAddress(p.host, p.port) })).sort(byName),
     links: remotes === undefined ? null : { established: remotes.filter(isEstablished).length, remote: remotes.length },
     tables,
     tableEntries: tables === null ? null : tables.reduce((sum, t) => sum + t.entries, 0),

@@ -47,7 +47,8 @@ export function watchEndpointSlices(opts: SliceWatchOptions): SliceWatch {
 
   const onEvent = (ev: { type: string; object: unknown }): void => {
     const obj = ev.object as V1EndpointSlice & { code?: number };
-    if (ev.type === 'ERROR') throw new ApiError(ERRORS.HPS_KUBE_API, `watch error event: ${obj.code ?? '?'}`, { status: obj.code });
+    if (ev.type === 'ERROR')
+      throw new ApiError(ERRORS.HPS_KUBE_API, `watch error event: ${obj.code ?? '?'}`, { status: obj.code });
     // Every event, bookmarks included, moves the version the next watch resumes from.
     rv = obj.metadata?.resourceVersion ?? rv;
     const name = obj.metadata?.name;
@@ -72,8 +73,13 @@ export function watchEndpointSlices(opts: SliceWatchOptions): SliceWatch {
         opts.onChange();
         for (;;) {
           const startedAt = Date.now();
-          await watchLines(opts.access, `${base}?${selector}&watch=true&allowWatchBookmarks=true&timeoutSeconds=${timeoutSeconds}&resourceVersion=${encodeURIComponent(rv)}`,
-            onEvent, stop.signal, (timeoutSeconds + 30) * 1000);
+          await watchLines(
+            opts.access,
+            `${base}?${selector}&watch=true&allowWatchBookmarks=true&timeoutSeconds=${timeoutSeconds}&resourceVersion=${encodeURIComponent(rv)}`,
+            onEvent,
+            stop.signal,
+            (timeoutSeconds + 30) * 1000,
+          );
           if (stop.signal.aborted) return;
           // A watch that ends at once (an apiserver shutting down) must not spin: back off a little.
           if (Date.now() - startedAt < 1000) await pause(backoffDelay(attempt++, opts.backoff));
@@ -87,7 +93,10 @@ export function watchEndpointSlices(opts: SliceWatchOptions): SliceWatch {
         }
         opts.onError?.(err);
         const delay = backoffDelay(attempt++, opts.backoff);
-        opts.log.warn({ err: { message: (err as Error).message, status: (err as ApiError).status }, retryInMs: delay, attempt }, 'EndpointSlice list/watch failed; retrying');
+        opts.log.warn(
+          { err: { message: (err as Error).message, status: (err as ApiError).status }, retryInMs: delay, attempt },
+          'EndpointSlice list/watch failed; retrying',
+        );
         await pause(delay);
       }
     }

@@ -16,7 +16,12 @@ import { build, listen } from '../webhook/server.ts';
 import { fetchHttps, silentLogger, TEST_CONFIG } from './support/webhook.ts';
 
 const NS = 'hps-certs-test';
-const HOSTS = ['hps-webhook', 'hps-webhook.hps-certs-test', 'hps-webhook.hps-certs-test.svc', 'hps-webhook.hps-certs-test.svc.cluster.local'];
+const HOSTS = [
+  'hps-webhook',
+  'hps-webhook.hps-certs-test',
+  'hps-webhook.hps-certs-test.svc',
+  'hps-webhook.hps-certs-test.svc.cluster.local',
+];
 const DAY = 86400_000;
 let cp: ControlPlane | undefined;
 
@@ -24,16 +29,25 @@ before(async () => {
   cp = await startControlPlane();
   await cp.createNamespace(NS);
 });
-after(async () => { await cp?.stop(); });
+after(async () => {
+  await cp?.stop();
+});
 
 test('three replicas starting at once share one chain through one Secret', async () => {
-  const replicas = [1, 2, 3].map(() => new SecretKeyPairSource({ store: kubeSecretStore(cp!.kubeConfig, NS, 'shared-tls'), hosts: HOSTS }));
+  const replicas = [1, 2, 3].map(
+    () => new SecretKeyPairSource({ store: kubeSecretStore(cp!.kubeConfig, NS, 'shared-tls'), hosts: HOSTS }),
+  );
   await Promise.all(replicas.map((r) => r.refresh()));
   const certs = new Set(replicas.map((r) => r.current()?.certPem));
   assert.equal(certs.size, 1, 'every replica serves the same certificate');
-  const secret = await cp!.kubeConfig.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: NS, name: 'shared-tls' });
+  const secret = await cp!.kubeConfig
+    .makeApiClient(CoreV1Api)
+    .readNamespacedSecret({ namespace: NS, name: 'shared-tls' });
   assert.equal(secret.type, 'kubernetes.io/tls');
-  assert.equal(Buffer.from(secret.data?.[SECRET_KEYS.cert] ?? '', 'base64').toString(), replicas[0]?.current()?.certPem);
+  assert.equal(
+    Buffer.from(secret.data?.[SECRET_KEYS.cert] ?? '', 'base64').toString(),
+    replicas[0]?.current()?.certPem,
+  );
   assert.ok(pairIsConsistent(replicas[0]!.current()!, HOSTS));
 });
 
@@ -78,15 +92,26 @@ test('caBundle is synced into the named MutatingWebhookConfiguration and re-patc
     rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
     // Matches no namespace: this registration must not affect anything else on the control plane.
     namespaceSelector: { matchLabels: { 'hps-test': 'never' } },
-    admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Ignore',
+    admissionReviewVersions: ['v1'],
+    sideEffects: 'None',
+    failurePolicy: 'Ignore',
   });
-  const body: V1MutatingWebhookConfiguration = { metadata: { name: 'hps-bundle-test' }, webhooks: [hook('a.haproxy-peer-sync.io'), hook('b.haproxy-peer-sync.io')] };
+  const body: V1MutatingWebhookConfiguration = {
+    metadata: { name: 'hps-bundle-test' },
+    webhooks: [hook('a.haproxy-peer-sync.io'), hook('b.haproxy-peer-sync.io')],
+  };
   await admission.createMutatingWebhookConfiguration({ body });
   await admission.createMutatingWebhookConfiguration({ body: { ...body, metadata: { name: 'someone-else' } } });
 
-  const sync = new CaBundleSync({ client: kubeWebhookConfigClient(cp!.kubeConfig), name: 'hps-bundle-test', source, intervalMs: 3_600_000 });
+  const sync = new CaBundleSync({
+    client: kubeWebhookConfigClient(cp!.kubeConfig),
+    name: 'hps-bundle-test',
+    source,
+    intervalMs: 3_600_000,
+  });
   const wanted = Buffer.from(source.current()!.caPem).toString('base64');
-  const bundles = async (name: string) => (await admission.readMutatingWebhookConfiguration({ name })).webhooks?.map((w) => w.clientConfig.caBundle);
+  const bundles = async (name: string) =>
+    (await admission.readMutatingWebhookConfiguration({ name })).webhooks?.map((w) => w.clientConfig.caBundle);
 
   assert.equal(await sync.syncOnce(), 'patched');
   assert.deepEqual(await bundles('hps-bundle-test'), [wanted, wanted]);
@@ -95,21 +120,38 @@ test('caBundle is synced into the named MutatingWebhookConfiguration and re-patc
 
   // Someone re-applies the manifest without a caBundle.
   const current = await admission.readMutatingWebhookConfiguration({ name: 'hps-bundle-test' });
-  await admission.replaceMutatingWebhookConfiguration({ name: 'hps-bundle-test', body: { ...current, webhooks: [hook('a.haproxy-peer-sync.io'), hook('b.haproxy-peer-sync.io')] } });
+  await admission.replaceMutatingWebhookConfiguration({
+    name: 'hps-bundle-test',
+    body: { ...current, webhooks: [hook('a.haproxy-peer-sync.io'), hook('b.haproxy-peer-sync.io')] },
+  });
   assert.deepEqual(await bundles('hps-bundle-test'), [undefined, undefined]);
   assert.equal(await sync.syncOnce(), 'patched');
   assert.deepEqual(await bundles('hps-bundle-test'), [wanted, wanted]);
 
-  const missing = new CaBundleSync({ client: kubeWebhookConfigClient(cp!.kubeConfig), name: 'does-not-exist', source, intervalMs: 3_600_000 });
+  const missing = new CaBundleSync({
+    client: kubeWebhookConfigClient(cp!.kubeConfig),
+    name: 'does-not-exist',
+    source,
+    intervalMs: 3_600_000,
+  });
   assert.equal(await missing.syncOnce(), 'missing');
 });
 
-const readSecret = async (name: string) => cp!.kubeConfig.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: NS, name });
-const secretValue = (secret: { data?: Record<string, string> }, key: string) => Buffer.from(secret.data?.[key] ?? '', 'base64').toString();
+const readSecret = async (name: string) =>
+  cp!.kubeConfig.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: NS, name });
+const secretValue = (secret: { data?: Record<string, string> }, key: string) =>
+  Buffer.from(secret.data?.[key] ?? '', 'base64').toString();
 
 test('an expiring CA is replaced and the old one stays in the bundle', async () => {
   let clock = new Date();
-  const source = new SecretKeyPairSource({ store: kubeSecretStore(cp!.kubeConfig, NS, 'ca-expiry-tls'), hosts: HOSTS, now: () => clock, caValidityDays: 100, certValidityDays: 60, renewBeforeMs: 20 * DAY });
+  const source = new SecretKeyPairSource({
+    store: kubeSecretStore(cp!.kubeConfig, NS, 'ca-expiry-tls'),
+    hosts: HOSTS,
+    now: () => clock,
+    caValidityDays: 100,
+    certValidityDays: 60,
+    renewBeforeMs: 20 * DAY,
+  });
   await source.refresh();
   const oldCa = source.current()!.caPem;
   clock = new Date(clock.getTime() + 45 * DAY); // cert has 15 days left; the CA (55 left) would not outlive a new cert
@@ -127,19 +169,32 @@ test('a Secret holding garbage, or a certificate for other hosts, is replaced', 
   assert.equal(await source.refresh(), true);
   assert.ok(pairIsConsistent(source.current()!, HOSTS));
   assert.equal(secretValue(await readSecret('garbage-tls'), SECRET_KEYS.cert), source.current()!.certPem);
-  const other = new SecretKeyPairSource({ store: kubeSecretStore(cp!.kubeConfig, NS, 'garbage-tls'), hosts: ['elsewhere.svc'] });
+  const other = new SecretKeyPairSource({
+    store: kubeSecretStore(cp!.kubeConfig, NS, 'garbage-tls'),
+    hosts: ['elsewhere.svc'],
+  });
   await other.refresh();
   assert.deepEqual(certificateInfo(other.current()!.certPem).dnsNames, ['elsewhere.svc']);
 });
 
 test('a rotation of the key pair re-patches the caBundle at once', async () => {
   const admission = cp!.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
-  await admission.createMutatingWebhookConfiguration({ body: { metadata: { name: 'hps-rotation-test' }, webhooks: [{
-    name: 'a.haproxy-peer-sync.io', clientConfig: { url: 'https://127.0.0.1:1/mutate' },
-    rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
-    namespaceSelector: { matchLabels: { 'hps-test': 'never' } },
-    admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Ignore',
-  }] } });
+  await admission.createMutatingWebhookConfiguration({
+    body: {
+      metadata: { name: 'hps-rotation-test' },
+      webhooks: [
+        {
+          name: 'a.haproxy-peer-sync.io',
+          clientConfig: { url: 'https://127.0.0.1:1/mutate' },
+          rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+          namespaceSelector: { matchLabels: { 'hps-test': 'never' } },
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          failurePolicy: 'Ignore',
+        },
+      ],
+    },
+  });
   const first = new SecretKeyPairSource({ store: kubeSecretStore(cp!.kubeConfig, NS, 'rotation-a'), hosts: HOSTS });
   const second = new SecretKeyPairSource({ store: kubeSecretStore(cp!.kubeConfig, NS, 'rotation-b'), hosts: HOSTS });
   await Promise.all([first.refresh(), second.refresh()]);
@@ -147,10 +202,20 @@ test('a rotation of the key pair re-patches the caBundle at once', async () => {
   await source.start();
   const results: string[] = [];
   let twice: () => void = () => undefined;
-  const patchedTwice = new Promise<void>((resolve) => { twice = resolve; });
+  const patchedTwice = new Promise<void>((resolve) => {
+    twice = resolve;
+  });
   // An hour between periodic passes: only the rotation itself can cause the second patch.
-  const sync = new CaBundleSync({ client: kubeWebhookConfigClient(cp!.kubeConfig), name: 'hps-rotation-test', source, intervalMs: 3_600_000,
-    onResult: (r) => { results.push(r); if (results.filter((x) => x === 'patched').length === 2) twice(); } });
+  const sync = new CaBundleSync({
+    client: kubeWebhookConfigClient(cp!.kubeConfig),
+    name: 'hps-rotation-test',
+    source,
+    intervalMs: 3_600_000,
+    onResult: (r) => {
+      results.push(r);
+      if (results.filter((x) => x === 'patched').length === 2) twice();
+    },
+  });
   await sync.start();
   source.replace(second.current()!);
   await patchedTwice;
@@ -162,7 +227,13 @@ test('a rotation of the key pair re-patches the caBundle at once', async () => {
 test('a certificate due for renewal is renewed through the Secret and served without a restart, under the same CA', async () => {
   // Issued 25 days ago (so real clients accept it), valid 30 days, renewed when 10 are left.
   let clock = new Date(Date.now() - 25 * DAY);
-  const source = new SecretKeyPairSource({ store: kubeSecretStore(cp!.kubeConfig, NS, 'served-tls'), hosts: ['127.0.0.1'], now: () => clock, certValidityDays: 30, renewBeforeMs: 10 * DAY });
+  const source = new SecretKeyPairSource({
+    store: kubeSecretStore(cp!.kubeConfig, NS, 'served-tls'),
+    hosts: ['127.0.0.1'],
+    now: () => clock,
+    certValidityDays: 30,
+    renewBeforeMs: 10 * DAY,
+  });
   await source.start();
   after(() => source.stop());
   const app = await build({ config: TEST_CONFIG, logger: silentLogger(), keyPairs: source });

@@ -13,7 +13,9 @@ before(async () => {
   const ip = `127.0.5.${10 + Math.floor(Math.random() * 200)}`;
   haproxy = await startHaproxy({ name: 'cli-0', ip, peers: [{ name: 'cli-0', host: ip, port: 10000 }] });
 });
-after(async () => { await haproxy?.stop(); });
+after(async () => {
+  await haproxy?.stop();
+});
 
 const cli = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
   try {
@@ -25,7 +27,7 @@ const cli = async (...args: string[]): Promise<{ code: number; stdout: string; s
   }
 };
 
-test('prints the master CLI\'s answer, for the master and for the current worker (@1)', async () => {
+test("prints the master CLI's answer, for the master and for the current worker (@1)", async () => {
   assert.ok(haproxy);
   const proc = await cli(`--runtime-dir=${haproxy.dir}`, 'show', 'proc');
   assert.equal(proc.code, 0, proc.stderr);

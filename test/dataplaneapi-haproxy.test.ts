@@ -26,7 +26,13 @@ const cli = fileURLToPath(new URL('../bin/haproxy-peer-sync.ts', import.meta.url
 const root = mkdtempSync(join(tmpdir(), 'hps-dpapi-haproxy-'));
 const children = new Set<ChildProcess>();
 after(async () => {
-  for (const child of children) { try { process.kill(-(child.pid ?? 0), 'SIGKILL'); } catch { /* gone */ } }
+  for (const child of children) {
+    try {
+      process.kill(-(child.pid ?? 0), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
   await sleep(100);
   rmSync(root, { recursive: true, force: true });
 });
@@ -40,9 +46,21 @@ function standIn(dir: string): { binary: string; log: () => string[] } {
   const binary = join(dir, 'bin', 'dataplaneapi');
   const file = join(dir, 'program.log');
   mkdirSync(join(dir, 'bin'));
-  writeFileSync(binary, `#!/bin/sh\necho "$$ $*" >> ${file}\ntrap 'echo "$$ USR1" >> ${file}' USR1\nwhile :; do sleep 3600 & wait $!; done\n`);
+  writeFileSync(
+    binary,
+    `#!/bin/sh\necho "$$ $*" >> ${file}\ntrap 'echo "$$ USR1" >> ${file}' USR1\nwhile :; do sleep 3600 & wait $!; done\n`,
+  );
   chmodSync(binary, 0o755);
-  return { binary, log: () => { try { return readFileSync(file, 'utf8').trim().split('\n'); } catch { return []; } } };
+  return {
+    binary,
+    log: () => {
+      try {
+        return readFileSync(file, 'utf8').trim().split('\n');
+      } catch {
+        return [];
+      }
+    },
+  };
 }
 
 /** The `# programs` block of `show proc`: name → pid. */
@@ -63,7 +81,14 @@ HAPROXY_VERSIONS.forEach((version, i) => {
     const api = standIn(dir);
     const init = spawnSync(process.execPath, [cli, 'init'], {
       encoding: 'utf8',
-      env: { PATH: process.env['PATH'] ?? '', POD_NAME: 'haproxy-0', POD_IP: podIp, HPS_RUNTIME_DIR: run, HPS_MODE: 'dataplaneapi', HPS_DATAPLANEAPI_BINARY: api.binary },
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        POD_NAME: 'haproxy-0',
+        POD_IP: podIp,
+        HPS_RUNTIME_DIR: run,
+        HPS_MODE: 'dataplaneapi',
+        HPS_DATAPLANEAPI_BINARY: api.binary,
+      },
     });
     assert.equal(init.status, 0, init.stderr);
     const user = join(dir, 'user.cfg');
@@ -82,35 +107,66 @@ HAPROXY_VERSIONS.forEach((version, i) => {
     // As the injected container runs it.
     const masterSocket = join(run, 'master.sock');
     let output = '';
-    const child = spawn(haproxy, ['-W', '-db', '-S', `${masterSocket},mode,600`, ...files], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(haproxy, ['-W', '-db', '-S', `${masterSocket},mode,600`, ...files], {
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.add(child);
-    child.stdout.on('data', (c: Buffer) => { output += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { output += c.toString(); });
+    child.stdout.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
     const master = (command: string): Promise<string> => socketCommand(masterSocket, command);
     try {
-      const first = await waitFor(`HAProxy ${reported} with the program section`, async () => {
-        const text = await master('show proc').catch(() => undefined);
-        return text !== undefined && programs(text).has('dataplaneapi') ? text : undefined;
-      }, 10_000).catch((err: unknown) => { throw new Error(`${(err as Error).message}\n${output}`); });
+      const first = await waitFor(
+        `HAProxy ${reported} with the program section`,
+        async () => {
+          const text = await master('show proc').catch(() => undefined);
+          return text !== undefined && programs(text).has('dataplaneapi') ? text : undefined;
+        },
+        10_000,
+      ).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}\n${output}`);
+      });
       const programPid = programs(first).get('dataplaneapi');
       const before = parseShowProc(first);
       assert.equal(before?.workers.length, 1, 'the program is not counted as a worker');
       const started = await waitFor('the program to start', () => api.log()[0]);
-      assert.equal(started, `${programPid} -f ${join(run, 'credentials/dataplaneapi.yml')}`, 'HAProxy started the API with its YAML file');
+      assert.equal(
+        started,
+        `${programPid} -f ${join(run, 'credentials/dataplaneapi.yml')}`,
+        'HAProxy started the API with its YAML file',
+      );
 
       await master('reload');
       const reloaded = await waitFor('the reload', async () => {
         const proc = parseShowProc(await master('show proc'));
-        return proc !== undefined && proc.reloads >= 1 && proc.workers.length === 1 && proc.workers[0] !== before?.workers[0] ? proc : undefined;
+        return proc !== undefined &&
+          proc.reloads >= 1 &&
+          proc.workers.length === 1 &&
+          proc.workers[0] !== before?.workers[0]
+          ? proc
+          : undefined;
       });
       assert.equal(reloaded.failed, 0, output);
       // no option start-on-reload: the same process goes on, told of the reload by SIGUSR1, never started again.
       await waitFor('SIGUSR1 to the program', () => api.log().includes(`${programPid} USR1`) || undefined);
       assert.doesNotThrow(() => process.kill(programPid ?? 0, 0), `the program ${programPid} still runs:\n${output}`);
-      assert.deepEqual(api.log().filter((line) => !line.endsWith(' USR1')), [started], 'started once');
+      assert.deepEqual(
+        api.log().filter((line) => !line.endsWith(' USR1')),
+        [started],
+        'started once',
+      );
       assert.doesNotMatch(output, /program 'dataplaneapi' .*exited/, output);
     } finally {
-      try { process.kill(-(child.pid ?? 0), 'SIGTERM'); } catch { /* gone */ }
+      try {
+        process.kill(-(child.pid ?? 0), 'SIGTERM');
+      } catch {
+        /* gone */
+      }
     }
   });
 });

@@ -18,7 +18,13 @@ import { waitFor } from './harness/processes.ts';
 import { EXAMPLE_TABLE, sandboxForTests } from './harness/sandbox.ts';
 import { NS, SYNCER, bringUpExample, peerProblems, waitConverged } from './harness/e2e-example.ts';
 import {
-  closingLine, replicaTable, startWrites, waitEveryEntryEverywhere, webhookProcesses, WEBHOOK_NAMESPACE, type ReplicaTable,
+  closingLine,
+  replicaTable,
+  startWrites,
+  waitEveryEntryEverywhere,
+  webhookProcesses,
+  WEBHOOK_NAMESPACE,
+  type ReplicaTable,
 } from './harness/faults.ts';
 
 describe('faults of the control plane', () => {
@@ -28,7 +34,8 @@ describe('faults of the control plane', () => {
     Promise.all(pods.map((p) => replicaTable(sb(), NS, p, EXAMPLE_TABLE)));
   const syncerLog = (pod: string): Promise<string> => sb().kubectl('logs', '-n', NS, pod, '-c', SYNCER);
   const lines = (log: string, msg: string): string[] => log.split('\n').filter((l) => l.includes(`"msg":"${msg}"`));
-  const syncerRestarts = async (pod: string): Promise<number> => (await sb().containerStatus(NS, pod, SYNCER))?.restartCount ?? 0;
+  const syncerRestarts = async (pod: string): Promise<number> =>
+    (await sb().containerStatus(NS, pod, SYNCER))?.restartCount ?? 0;
 
   test('a syncer frozen across an etcd compaction and an apiserver restart (its resourceVersion gone: 410 Gone) relists and misses no change: it follows the scale-out it slept through', async (t) => {
     const live = await waitConverged(sb(), 3, 'before the compaction');
@@ -57,37 +64,71 @@ describe('faults of the control plane', () => {
     let revision: number;
     let resumedAt: number;
     try {
-      await waitFor(async () => (await slices()).items.flatMap((s) => s.endpoints ?? []).length === 4,
-        { what: 'the EndpointSlice to list 4 pods', timeoutMs: 15_000, intervalMs: 100 });
+      await waitFor(async () => (await slices()).items.flatMap((s) => s.endpoints ?? []).length === 4, {
+        what: 'the EndpointSlice to list 4 pods',
+        timeoutMs: 15_000,
+        intervalMs: 100,
+      });
       // etcd forgets every revision before now, and the apiserver restarts (closing the frozen watch): its
       // new watch cache starts after the compaction, so the frozen syncer's resourceVersion is gone everywhere.
       revision = await sb().controlPlane.compactEtcd();
       await sb().controlPlane.restartApiserver();
       // The fault is in place once a watch from what the victim saw is refused as expired (the new
       // apiserver answers 429 while its watch cache is still filling).
-      await waitFor(async () => expired(await sb().kubectl('get', '--raw',
-        `/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices?watch=true&timeoutSeconds=1&resourceVersion=${seen}`).catch((e: unknown) => String(e))),
-      { what: `a watch from resourceVersion ${seen} to get 410 Gone`, timeoutMs: 15_000, intervalMs: 250 });
+      await waitFor(
+        async () =>
+          expired(
+            await sb()
+              .kubectl(
+                'get',
+                '--raw',
+                `/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices?watch=true&timeoutSeconds=1&resourceVersion=${seen}`,
+              )
+              .catch((e: unknown) => String(e)),
+          ),
+        { what: `a watch from resourceVersion ${seen} to get 410 Gone`, timeoutMs: 15_000, intervalMs: 250 },
+      );
     } finally {
       process.kill(pid, 'SIGCONT');
       resumedAt = Date.now();
     }
     let lastLog = '';
-    const log = await waitFor(async () => { lastLog = await syncerLog(victim); return lines(lastLog, 'listed EndpointSlices').length > listsBefore ? lastLog : undefined; },
-      { what: `${victim}'s syncer to list the EndpointSlices again`, timeoutMs: 30_000, intervalMs: 250 }).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}; its log ends:\n${lastLog.trimEnd().split('\n').slice(-15).join('\n')}`, { cause: err });
+    const log = await waitFor(
+      async () => {
+        lastLog = await syncerLog(victim);
+        return lines(lastLog, 'listed EndpointSlices').length > listsBefore ? lastLog : undefined;
+      },
+      { what: `${victim}'s syncer to list the EndpointSlices again`, timeoutMs: 30_000, intervalMs: 250 },
+    ).catch((err: unknown) => {
+      throw new Error(
+        `${(err as Error).message}; its log ends:\n${lastLog.trimEnd().split('\n').slice(-15).join('\n')}`,
+        { cause: err },
+      );
     });
     const after4 = await waitConverged(sb(), 4, 'the scale-out the frozen syncer missed');
     const w = await writes.stop();
-    assert.equal(await syncerRestarts(victim), restarts, `${victim}: its syncer was not restarted (the relist, not a restart, caught up)`);
+    assert.equal(
+      await syncerRestarts(victim),
+      restarts,
+      `${victim}: its syncer was not restarted (the relist, not a restart, caught up)`,
+    );
     // Which way it came to relist: its resumed watch answered 410 Gone, or failed before an answer (a
     // keep-alive socket the old apiserver closed while it was frozen: "socket hang up").
-    const why = lines(log, 'watch expired (410 Gone): relisting').length > 0 ? 'its resumed watch got 410 Gone'
-      : `its resumed watch failed first (${/"message":"[^"]*: ([^":]*)"/.exec(lines(log, 'EndpointSlice list/watch failed; retrying').at(-1) ?? '')?.[1] ?? '?'})`;
+    const why =
+      lines(log, 'watch expired (410 Gone): relisting').length > 0
+        ? 'its resumed watch got 410 Gone'
+        : `its resumed watch failed first (${/"message":"[^"]*: ([^":]*)"/.exec(lines(log, 'EndpointSlice list/watch failed; retrying').at(-1) ?? '')?.[1] ?? '?'})`;
     assert.deepEqual(await peerProblems(sb(), after4), []);
-    const c = await waitEveryEntryEverywhere(await exampleTables(after4.map((r) => r.pod)), w.written, 'after the relist', { since: resumedAt });
-    t.diagnostic(`etcd compacted at revision ${revision}; ${victim}'s syncer frozen ${((resumedAt - frozenAt) / 1000).toFixed(1)} s across the scale-out, `
-      + `the compaction and an apiserver restart (a watch from what it had seen: 410 Gone); ${why}; it relisted without a restart`);
+    const c = await waitEveryEntryEverywhere(
+      await exampleTables(after4.map((r) => r.pod)),
+      w.written,
+      'after the relist',
+      { since: resumedAt },
+    );
+    t.diagnostic(
+      `etcd compacted at revision ${revision}; ${victim}'s syncer frozen ${((resumedAt - frozenAt) / 1000).toFixed(1)} s across the scale-out, ` +
+        `the compaction and an apiserver restart (a watch from what it had seen: 410 Gone); ${why}; it relisted without a restart`,
+    );
     t.diagnostic(closingLine('etcd compaction (410 Gone)', w, c));
   });
 
@@ -99,7 +140,12 @@ describe('faults of the control plane', () => {
     const writes = startWrites(tables, 'outage');
     t.after(() => writes.stop());
     let downAt: number | undefined;
-    const outage = sb().controlPlane.restartApiserver({ downMs: 60_000, onDown: () => { downAt = Date.now(); } });
+    const outage = sb().controlPlane.restartApiserver({
+      downMs: 60_000,
+      onDown: () => {
+        downAt = Date.now();
+      },
+    });
     outage.catch(() => {}); // awaited below; a rejection must not go unhandled meanwhile
     await waitFor(() => downAt !== undefined, { what: 'the apiserver to stop', timeoutMs: 30_000 });
 
@@ -113,19 +159,25 @@ describe('faults of the control plane', () => {
       for (const table of tables) {
         const section = parseShowPeers(await table.cli('@1 show peers'))[0];
         const remotes = section?.peers.filter((p) => !p.local) ?? [];
-        const ok = remotes.length === names.length - 1 && remotes.every((p) => names.includes(p.name) && isEstablished(p));
-        if (!ok) problems.push(`${table.pod}: ${remotes.map((p) => `${p.name} ${p.lastStatus}`).join(', ') || 'no peers'}`);
+        const ok =
+          remotes.length === names.length - 1 && remotes.every((p) => names.includes(p.name) && isEstablished(p));
+        if (!ok)
+          problems.push(`${table.pod}: ${remotes.map((p) => `${p.name} ${p.lastStatus}`).join(', ') || 'no peers'}`);
       }
       for (const [i, ip] of ips.entries()) {
-        const res = await fetch(`http://${ip}:8080/`, { headers: { 'x-session-id': `outage-http-${samples}-${i}` }, signal: AbortSignal.timeout(5000) })
-          .catch((err: unknown) => ({ status: (err as Error).message }));
+        const res = await fetch(`http://${ip}:8080/`, {
+          headers: { 'x-session-id': `outage-http-${samples}-${i}` },
+          signal: AbortSignal.timeout(5000),
+        }).catch((err: unknown) => ({ status: (err as Error).message }));
         if (res.status === 200) served++;
         else problems.push(`${names[i]}: GET answered ${res.status}`);
       }
       if (!marker && Date.now() - (downAt ?? 0) > 20_000) {
         // Replication itself needs no apiserver: an entry written now reaches every replica now.
         await tables[0]?.set(['outage-marker']);
-        await waitEveryEntryEverywhere(tables, ['outage-marker'], 'an entry written with the apiserver down', { timeoutMs: 10_000 });
+        await waitEveryEntryEverywhere(tables, ['outage-marker'], 'an entry written with the apiserver down', {
+          timeoutMs: 10_000,
+        });
         marker = true;
       }
       await sleep(5000);
@@ -136,7 +188,9 @@ describe('faults of the control plane', () => {
     assert.ok(marker, 'an entry written during the outage was checked');
 
     const w = await writes.stop();
-    const c = await waitEveryEntryEverywhere(tables, [...w.written, 'outage-marker'], 'after the outage', { since: backAt });
+    const c = await waitEveryEntryEverywhere(tables, [...w.written, 'outage-marker'], 'after the outage', {
+      since: backAt,
+    });
     const again = await waitConverged(sb(), 4, 'after the apiserver returned');
     assert.deepEqual(again.map((r) => r.pod).sort(), [...names].sort(), 'the same 4 replicas');
     // The syncers watch again: they follow a scale-in, and the survivors keep every entry. (The writes
@@ -145,13 +199,20 @@ describe('faults of the control plane', () => {
     await sb().kubectl('scale', 'deployment/haproxy', '--replicas=3');
     const after3 = await waitConverged(sb(), 3, 'the scale-in after the outage');
     assert.deepEqual(await peerProblems(sb(), after3), []);
-    await waitEveryEntryEverywhere(await exampleTables(after3.map((r) => r.pod)), [...w.written, 'outage-marker'], 'after the scale-in', { timeoutMs: 30_000 });
-    t.diagnostic(`apiserver down ${((backAt - (downAt ?? backAt)) / 1000).toFixed(1)} s: ${samples} samples, ${served} HTTP requests served by the replicas, `
-      + `all peers ESTA throughout; then 4 → 3 followed, ${((Date.now() - backAt) / 1000).toFixed(1)} s after its return`);
+    await waitEveryEntryEverywhere(
+      await exampleTables(after3.map((r) => r.pod)),
+      [...w.written, 'outage-marker'],
+      'after the scale-in',
+      { timeoutMs: 30_000 },
+    );
+    t.diagnostic(
+      `apiserver down ${((backAt - (downAt ?? backAt)) / 1000).toFixed(1)} s: ${samples} samples, ${served} HTTP requests served by the replicas, ` +
+        `all peers ESTA throughout; then 4 → 3 followed, ${((Date.now() - backAt) / 1000).toFixed(1)} s after its return`,
+    );
     t.diagnostic(closingLine('apiserver down 60 s', w, c));
   });
 
-  test('the webhook\'s serving certificate rotated under admission load: no admission fails and every pod admitted is injected', async (t) => {
+  test("the webhook's serving certificate rotated under admission load: no admission fails and every pod admitted is injected", async (t) => {
     const live = await waitConverged(sb(), 3, 'before the rotation');
     const tables = await exampleTables(live.map((r) => r.pod));
     const writes = startWrites(tables, 'rotation');
@@ -173,35 +234,61 @@ describe('faults of the control plane', () => {
           if ((pod.spec?.initContainers ?? []).some((c) => c.name === SYNCER)) admitted++;
           else failures.push(`${body.metadata?.name}: admitted without the syncer`);
         } catch (err) {
-          failures.push(`${new Date().toISOString()} ${body.metadata?.name}: ${(err as { body?: string }).body ?? (err as Error).message}`);
+          failures.push(
+            `${new Date().toISOString()} ${body.metadata?.name}: ${(err as { body?: string }).body ?? (err as Error).message}`,
+          );
         }
       }
     };
     const load = Promise.all([0, 1, 2, 3].map(client));
-    t.after(async () => { stopping = true; await load; });
+    t.after(async () => {
+      stopping = true;
+      await load;
+    });
 
     try {
       await sleep(3000);
       // A renewal, as a replica writes it when the certificate is due: a new serving pair under the same CA,
       // into the shared Secret; each replica adopts it at its next poll of the Secret (--cert-poll, 60 s).
-      const secret = await core.readNamespacedSecret({ namespace: WEBHOOK_NAMESPACE, name: 'haproxy-peer-sync-webhook-tls' });
+      const secret = await core.readNamespacedSecret({
+        namespace: WEBHOOK_NAMESPACE,
+        name: 'haproxy-peer-sync-webhook-tls',
+      });
       const data = (k: string): string => Buffer.from(secret.data?.[k] ?? '', 'base64').toString();
       const old = certificateInfo(data(SECRET_KEYS.cert));
       const ca = { certPem: splitPemBundle(data(SECRET_KEYS.ca))[0] ?? '', keyPem: data(SECRET_KEYS.caKey) };
-      const renewed = generateServingCert({ ca, hosts: [...old.dnsNames, ...old.ipAddresses], validityDays: 365, now: new Date() });
+      const renewed = generateServingCert({
+        ca,
+        hosts: [...old.dnsNames, ...old.ipAddresses],
+        validityDays: 365,
+        now: new Date(),
+      });
       const b64 = (s: string): string => Buffer.from(s).toString('base64');
-      await core.replaceNamespacedSecret({ namespace: WEBHOOK_NAMESPACE, name: 'haproxy-peer-sync-webhook-tls', body: {
-        ...secret, data: { ...secret.data, [SECRET_KEYS.cert]: b64(renewed.certPem), [SECRET_KEYS.key]: b64(renewed.keyPem) } } });
+      await core.replaceNamespacedSecret({
+        namespace: WEBHOOK_NAMESPACE,
+        name: 'haproxy-peer-sync-webhook-tls',
+        body: {
+          ...secret,
+          data: { ...secret.data, [SECRET_KEYS.cert]: b64(renewed.certPem), [SECRET_KEYS.key]: b64(renewed.keyPem) },
+        },
+      });
       const rotatedAt = Date.now();
       const serial = certificateInfo(renewed.certPem).serialNumber;
       const hooks = await webhookProcesses(sb());
       assert.equal(hooks.length, 2, 'two webhook replicas');
-      const ipOf = async (pod: string): Promise<string> => (await core.readNamespacedPod({ namespace: WEBHOOK_NAMESPACE, name: pod })).status?.podIP ?? '';
+      const ipOf = async (pod: string): Promise<string> =>
+        (await core.readNamespacedPod({ namespace: WEBHOOK_NAMESPACE, name: pod })).status?.podIP ?? '';
       for (const h of hooks) {
         const ip = await ipOf(h.pod);
-        await waitFor(async () => await servedSerial(ip, 8443) === serial, { what: `${h.pod} to serve the renewed certificate`, timeoutMs: 150_000, intervalMs: 1000 });
+        await waitFor(async () => (await servedSerial(ip, 8443)) === serial, {
+          what: `${h.pod} to serve the renewed certificate`,
+          timeoutMs: 150_000,
+          intervalMs: 1000,
+        });
       }
-      t.diagnostic(`both webhook replicas served the renewed certificate ${((Date.now() - rotatedAt) / 1000).toFixed(1)} s after the Secret changed`);
+      t.diagnostic(
+        `both webhook replicas served the renewed certificate ${((Date.now() - rotatedAt) / 1000).toFixed(1)} s after the Secret changed`,
+      );
       await sleep(5000);
     } finally {
       stopping = true;
@@ -224,11 +311,14 @@ function expired(answer: string): boolean {
 /** The serial number (hex, upper case) of the certificate a TLS server presents. */
 function servedSerial(host: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, rejectUnauthorized: false, servername: 'haproxy-peer-sync-webhook.haproxy-peer-sync-system.svc' }, () => {
-      const serial = socket.getPeerCertificate().serialNumber;
-      socket.end();
-      resolve(serial);
-    });
+    const socket = connect(
+      { host, port, rejectUnauthorized: false, servername: 'haproxy-peer-sync-webhook.haproxy-peer-sync-system.svc' },
+      () => {
+        const serial = socket.getPeerCertificate().serialNumber;
+        socket.end();
+        resolve(serial);
+      },
+    );
     socket.setTimeout(5000, () => socket.destroy(new Error('TLS handshake timed out')));
     socket.once('error', reject);
   });

@@ -15,7 +15,14 @@ import { NS, SYNCER, bringUpExample, peerProblems, restartedContainers, waitConv
 import { DEFAULT_TABLE } from './harness/haproxy.ts';
 import { startWorkload } from './harness/workload.ts';
 import {
-  closingLine, cutPeerTraffic, replicaTable, startWrites, waitEveryEntryEverywhere, waitGone, webhookProcesses, WEBHOOK_NAMESPACE,
+  closingLine,
+  cutPeerTraffic,
+  replicaTable,
+  startWrites,
+  waitEveryEntryEverywhere,
+  waitGone,
+  webhookProcesses,
+  WEBHOOK_NAMESPACE,
   type ReplicaTable,
 } from './harness/faults.ts';
 
@@ -25,7 +32,7 @@ describe('faults of the node and the network', () => {
   const exampleTables = async (pods: readonly string[]): Promise<ReplicaTable[]> =>
     Promise.all(pods.map((p) => replicaTable(sb(), NS, p, EXAMPLE_TABLE)));
 
-  test('one replica\'s peer traffic cut for 30 s while both sides write: once healed, every entry is on every replica', async (t) => {
+  test("one replica's peer traffic cut for 30 s while both sides write: once healed, every entry is on every replica", async (t) => {
     const live = await waitConverged(sb(), 3, 'before the cut');
     const tables = await exampleTables(live.map((r) => r.pod));
     const [victim, other] = tables;
@@ -42,14 +49,20 @@ describe('faults of the node and the network', () => {
       // The cut is real: an entry written on the victim does not reach the others.
       await victim.set(['cut-marker']);
       await sleep(10_000);
-      assert.equal((await other.keys()).has('cut-marker'), false, `${other.pod} learned an entry from ${victim.pod} across the cut`);
+      assert.equal(
+        (await other.keys()).has('cut-marker'),
+        false,
+        `${other.pod} learned an entry from ${victim.pod} across the cut`,
+      );
       await sleep(20_000);
     } finally {
       await heal();
       healedAt = Date.now();
     }
     const w = await writes.stop();
-    const c = await waitEveryEntryEverywhere(tables, [...w.written, 'cut-marker'], 'after the cut healed', { since: healedAt });
+    const c = await waitEveryEntryEverywhere(tables, [...w.written, 'cut-marker'], 'after the cut healed', {
+      since: healedAt,
+    });
     t.diagnostic(closingLine('peer traffic cut 30 s', w, c));
     const again = await waitConverged(sb(), 3, 'after the cut healed');
     assert.deepEqual(again.map((r) => r.pod).sort(), live.map((r) => r.pod).sort(), 'the same 3 replicas');
@@ -70,7 +83,9 @@ describe('faults of the node and the network', () => {
     await sleep(10_000);
     const w = await writes.stop();
     const c = await waitEveryEntryEverywhere(tables, w.written, 'after the kubelet and containerd restart');
-    t.diagnostic(`kubelet and containerd stopped and started again in ${(restartMs / 1000).toFixed(1)} s (until the new kubelet renewed the node's Lease)`);
+    t.diagnostic(
+      `kubelet and containerd stopped and started again in ${(restartMs / 1000).toFixed(1)} s (until the new kubelet renewed the node's Lease)`,
+    );
     t.diagnostic(closingLine('kubelet + containerd restart', w, c));
     assert.equal(w.failedWrites, 0, 'HAProxy answered every write while the daemons restarted');
     const again = await waitConverged(sb(), 3, 'after the kubelet and containerd restart');
@@ -93,8 +108,11 @@ describe('faults of the node and the network', () => {
     const began = Date.now();
     await w.scale(20);
     // As soon as the ReplicaSet creates its first new pods (admitted one by one by the webhook).
-    await waitFor(async () => (await core.listNamespacedPod({ namespace: w.namespace })).items.length > first.length,
-      { what: 'the first new pod', timeoutMs: 60_000, intervalMs: 20 });
+    await waitFor(async () => (await core.listNamespacedPod({ namespace: w.namespace })).items.length > first.length, {
+      what: 'the first new pod',
+      timeoutMs: 60_000,
+      intervalMs: 20,
+    });
     process.kill(hook.pid, 'SIGKILL');
     await waitGone(hook.pid, `${hook.pod}'s webhook process to die`);
     const pods = await w.waitConverged(20, 600_000);
@@ -105,29 +123,55 @@ describe('faults of the node and the network', () => {
     const all = (await core.listNamespacedPod({ namespace: w.namespace })).items;
     const injected = (p: V1Pod): boolean => (p.spec?.initContainers ?? []).some((c) => c.name === SYNCER);
     assert.equal(all.length, 20, 'pods in the namespace');
-    assert.deepEqual(all.filter((p) => !injected(p)).map((p) => p.metadata?.name), [], 'pods created without the syncer');
+    assert.deepEqual(
+      all.filter((p) => !injected(p)).map((p) => p.metadata?.name),
+      [],
+      'pods created without the syncer',
+    );
     const restartsAfter = (await sb().containerStatus(WEBHOOK_NAMESPACE, hook.pod, 'webhook'))?.restartCount ?? 0;
     assert.ok(restartsAfter > restartsBefore, `${hook.pod}: the killed webhook was restarted by the kubelet`);
-    const refused = (await sb().kubectl('get', 'events', '-n', w.namespace, '--field-selector', 'reason=FailedCreate', '-o', 'name'))
-      .split('\n').filter(Boolean).length;
+    const refused = (
+      await sb().kubectl('get', 'events', '-n', w.namespace, '--field-selector', 'reason=FailedCreate', '-o', 'name')
+    )
+      .split('\n')
+      .filter(Boolean).length;
 
-    t.diagnostic(`3 → 20 with ${hook.pod} killed: 20 pods injected and meshed in ${(scaleMs / 1000).toFixed(1)} s; `
-      + `${refused} FailedCreate event(s) (admission refused while the killed replica was still an endpoint; the ReplicaSet retried)`);
+    t.diagnostic(
+      `3 → 20 with ${hook.pod} killed: 20 pods injected and meshed in ${(scaleMs / 1000).toFixed(1)} s; ` +
+        `${refused} FailedCreate event(s) (admission refused while the killed replica was still an endpoint; the ReplicaSet retried)`,
+    );
 
     // Known loss, not the webhook's: entries written while many replicas reload (a 3 → 20 burst) have been
     // found missing on some replicas for good (2 of 3 runs). The check runs and reports every time; it is
     // marked TODO, so it cannot turn the suite red, until the syncer closes that window.
-    await t.test('every entry written during the burst is on every replica', {
-      todo: 'known: entries written while replicas reload can be lost (README "Failure modes")',
-    }, async (sub) => {
-      const everyone = await Promise.all(pods.map((p) => replicaTable(sb(), w.namespace, p.name, DEFAULT_TABLE)));
-      const c = await waitEveryEntryEverywhere(everyone, result.written, 'after the scale-out', { since: meshedAt }).catch(async (err: unknown) => {
-        const peers = await Promise.all(first.map(async (p) => `${p.name} (writer): ${(await p.masterCli('@1 show peers').catch(() => '')).split('\n')
-          .filter((l) => /^\s+0x/.test(l)).map((l) => l.trim().replace(/\s+/g, ' ').slice(0, 160)).join('\n  ')}`));
-        throw new Error(`${(err as Error).message}\nwriters: ${first.map((p) => p.name).join(' ')}\n${peers.join('\n')}`, { cause: err });
-      });
-      sub.diagnostic(closingLine('webhook replica killed during 3 → 20', result, c));
-    });
+    await t.test(
+      'every entry written during the burst is on every replica',
+      {
+        todo: 'known: entries written while replicas reload can be lost (README "Failure modes")',
+      },
+      async (sub) => {
+        const everyone = await Promise.all(pods.map((p) => replicaTable(sb(), w.namespace, p.name, DEFAULT_TABLE)));
+        const c = await waitEveryEntryEverywhere(everyone, result.written, 'after the scale-out', {
+          since: meshedAt,
+        }).catch(async (err: unknown) => {
+          const peers = await Promise.all(
+            first.map(
+              async (p) =>
+                `${p.name} (writer): ${(await p.masterCli('@1 show peers').catch(() => ''))
+                  .split('\n')
+                  .filter((l) => /^\s+0x/.test(l))
+                  .map((l) => l.trim().replace(/\s+/g, ' ').slice(0, 160))
+                  .join('\n  ')}`,
+            ),
+          );
+          throw new Error(
+            `${(err as Error).message}\nwriters: ${first.map((p) => p.name).join(' ')}\n${peers.join('\n')}`,
+            { cause: err },
+          );
+        });
+        sub.diagnostic(closingLine('webhook replica killed during 3 → 20', result, c));
+      },
+    );
     await w.delete();
   });
 });

@@ -24,15 +24,31 @@ async function identity(pid: number): Promise<{ uid: string; groups: string; cap
  * What a user's Deployment sets besides the image: on 2.6 nothing at all (the webhook writes HAProxy's
  * command), on 3.0 only `args` (the image's entrypoint runs haproxy with them, as with the official image).
  */
-const ARGS: Record<HaproxyBranch, readonly string[] | undefined> = { '2.6': undefined, '3.0': ['-f', '/usr/local/etc/haproxy/haproxy.cfg'] };
+const ARGS: Record<HaproxyBranch, readonly string[] | undefined> = {
+  '2.6': undefined,
+  '3.0': ['-f', '/usr/local/etc/haproxy/haproxy.cfg'],
+};
 
 for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
   const args = ARGS[branch];
   describe(`haproxy:${branch} with no securityContext and ${args === undefined ? 'no command or args' : `only args ${args.join(' ')}`}`, () => {
     let workload: Workload | undefined;
-    const wl = (): Workload => { if (workload === undefined) throw new Error('no workload'); return workload; };
-    before(async () => { workload = await startWorkload(sb(), { replicas: 3, haproxy: branch, securityContext: false, name: `plain${branch.replace('.', '')}`, ...(args === undefined ? {} : { args }) }); });
-    after(async () => { await workload?.delete(); });
+    const wl = (): Workload => {
+      if (workload === undefined) throw new Error('no workload');
+      return workload;
+    };
+    before(async () => {
+      workload = await startWorkload(sb(), {
+        replicas: 3,
+        haproxy: branch,
+        securityContext: false,
+        name: `plain${branch.replace('.', '')}`,
+        ...(args === undefined ? {} : { args }),
+      });
+    });
+    after(async () => {
+      await workload?.delete();
+    });
 
     test('every replica is injected, Ready, and replicates its table', async () => {
       const pods = await wl().waitConverged(3);
@@ -41,13 +57,20 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
       assert.ok(first);
       await first.setTable(`plain-${branch}`, 7);
       for (const p of pods) {
-        await waitFor(async () => (await p.showTable()).get(`plain-${branch}`), { what: `the entry on ${p.name}`, timeoutMs: 30_000 });
+        await waitFor(async () => (await p.showTable()).get(`plain-${branch}`), {
+          what: `the entry on ${p.name}`,
+          timeoutMs: 30_000,
+        });
       }
       const version = await first.masterCli('show version');
-      assert.match(version, new RegExp(`^${branch.replace('.', '\\.')}\\.`, 'm'), `the pod runs HAProxy ${branch}: ${version}`);
+      assert.match(
+        version,
+        new RegExp(`^${branch.replace('.', '\\.')}\\.`, 'm'),
+        `the pod runs HAProxy ${branch}: ${version}`,
+      );
     });
 
-    test('HAProxy runs as the image\'s user, the syncer as ours, both in the shared group, without capabilities', async () => {
+    test("HAProxy runs as the image's user, the syncer as ours, both in the shared group, without capabilities", async () => {
       for (const p of await wl().pods()) {
         const haproxyPid = await sb().containerPid(wl().namespace, p.name, 'haproxy');
         const syncerPid = await p.syncerPid();

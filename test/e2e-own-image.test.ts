@@ -17,7 +17,10 @@ const OWN = 'registry.example.com/team/haproxy-peer-sync';
 const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 let sandbox: Sandbox | undefined;
-const sb = (): Sandbox => { if (sandbox === undefined) throw new Error('no sandbox'); return sandbox; };
+const sb = (): Sandbox => {
+  if (sandbox === undefined) throw new Error('no sandbox');
+  return sandbox;
+};
 const overlay = mkdtempSync(join(tmpdir(), 'hps-own-image-'));
 
 before(async () => {
@@ -27,7 +30,10 @@ before(async () => {
   await sb().node.ctr('images', 'rm', `${SHIPPED}:${version}`);
   cpSync(join(REPO_ROOT, 'deploy'), overlay, { recursive: true });
   const kustomization = join(overlay, 'kustomization.yaml');
-  writeFileSync(kustomization, `${readFileSync(kustomization, 'utf8')}images:\n  - name: ${SHIPPED}\n    newName: ${OWN}\n`);
+  writeFileSync(
+    kustomization,
+    `${readFileSync(kustomization, 'utf8')}images:\n  - name: ${SHIPPED}\n    newName: ${OWN}\n`,
+  );
 });
 after(async () => {
   await sandbox?.stop();
@@ -36,12 +42,21 @@ after(async () => {
 
 test('deploy/ with an images: override runs the webhook and injects the syncer from the overridden image', async () => {
   await sb().installWebhook(overlay);
-  const webhookImages = (await sb().kubectl('get', 'pods', '-n', 'haproxy-peer-sync-system', '-o', 'jsonpath={.items[*].spec.containers[0].image}')).split(' ');
+  const webhookImages = (
+    await sb().kubectl(
+      'get',
+      'pods',
+      '-n',
+      'haproxy-peer-sync-system',
+      '-o',
+      'jsonpath={.items[*].spec.containers[0].image}',
+    )
+  ).split(' ');
   assert.deepEqual([...new Set(webhookImages)], [`${OWN}:${version}`], 'the webhook runs the overridden image');
   await sb().applyExamples();
   await waitConverged(sb(), 3, 'the example with the overridden image');
   for (const pod of await haproxyPods(sb())) {
-    const injected = [...pod.spec?.initContainers ?? []].filter((c) => c.name === SYNCER || c.name === SYNCER_INIT);
+    const injected = [...(pod.spec?.initContainers ?? [])].filter((c) => c.name === SYNCER || c.name === SYNCER_INIT);
     assert.equal(injected.length, 2, `${pod.metadata?.name}: syncer and init container injected`);
     for (const c of injected) assert.equal(c.image, `${OWN}:${version}`, `${pod.metadata?.name}/${c.name}: image`);
   }

@@ -11,10 +11,16 @@ for (const [v, version] of HAPROXY_VERSIONS.entries()) {
     // 127.0.2.x keeps clear of other tests' addresses; a random base avoids clashing with a parallel run.
     const base = 10 + Math.floor(Math.random() * 60) + 80 * v;
     let replicas: HaproxyReplica[] = [];
-    after(async () => { await Promise.all(replicas.map((r) => r.stop())); });
+    after(async () => {
+      await Promise.all(replicas.map((r) => r.stop()));
+    });
 
     test('an entry written on one replica with "set table" is readable on the other two', async (t) => {
-      replicas = await startCluster([0, 1, 2].map((i) => ({ name: `hap-${i}`, ip: `127.0.2.${base + i}` })), undefined, version);
+      replicas = await startCluster(
+        [0, 1, 2].map((i) => ({ name: `hap-${i}`, ip: `127.0.2.${base + i}` })),
+        undefined,
+        version,
+      );
       t.diagnostic(`binary reports ${replicas[0]?.fullVersion}`);
       for (const r of replicas) {
         await waitFor(`${r.name} to have both links established`, async () => {
@@ -40,19 +46,32 @@ for (const [v, version] of HAPROXY_VERSIONS.entries()) {
       assert.ok(d.known);
       const F = d.dialect.sectionFlags;
       // Started together, the three end their first resync by the 5 s timeout (both versions).
-      await waitFor(`${first.name}'s resync over`, async () => {
-        const s = await first.showPeers();
-        return s && (s.flags & (F.localResyncDone | F.remoteResyncDone)) === (F.localResyncDone | F.remoteResyncDone) ? true : undefined;
-      }, 15_000, 100);
+      await waitFor(
+        `${first.name}'s resync over`,
+        async () => {
+          const s = await first.showPeers();
+          return s && (s.flags & (F.localResyncDone | F.remoteResyncDone)) === (F.localResyncDone | F.remoteResyncDone)
+            ? true
+            : undefined;
+        },
+        15_000,
+        100,
+      );
       const answer = await first.masterCli('reload');
       if (d.dialect.reload === 'synchronous') assert.match(answer, /^Success=1\n--\n[\s\S]*Loading success/);
       else assert.equal(answer, '');
       await waitFor('the reload counted', async () => ((await first.reloadCount()) === 1 ? true : undefined), 10_000);
-      const row = await waitFor('user-42 on the new worker', async () => (await first.showTable()).get('user-42'), 10_000);
+      const row = await waitFor(
+        'user-42 on the new worker',
+        async () => (await first.showTable()).get('user-42'),
+        10_000,
+      );
       assert.match(row, /gpc0=7/);
       const s = await first.showPeers();
       assert.ok(s);
-      t.diagnostic(`new worker's section flags: 0x${s.flags.toString(16)} = ${describeSectionFlags(s.flags, d.dialect)}`);
+      t.diagnostic(
+        `new worker's section flags: 0x${s.flags.toString(16)} = ${describeSectionFlags(s.flags, d.dialect)}`,
+      );
       assert.notEqual(s.flags & F.localFinished, 0, 'taught by the old worker');
     });
   });

@@ -38,7 +38,15 @@ async function dryRun(objects: KubeObject[], name: string): Promise<{ stdout: st
   const file = join(dir, `${name}.yaml`);
   await writeFile(file, objects.map((o) => YAML.stringify(o)).join('---\n'));
   try {
-    return await run(join(defaultBinDir(), 'kubectl'), ['--kubeconfig', cp.kubeconfigPath, 'apply', '--dry-run=server', '--validate=strict', '-f', file]);
+    return await run(join(defaultBinDir(), 'kubectl'), [
+      '--kubeconfig',
+      cp.kubeconfigPath,
+      'apply',
+      '--dry-run=server',
+      '--validate=strict',
+      '-f',
+      file,
+    ]);
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`server-side dry run of ${name} refused: ${e.stderr ?? e.message}`, { cause: err });
@@ -48,14 +56,28 @@ async function dryRun(objects: KubeObject[], name: string): Promise<{ stdout: st
 const VARIANTS: Record<string, string[]> = {
   'default values': [],
   'regular sidecars, every sidecar default, own image, Ignore': [
-    'image.repository=registry.example/team/hps', 'image.tag=1.2.3', 'image.pullPolicy=IfNotPresent', 'imagePullSecrets[0].name=registry-login',
-    'sidecar.mode=regular', 'sidecar.drainSeconds=0', 'sidecar.healthPort=9090', 'sidecar.resources.limits.memory=160Mi',
-    'webhook.failurePolicy=Ignore', 'webhook.timeoutSeconds=10', 'webhook.namespaceSelector.matchLabels.team=edge',
-    'replicas=3', 'podDisruptionBudget.minAvailable=2', 'logLevel=debug', 'priorityClassName=system-cluster-critical',
-    'nodeSelector.kubernetes\\.io/os=linux', 'podAnnotations.example\\.com/owner=edge',
+    'image.repository=registry.example/team/hps',
+    'image.tag=1.2.3',
+    'image.pullPolicy=IfNotPresent',
+    'imagePullSecrets[0].name=registry-login',
+    'sidecar.mode=regular',
+    'sidecar.drainSeconds=0',
+    'sidecar.healthPort=9090',
+    'sidecar.resources.limits.memory=160Mi',
+    'webhook.failurePolicy=Ignore',
+    'webhook.timeoutSeconds=10',
+    'webhook.namespaceSelector.matchLabels.team=edge',
+    'replicas=3',
+    'podDisruptionBudget.minAvailable=2',
+    'logLevel=debug',
+    'priorityClassName=system-cluster-critical',
+    'nodeSelector.kubernetes\\.io/os=linux',
+    'podAnnotations.example\\.com/owner=edge',
   ],
   'cert-manager certificates and both monitors': [
-    'certificates.mode=cert-manager', 'metrics.serviceMonitor.enabled=true', 'metrics.podMonitor.enabled=true',
+    'certificates.mode=cert-manager',
+    'metrics.serviceMonitor.enabled=true',
+    'metrics.podMonitor.enabled=true',
   ],
 };
 
@@ -64,7 +86,15 @@ for (const [name, set] of Object.entries(VARIANTS)) {
     const rendered = await renderChart(...set);
     const builtIn = rendered.filter((o) => !CRD_GROUPS.some((g) => o.apiVersion.startsWith(g)));
     const kinds = new Set(builtIn.map((o) => o.kind));
-    for (const kind of ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Service', 'Deployment', 'PodDisruptionBudget', 'MutatingWebhookConfiguration']) {
+    for (const kind of [
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Service',
+      'Deployment',
+      'PodDisruptionBudget',
+      'MutatingWebhookConfiguration',
+    ]) {
       assert.ok(kinds.has(kind), `${kind} among ${builtIn.map(objectKey).join(', ')}`);
     }
     const { stdout, stderr } = await dryRun(builtIn, name.replaceAll(/\W+/g, '-'));

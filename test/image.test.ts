@@ -19,7 +19,9 @@ const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) 
 
 const image = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
   try {
-    const { stdout, stderr } = await run('bash', [join(REPO_ROOT, 'scripts/image.sh'), ...args], { maxBuffer: 16 << 20 });
+    const { stdout, stderr } = await run('bash', [join(REPO_ROOT, 'scripts/image.sh'), ...args], {
+      maxBuffer: 16 << 20,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -37,7 +39,9 @@ before(async () => {
   printed = result.stdout.trim().split('\n');
   built = await readOciArchive(join(dir, 'out', 'hps.oci.tar'));
 });
-after(async () => { await rm(dir, { recursive: true, force: true }); });
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 test('writes the archive where --output says, and prints its path and the image name', async () => {
   const expectedName = `ghcr.io/haproxy-peer-sync/haproxy-peer-sync:${pkg.version}`;
@@ -62,8 +66,14 @@ test('the image runs every role through one entrypoint, as a non-root user, on l
 });
 
 test('it is the image the node runs in the tests (same manifest as in the image index of setup)', async () => {
-  const index = await readFile(join(process.env['HPS_CACHE'] ?? join(process.env['HOME'] ?? '', '.cache/haproxy-peer-sync'), 'images/index.txt'), 'utf8');
-  const archive = index.split('\n').map((l) => l.split(' ')).find(([, name]) => name === printed[1])?.[0];
+  const index = await readFile(
+    join(process.env['HPS_CACHE'] ?? join(process.env['HOME'] ?? '', '.cache/haproxy-peer-sync'), 'images/index.txt'),
+    'utf8',
+  );
+  const archive = index
+    .split('\n')
+    .map((l) => l.split(' '))
+    .find(([, name]) => name === printed[1])?.[0];
   assert.ok(archive !== undefined, `index.txt lists ${printed[1]}`);
   const manifestOf = async (file: string): Promise<string> => (await run('tar', ['-xOf', file, 'index.json'])).stdout;
   assert.equal(await manifestOf(printed[0] ?? ''), await manifestOf(archive));

@@ -17,7 +17,9 @@ const BIN = new URL('../bin/haproxy-peer-sync.ts', import.meta.url).pathname;
 const sb = sandboxForTests();
 
 /** The command as a user runs it; its exit code, output, and the table's rows by pod. */
-async function status(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; rows: Map<string, string[]> }> {
+async function status(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string; rows: Map<string, string[]> }> {
   const env = { ...process.env, KUBECONFIG: sb().controlPlane.kubeconfigPath };
   let out: { code: number; stdout: string; stderr: string };
   try {
@@ -41,8 +43,17 @@ test('converged: one correct line per replica, as HAProxy itself tells it, and e
   await bringUpExample(sb());
   const replicas = await sb().replicas();
   await setEntries(sb(), replicas[0]?.pod ?? '', KEYS);
-  await waitFor(async () => Object.keys(await missingEntries(sb(), replicas.map((r) => r.pod), KEYS)).length === 0,
-    { what: 'the entries on the 3 replicas', timeoutMs: 60_000, intervalMs: 250 });
+  await waitFor(
+    async () =>
+      Object.keys(
+        await missingEntries(
+          sb(),
+          replicas.map((r) => r.pod),
+          KEYS,
+        ),
+      ).length === 0,
+    { what: 'the entries on the 3 replicas', timeoutMs: 60_000, intervalMs: 250 },
+  );
 
   const byWorkload = await status('-n', NS, 'deployment/haproxy');
   t.diagnostic(byWorkload.stdout);
@@ -74,18 +85,23 @@ test('right after a scale-out, exit 1 while the newcomer is not yet taught, then
   // namespace) none declares it, so its start-up gate keeps HAProxy waiting and it cannot be taught. Left
   // alone it is taught within about a second, faster than the command runs. The pause stays well under
   // the syncer's liveness window (3 × 10 s).
-  const paused = (await Promise.all([...old].map((p) => sb().containerPid(NS, p, SYNCER)))).filter((p) => p !== undefined);
+  const paused = (await Promise.all([...old].map((p) => sb().containerPid(NS, p, SYNCER)))).filter(
+    (p) => p !== undefined,
+  );
   assert.equal(paused.length, 3);
   for (const pid of paused) process.kill(pid, 'SIGSTOP');
   let caught: { pod: string; code: number; stdout: string } | undefined;
   try {
     await sb().kubectl('scale', 'deployment/haproxy', '--replicas=4');
-    caught = await waitFor(async () => {
-      // The paused syncers do not answer: a short timeout keeps each sample short.
-      const s = await status('-n', NS, '--timeout', '1', 'deployment/haproxy');
-      const fresh = [...s.rows.entries()].find(([pod]) => !old.has(pod));
-      return fresh?.[1][1] === 'no' ? { pod: fresh[0], code: s.code, stdout: s.stdout } : false;
-    }, { what: 'the newcomer\'s syncer to answer, not ready', timeoutMs: 18_000, intervalMs: 0 });
+    caught = await waitFor(
+      async () => {
+        // The paused syncers do not answer: a short timeout keeps each sample short.
+        const s = await status('-n', NS, '--timeout', '1', 'deployment/haproxy');
+        const fresh = [...s.rows.entries()].find(([pod]) => !old.has(pod));
+        return fresh?.[1][1] === 'no' ? { pod: fresh[0], code: s.code, stdout: s.stdout } : false;
+      },
+      { what: "the newcomer's syncer to answer, not ready", timeoutMs: 18_000, intervalMs: 0 },
+    );
   } finally {
     for (const pid of paused) process.kill(pid, 'SIGCONT');
   }
@@ -96,10 +112,16 @@ test('right after a scale-out, exit 1 while the newcomer is not yet taught, then
   assert.match(caught.stdout, /^not in agreement:$/m);
 
   await waitConverged(sb(), 4, 'after scaling to 4');
-  const after = await waitFor(async () => { const s = await status('-n', NS, 'deployment/haproxy'); return s.code === 0 ? s : false; },
-    { what: 'status to exit 0 with 4 replicas', timeoutMs: 60_000, intervalMs: 500 });
+  const after = await waitFor(
+    async () => {
+      const s = await status('-n', NS, 'deployment/haproxy');
+      return s.code === 0 ? s : false;
+    },
+    { what: 'status to exit 0 with 4 replicas', timeoutMs: 60_000, intervalMs: 500 },
+  );
   assert.equal(after.rows.size, 4);
-  for (const cells of after.rows.values()) assert.deepEqual(cells.slice(1, 4), ['yes', '4/4', '3/3'], cells.join(' | '));
+  for (const cells of after.rows.values())
+    assert.deepEqual(cells.slice(1, 4), ['yes', '4/4', '3/3'], cells.join(' | '));
 });
 
 test('bad usage exits 2 naming the flag', async () => {

@@ -5,22 +5,36 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from './harness/processes.ts';
 import { sandboxForTests } from './harness/sandbox.ts';
-import { HAPROXY_IMAGES, startWorkload, type HaproxyBranch, type Workload, type WorkloadPod } from './harness/workload.ts';
+import {
+  HAPROXY_IMAGES,
+  startWorkload,
+  type HaproxyBranch,
+  type Workload,
+  type WorkloadPod,
+} from './harness/workload.ts';
 
 const sb = sandboxForTests({ webhook: true });
 
 async function readableEverywhere(key: string, pods: readonly WorkloadPod[]): Promise<void> {
-  for (const p of pods) await waitFor(async () => (await p.showTable()).get(key), { what: `${key} on ${p.name}`, timeoutMs: 20_000 });
+  for (const p of pods)
+    await waitFor(async () => (await p.showTable()).get(key), { what: `${key} on ${p.name}`, timeoutMs: 20_000 });
 }
-const ready = (p: WorkloadPod): Promise<true> => waitFor(async () => (await p.readyz()) === 200 || undefined,
-  { what: `${p.name} /readyz 200`, timeoutMs: 30_000 });
+const ready = (p: WorkloadPod): Promise<true> =>
+  waitFor(async () => (await p.readyz()) === 200 || undefined, { what: `${p.name} /readyz 200`, timeoutMs: 30_000 });
 
 for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
   describe(`haproxy:${branch}`, () => {
     let lab: Workload | undefined;
-    const wl = (): Workload => { if (lab === undefined) throw new Error('no workload'); return lab; };
-    before(async () => { lab = await startWorkload(sb(), { replicas: 3, haproxy: branch }); });
-    after(async () => { await lab?.delete(); });
+    const wl = (): Workload => {
+      if (lab === undefined) throw new Error('no workload');
+      return lab;
+    };
+    before(async () => {
+      lab = await startWorkload(sb(), { replicas: 3, haproxy: branch });
+    });
+    after(async () => {
+      await lab?.delete();
+    });
 
     test('3 replicas: each lists the other two ESTA; an entry written on one is readable on the others', async () => {
       const pods = await wl().waitConverged(3);
@@ -42,7 +56,7 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
       for (const p of fresh) await ready(p);
     });
 
-    test('scale 6 → 2: the removed replicas leave the survivors\' sections; entries survive', async () => {
+    test("scale 6 → 2: the removed replicas leave the survivors' sections; entries survive", async () => {
       await wl().scale(2);
       const pods = await wl().waitConverged(2);
       await readableEverywhere('before-scale', pods);
@@ -62,7 +76,8 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
     });
 
     test('kube-apiserver restart: the syncers re-list and converge on changes made around it, with no stale or duplicate peer', async () => {
-      const lists = async (p: WorkloadPod): Promise<number> => (await p.log()).split('\n').filter((l) => l.includes('listed EndpointSlices')).length;
+      const lists = async (p: WorkloadPod): Promise<number> =>
+        (await p.log()).split('\n').filter((l) => l.includes('listed EndpointSlices')).length;
       const listedBefore = new Map<string, number>();
       for (const p of await wl().pods()) listedBefore.set(p.name, await lists(p));
       await sb().controlPlane.restartApiserver();
@@ -73,7 +88,7 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
         assert.equal(lines.length, 3, `${p.name}: ${lines.join('; ')}`);
         assert.equal(new Set(lines).size, 3);
         const earlier = listedBefore.get(p.name);
-        if (earlier !== undefined) assert.ok(await lists(p) > earlier, `${p.name} re-listed after the restart`);
+        if (earlier !== undefined) assert.ok((await lists(p)) > earlier, `${p.name} re-listed after the restart`);
       }
       await readableEverywhere('before-scale', pods);
     });

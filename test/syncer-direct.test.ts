@@ -16,7 +16,10 @@ for (const [v, version] of HAPROXY_VERSIONS.entries()) {
     const ip = (i: number): string => `127.0.4.${base + i}`;
     const dir = mkdtempSync(join(tmpdir(), 'hps-direct-'));
     let haproxy: HaproxyReplica | undefined;
-    after(async () => { await haproxy?.stop(); rmSync(dir, { recursive: true, force: true }); });
+    after(async () => {
+      await haproxy?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
 
     const self = { name: 'pod-0', host: ip(0), port: 10000 };
     const other = { name: 'pod-1', host: ip(1), port: 10000 };
@@ -43,19 +46,25 @@ for (const [v, version] of HAPROXY_VERSIONS.entries()) {
       assert.deepEqual([r.fileChanged, r.reloaded], [true, true]);
       // Alone, 3.0 ends its resync at once; 2.6 only after its 5 s timeout, which the backend waits for
       // (a reload before it would lose the table).
-      t.diagnostic(`waited ${r.resyncWaitedMs ?? 0} ms for the running worker's resync; sync took ${Date.now() - started} ms`);
+      t.diagnostic(
+        `waited ${r.resyncWaitedMs ?? 0} ms for the running worker's resync; sync took ${Date.now() - started} ms`,
+      );
       if (version === '3.0') assert.equal(r.resyncWaitedMs, 0);
       assert.equal(await haproxy.reloadCount(), before + 1);
       const section = await haproxy.showPeers();
       assert.deepEqual(section?.peers.map((p) => p.name).sort(), ['pod-0', 'pod-1']);
-      const row = await waitFor('the entry on the new worker', async () => (await haproxy?.showTable())?.get('kept'), 10_000);
+      const row = await waitFor(
+        'the entry on the new worker',
+        async () => (await haproxy?.showTable())?.get('kept'),
+        10_000,
+      );
       assert.match(row, /gpc0=3/);
       const same = await backend.sync([other, self]);
       assert.deepEqual([same.fileChanged, same.reloaded], [false, false]);
       assert.equal(await haproxy.reloadCount(), before + 1);
     });
 
-    test('a broken peers file: rejected, reported (with HAProxy\'s own lines where the version returns them), restored; the old worker keeps serving', async () => {
+    test("a broken peers file: rejected, reported (with HAProxy's own lines where the version returns them), restored; the old worker keeps serving", async () => {
       assert.ok(haproxy);
       await haproxy.setTable('still-served', 4);
       const good = readFileSync(backend.peersFile, 'utf8');
@@ -66,7 +75,10 @@ for (const [v, version] of HAPROXY_VERSIONS.entries()) {
         assert.equal(err.code, ERRORS.HPS_RELOAD_FAILED.code);
         assert.equal(err.haproxyVersion, haproxy?.fullVersion);
         if (version === '3.0') {
-          assert.match(err.reasons.join('\n'), /\[ALERT\].*peers\.cfg:\d+\] : 'server [^']*\/pod-2' : invalid port '70000'/);
+          assert.match(
+            err.reasons.join('\n'),
+            /\[ALERT\].*peers\.cfg:\d+\] : 'server [^']*\/pod-2' : invalid port '70000'/,
+          );
           assert.match(err.message, /invalid port '70000'/);
           assert.match(err.haproxyLog.join('\n'), /Loading failure!/);
         } else {
@@ -85,7 +97,8 @@ for (const [v, version] of HAPROXY_VERSIONS.entries()) {
       // The next good file loads, and the new worker is taught the table by the old one.
       const r = await backend.sync([self, other, third]);
       assert.equal(r.reloaded, true);
-      for (const key of ['kept', 'still-served']) await waitFor(`${key} on the new worker`, async () => (await haproxy?.showTable())?.get(key), 10_000);
+      for (const key of ['kept', 'still-served'])
+        await waitFor(`${key} on the new worker`, async () => (await haproxy?.showTable())?.get(key), 10_000);
     });
   });
 }

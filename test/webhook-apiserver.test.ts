@@ -15,7 +15,11 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
 import {
-  AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1Pod,
+  AdmissionregistrationV1Api,
+  AppsV1Api,
+  CoreV1Api,
+  RbacAuthorizationV1Api,
+  type V1Pod,
 } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import { defaultBinDir, startControlPlane, type ControlPlane } from './harness/control-plane.ts';
@@ -49,37 +53,62 @@ before(async () => {
   await cp.createNamespace('hps-webhook-system');
 
   // certs/: a CA and a serving pair for 127.0.0.1, created in (and shared through) a real Secret.
-  source = new SecretKeyPairSource({ store: kubeSecretStore(cp.kubeConfig, 'hps-webhook-system', 'hps-webhook-tls'), hosts: ['127.0.0.1'] });
+  source = new SecretKeyPairSource({
+    store: kubeSecretStore(cp.kubeConfig, 'hps-webhook-system', 'hps-webhook-tls'),
+    hosts: ['127.0.0.1'],
+  });
   await source.start();
   app = await build({
-    config: TEST_CONFIG, logger: silentLogger(), keyPairs: source,
-    accessWarnings: cachedAccessWarnings({ reviewer: kubeAccessReviewer(cp.kubeConfig), ttlMs: 60_000, timeoutMs: 5_000, now: Date.now }),
+    config: TEST_CONFIG,
+    logger: silentLogger(),
+    keyPairs: source,
+    accessWarnings: cachedAccessWarnings({
+      reviewer: kubeAccessReviewer(cp.kubeConfig),
+      ttlMs: 60_000,
+      timeoutMs: 5_000,
+      now: Date.now,
+    }),
   });
   const { port } = await listen(app, { host: '127.0.0.1', port: 0 });
 
   // Registered twice: with the objectSelector (as deploy/ does), and without one, so that unlabelled
   // pods reach the handler too and every labelled pod is seen by two webhooks.
   const caBundle = Buffer.from(source.current()?.caPem ?? '').toString('base64');
-  const registration = (name: string, webhookName: string, objectSelector: boolean) => mutatingWebhookConfiguration({
-    name, webhookName, objectSelector, caBundle,
-    target: { url: `https://127.0.0.1:${port}/mutate` },
-    namespaceLabels: { 'hps-test': 'webhook' },
-  });
+  const registration = (name: string, webhookName: string, objectSelector: boolean) =>
+    mutatingWebhookConfiguration({
+      name,
+      webhookName,
+      objectSelector,
+      caBundle,
+      target: { url: `https://127.0.0.1:${port}/mutate` },
+      namespaceLabels: { 'hps-test': 'webhook' },
+    });
   const admission = cp.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   await admission.createMutatingWebhookConfiguration({ body: registration('haproxy-peer-sync', WEBHOOK_NAME, true) });
-  await admission.createMutatingWebhookConfiguration({ body: registration('haproxy-peer-sync-second', 'inject-again.haproxy-peer-sync.io', false) });
+  await admission.createMutatingWebhookConfiguration({
+    body: registration('haproxy-peer-sync-second', 'inject-again.haproxy-peer-sync.io', false),
+  });
 
   // The apiserver loads webhook configurations asynchronously: wait until both registrations answer
   // (a dry-run labelled pod comes back injected; a dry-run unlabelled pod reaches the handler).
-  await waitFor(async () => {
-    const created = await core.createNamespacedPod({ namespace: NS, body: labelledPod('probe'), dryRun: 'All' });
-    return isInjected(created);
-  }, { what: 'the first webhook registration to take effect', timeoutMs: TIMEOUT });
-  await waitFor(async () => {
-    const body: V1Pod = { metadata: { name: 'probe-unlabelled', namespace: NS }, spec: { containers: [{ name: 'c', image: 'haproxy:3.0' }] } };
-    await core.createNamespacedPod({ namespace: NS, body, dryRun: 'All' });
-    return await metric('haproxy_peer_sync_webhook_skipped_total{reason="not-labelled"}') > 0;
-  }, { what: 'the second webhook registration to take effect', timeoutMs: TIMEOUT });
+  await waitFor(
+    async () => {
+      const created = await core.createNamespacedPod({ namespace: NS, body: labelledPod('probe'), dryRun: 'All' });
+      return isInjected(created);
+    },
+    { what: 'the first webhook registration to take effect', timeoutMs: TIMEOUT },
+  );
+  await waitFor(
+    async () => {
+      const body: V1Pod = {
+        metadata: { name: 'probe-unlabelled', namespace: NS },
+        spec: { containers: [{ name: 'c', image: 'haproxy:3.0' }] },
+      };
+      await core.createNamespacedPod({ namespace: NS, body, dryRun: 'All' });
+      return (await metric('haproxy_peer_sync_webhook_skipped_total{reason="not-labelled"}')) > 0;
+    },
+    { what: 'the second webhook registration to take effect', timeoutMs: TIMEOUT },
+  );
 });
 
 after(async () => {
@@ -91,7 +120,8 @@ after(async () => {
 
 function labelledPod(name: string, annotations: Record<string, string> = {}, spec: Partial<V1Pod['spec']> = {}): V1Pod {
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: { name, namespace: NS, labels: { app: 'haproxy', [LABEL]: 'true' }, annotations },
     spec: { containers: [{ name: 'haproxy', image: 'haproxy:3.0' }], ...spec },
   };
@@ -102,17 +132,26 @@ function isInjected(pod: V1Pod): boolean {
 }
 
 function ourContainers(pod: V1Pod): string[] {
-  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c) => c.name).filter((n) => n.startsWith('haproxy-peer-sync'));
+  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
+    .map((c) => c.name)
+    .filter((n) => n.startsWith('haproxy-peer-sync'));
 }
 
 async function metric(name: string): Promise<number> {
   const text = (await app!.inject('/metrics')).body;
-  return [...text.matchAll(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+  return [...text.matchAll(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\d+)$`, 'gm'))].reduce(
+    (n, m) => n + Number(m[1]),
+    0,
+  );
 }
 
 async function kubectl(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const { stdout, stderr } = await exec(join(defaultBinDir(), 'kubectl'), ['--kubeconfig', cp!.kubeconfigPath, ...args]);
+    const { stdout, stderr } = await exec(join(defaultBinDir(), 'kubectl'), [
+      '--kubeconfig',
+      cp!.kubeconfigPath,
+      ...args,
+    ]);
     return { stdout, stderr, code: 0 };
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; code?: number };
@@ -124,29 +163,53 @@ test('a labelled pod created through the apiserver comes back injected, once, th
   const before = await metric('haproxy_peer_sync_webhook_skipped_total{reason="already-injected"}');
   const pod = await core.createNamespacedPod({ namespace: NS, body: labelledPod('haproxy-0') });
   assert.ok(isInjected(pod));
-  assert.deepEqual(ourContainers(pod), ['haproxy-peer-sync-init', 'haproxy-peer-sync'], 'exactly one init container and one syncer');
+  assert.deepEqual(
+    ourContainers(pod),
+    ['haproxy-peer-sync-init', 'haproxy-peer-sync'],
+    'exactly one init container and one syncer',
+  );
   assert.equal(pod.spec?.initContainers?.[1]?.restartPolicy, 'Always', 'a native sidecar');
   assert.equal(pod.spec?.volumes?.filter((v) => v.name === 'haproxy-peer-sync').length, 1);
-  assert.deepEqual(pod.spec?.containers[0]?.command, ['haproxy', '-W', '-db', '-S', '/var/run/haproxy-peer-sync/master.sock,mode,660,gid,65532',
-    '-f', '/usr/local/etc/haproxy/haproxy.cfg', '-f', '/var/run/haproxy-peer-sync/peers.cfg']);
+  assert.deepEqual(pod.spec?.containers[0]?.command, [
+    'haproxy',
+    '-W',
+    '-db',
+    '-S',
+    '/var/run/haproxy-peer-sync/master.sock,mode,660,gid,65532',
+    '-f',
+    '/usr/local/etc/haproxy/haproxy.cfg',
+    '-f',
+    '/var/run/haproxy-peer-sync/peers.cfg',
+  ]);
   // The group that owns the master socket, for every container of the pod.
   assert.ok(pod.spec?.securityContext?.supplementalGroups?.includes(65532), 'the shared group');
   assert.ok(pod.spec?.containers[0]?.volumeMounts?.some((m) => m.mountPath === '/var/run/haproxy-peer-sync'));
   // The second registration (and any reinvocation) reached the handler and left the pod alone.
-  assert.ok(await metric('haproxy_peer_sync_webhook_skipped_total{reason="already-injected"}') > before);
+  assert.ok((await metric('haproxy_peer_sync_webhook_skipped_total{reason="already-injected"}')) > before);
   const stored = await core.readNamespacedPod({ namespace: NS, name: 'haproxy-0' });
   assert.deepEqual(ourContainers(stored), ['haproxy-peer-sync-init', 'haproxy-peer-sync']);
 });
 
 test('an unlabelled pod comes back unchanged (the handler checks the label too)', async () => {
   const before = await metric('haproxy_peer_sync_webhook_skipped_total{reason="not-labelled"}');
-  const body: V1Pod = { metadata: { name: 'plain', namespace: NS, labels: { app: 'haproxy' }, annotations: { 'haproxy-peer-sync.io/peer-port': 'abc' } }, spec: { containers: [{ name: 'haproxy', image: 'haproxy:3.0' }] } };
+  const body: V1Pod = {
+    metadata: {
+      name: 'plain',
+      namespace: NS,
+      labels: { app: 'haproxy' },
+      annotations: { 'haproxy-peer-sync.io/peer-port': 'abc' },
+    },
+    spec: { containers: [{ name: 'haproxy', image: 'haproxy:3.0' }] },
+  };
   const pod = await core.createNamespacedPod({ namespace: NS, body });
   assert.ok(!isInjected(pod));
   assert.deepEqual(ourContainers(pod), []);
   assert.equal(pod.spec?.initContainers, undefined);
   assert.equal(pod.spec?.containers[0]?.command, undefined);
-  assert.ok(await metric('haproxy_peer_sync_webhook_skipped_total{reason="not-labelled"}') > before, 'the registration without objectSelector called the handler');
+  assert.ok(
+    (await metric('haproxy_peer_sync_webhook_skipped_total{reason="not-labelled"}')) > before,
+    'the registration without objectSelector called the handler',
+  );
 });
 
 test('a pod with a generated name is injected', async () => {
@@ -158,19 +221,41 @@ test('a pod with a generated name is injected', async () => {
   assert.ok(isInjected(pod));
 });
 
-test('an invalid override annotation is rejected with the webhook\'s message', async () => {
+test("an invalid override annotation is rejected with the webhook's message", async () => {
   const statusMessage = (err: unknown): string => {
     const body = (err as { body?: unknown }).body;
-    try { return (JSON.parse(String(body)) as { message: string }).message; } catch { return String(body ?? err); }
+    try {
+      return (JSON.parse(String(body)) as { message: string }).message;
+    } catch {
+      return String(body ?? err);
+    }
   };
-  await assert.rejects(core.createNamespacedPod({ namespace: NS, body: labelledPod('bad-port', { 'haproxy-peer-sync.io/peer-port': 'abc' }) }), (err: unknown) => {
-    assert.equal((err as { code?: number }).code, 403);
-    assert.equal(statusMessage(err), 'admission webhook "inject.haproxy-peer-sync.io" denied the request: haproxy-peer-sync cannot inject this pod: annotation haproxy-peer-sync.io/peer-port: "abc" is not a port number (1-65535)');
-    return true;
-  });
-  await assert.rejects(core.createNamespacedPod({ namespace: NS, body: labelledPod('bad-container', { 'haproxy-peer-sync.io/container': 'proxy' }) }),
-    (err: unknown) => /annotation haproxy-peer-sync\.io\/container: no container named "proxy"/.test(statusMessage(err)));
-  await assert.rejects(core.readNamespacedPod({ namespace: NS, name: 'bad-port' }), (err: unknown) => (err as { code?: number }).code === 404);
+  await assert.rejects(
+    core.createNamespacedPod({
+      namespace: NS,
+      body: labelledPod('bad-port', { 'haproxy-peer-sync.io/peer-port': 'abc' }),
+    }),
+    (err: unknown) => {
+      assert.equal((err as { code?: number }).code, 403);
+      assert.equal(
+        statusMessage(err),
+        'admission webhook "inject.haproxy-peer-sync.io" denied the request: haproxy-peer-sync cannot inject this pod: annotation haproxy-peer-sync.io/peer-port: "abc" is not a port number (1-65535)',
+      );
+      return true;
+    },
+  );
+  await assert.rejects(
+    core.createNamespacedPod({
+      namespace: NS,
+      body: labelledPod('bad-container', { 'haproxy-peer-sync.io/container': 'proxy' }),
+    }),
+    (err: unknown) =>
+      /annotation haproxy-peer-sync\.io\/container: no container named "proxy"/.test(statusMessage(err)),
+  );
+  await assert.rejects(
+    core.readNamespacedPod({ namespace: NS, name: 'bad-port' }),
+    (err: unknown) => (err as { code?: number }).code === 404,
+  );
 });
 
 test('every pod of a labelled Deployment, made by the real controllers, is injected', async () => {
@@ -182,19 +267,38 @@ test('every pod of a labelled Deployment, made by the real controllers, is injec
       spec: {
         replicas: 3,
         selector: { matchLabels: { app: 'edge' } },
-        template: { metadata: { labels }, spec: { containers: [{ name: 'haproxy', image: 'haproxy:3.0', args: ['haproxy', '-f', '/etc/haproxy/haproxy.cfg'] }] } },
+        template: {
+          metadata: { labels },
+          spec: {
+            containers: [
+              { name: 'haproxy', image: 'haproxy:3.0', args: ['haproxy', '-f', '/etc/haproxy/haproxy.cfg'] },
+            ],
+          },
+        },
       },
     },
   });
-  const pods = await waitFor(async () => {
-    const list = await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=edge' });
-    return list.items.length === 3 ? list.items : undefined;
-  }, { what: 'the ReplicaSet controller to create 3 pods', timeoutMs: TIMEOUT });
+  const pods = await waitFor(
+    async () => {
+      const list = await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=edge' });
+      return list.items.length === 3 ? list.items : undefined;
+    },
+    { what: 'the ReplicaSet controller to create 3 pods', timeoutMs: TIMEOUT },
+  );
   for (const pod of pods) {
     assert.ok(isInjected(pod), pod.metadata?.name);
     assert.deepEqual(ourContainers(pod), ['haproxy-peer-sync-init', 'haproxy-peer-sync']);
-    assert.deepEqual(pod.spec?.containers[0]?.args, ['haproxy', '-f', '/etc/haproxy/haproxy.cfg', '-W', '-db', '-S',
-      '/var/run/haproxy-peer-sync/master.sock,mode,660,gid,65532', '-f', '/var/run/haproxy-peer-sync/peers.cfg']);
+    assert.deepEqual(pod.spec?.containers[0]?.args, [
+      'haproxy',
+      '-f',
+      '/etc/haproxy/haproxy.cfg',
+      '-W',
+      '-db',
+      '-S',
+      '/var/run/haproxy-peer-sync/master.sock,mode,660,gid,65532',
+      '-f',
+      '/var/run/haproxy-peer-sync/peers.cfg',
+    ]);
     assert.equal(pod.spec?.initContainers?.[1]?.env?.find((e) => e.name === 'HPS_SERVICE')?.value, 'edge');
   }
 });
@@ -208,7 +312,10 @@ test('kubectl create --dry-run=server shows the injection, warns about RBAC, and
   assert.ok(isInjected(pod));
   assert.deepEqual(ourContainers(pod), ['haproxy-peer-sync-init', 'haproxy-peer-sync']);
   // The `default` ServiceAccount has no Role: the SubjectAccessReview warning reaches the user.
-  assert.match(res.stderr, /Warning: ServiceAccount hps-webhook-test\/default may not list or watch endpointslices\.discovery\.k8s\.io/);
+  assert.match(
+    res.stderr,
+    /Warning: ServiceAccount hps-webhook-test\/default may not list or watch endpointslices\.discovery\.k8s\.io/,
+  );
   const get = await kubectl(['get', 'pod', 'dry-run', '-n', NS]);
   assert.notEqual(get.code, 0);
   assert.match(get.stderr, /NotFound|not found/);
@@ -217,12 +324,21 @@ test('kubectl create --dry-run=server shows the injection, warns about RBAC, and
 test('a ServiceAccount allowed to watch EndpointSlices gets no warning', async () => {
   const rbac = cp!.kubeConfig.makeApiClient(RbacAuthorizationV1Api);
   await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'haproxy' } } });
-  await rbac.createNamespacedRole({ namespace: NS, body: { metadata: { name: 'haproxy-peer-sync' }, rules: [{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] }] } });
-  await rbac.createNamespacedRoleBinding({ namespace: NS, body: {
-    metadata: { name: 'haproxy-peer-sync' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'haproxy-peer-sync' },
-    subjects: [{ kind: 'ServiceAccount', name: 'haproxy', namespace: NS }],
-  } });
+  await rbac.createNamespacedRole({
+    namespace: NS,
+    body: {
+      metadata: { name: 'haproxy-peer-sync' },
+      rules: [{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] }],
+    },
+  });
+  await rbac.createNamespacedRoleBinding({
+    namespace: NS,
+    body: {
+      metadata: { name: 'haproxy-peer-sync' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'haproxy-peer-sync' },
+      subjects: [{ kind: 'ServiceAccount', name: 'haproxy', namespace: NS }],
+    },
+  });
   const file = join(workDir, 'with-rbac.yaml');
   await writeFile(file, YAML.stringify(labelledPod('with-rbac', {}, { serviceAccountName: 'haproxy' })));
   const res = await kubectl(['create', '--dry-run=server', '-o', 'yaml', '-f', file]);
@@ -240,9 +356,11 @@ test('every golden injected pod is accepted by the real apiserver', async () => 
     // Unique names: the pods created by the tests above may use the same ones.
     pod.metadata = { ...pod.metadata, namespace: NS, name: `golden-${file.slice(0, -'.injected.yaml'.length)}` };
     delete pod.metadata.generateName;
-    const created = await core.createNamespacedPod({ namespace: NS, body: pod, dryRun: 'All' }).catch((err: unknown) => {
-      assert.fail(`${file} was refused: ${String((err as { body?: unknown }).body ?? err)}`);
-    });
+    const created = await core
+      .createNamespacedPod({ namespace: NS, body: pod, dryRun: 'All' })
+      .catch((err: unknown) => {
+        assert.fail(`${file} was refused: ${String((err as { body?: unknown }).body ?? err)}`);
+      });
     // Already injected: the webhook left it alone, and validation kept every injected field.
     assert.deepEqual(ourContainers(created), ['haproxy-peer-sync-init', 'haproxy-peer-sync'], file);
     assert.deepEqual(created.metadata?.annotations, pod.metadata?.annotations, file);

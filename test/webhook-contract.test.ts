@@ -17,7 +17,11 @@ const goldens = readdirSync(dir).filter((f) => f.endsWith('.injected.yaml'));
 
 /** The container's environment as the kubelet would give it. */
 function envOf(container: V1Container | undefined): Record<string, string> {
-  const fields: Record<string, string> = { 'metadata.name': 'haproxy-abc12', 'metadata.namespace': 'web', 'status.podIP': '10.244.0.11' };
+  const fields: Record<string, string> = {
+    'metadata.name': 'haproxy-abc12',
+    'metadata.namespace': 'web',
+    'status.podIP': '10.244.0.11',
+  };
   const env: Record<string, string> = {};
   for (const e of container?.env ?? []) {
     const value = e.value ?? fields[e.valueFrom?.fieldRef?.fieldPath ?? ''];
@@ -51,6 +55,9 @@ for (const file of goldens) {
       assert.equal(s.credentialsFile, '/var/run/haproxy-peer-sync/credentials/password');
     }
     const i = loadInitConfig([], envOf(init));
-    assert.deepEqual([i.podName, i.podIp, i.peersSection, i.peerPort, i.runtimeDir], [s.podName, s.podIp, s.peersSection, s.peerPort, s.runtimeDir]);
+    assert.deepEqual(
+      [i.podName, i.podIp, i.peersSection, i.peerPort, i.runtimeDir],
+      [s.podName, s.podIp, s.peersSection, s.peerPort, s.runtimeDir],
+    );
   });
 }

@@ -47,7 +47,11 @@ async function refusal(pod: V1Pod): Promise<string | undefined> {
     return undefined;
   } catch (err) {
     const body = (err as { body?: unknown }).body;
-    try { return (JSON.parse(String(body)) as { message: string }).message; } catch { return String(body ?? err); }
+    try {
+      return (JSON.parse(String(body)) as { message: string }).message;
+    } catch {
+      return String(body ?? err);
+    }
   }
 }
 
@@ -62,7 +66,9 @@ async function admit(pod: V1Pod, uid: string): Promise<V1Pod | undefined> {
 }
 
 test(`${PODS} generated pods (seed ${SEED}), as the webhook patches them, are accepted by the real apiserver (dryRun=All)`, async (t) => {
-  const pods = fc.sample(validPod(), { seed: SEED, numRuns: PODS }).map((pod) => ({ ...pod, metadata: { ...pod.metadata, namespace: NS } }));
+  const pods = fc
+    .sample(validPod(), { seed: SEED, numRuns: PODS })
+    .map((pod) => ({ ...pod, metadata: { ...pod.metadata, namespace: NS } }));
   const refused: string[] = [];
   let injected = 0;
   for (const [i, pod] of pods.entries()) {

@@ -26,7 +26,11 @@ before(async () => {
   await cp.createNamespace(NS);
   // Fenced to a namespace label nothing carries: only the caBundle sync is under test here.
   await cp.kubeConfig.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
-    body: mutatingWebhookConfiguration({ name: CONFIG_NAME, target: { service: { namespace: NS, name: 'hps-webhook' } }, namespaceLabels: { 'hps-test': 'never' } }),
+    body: mutatingWebhookConfiguration({
+      name: CONFIG_NAME,
+      target: { service: { namespace: NS, name: 'hps-webhook' } },
+      namespaceLabels: { 'hps-test': 'never' },
+    }),
   });
 });
 
@@ -37,10 +41,32 @@ after(async () => {
 
 /** Starts one replica; resolves with its port once it logged that its certificate is loaded. */
 async function startReplica(): Promise<{ child: ChildProcess; port: number; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [cli, 'webhook', '--listen', '127.0.0.1', '--port', '0', '--access-check', 'false',
-    '--secret-name', 'hps-webhook-tls', '--secret-namespace', NS, '--service-name', 'hps-webhook', '--extra-hosts', '127.0.0.1',
-    '--webhook-config-name', CONFIG_NAME, '--ca-bundle-interval', '1s'],
-  { env: { ...process.env, KUBECONFIG: cp!.kubeconfigPath }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      'webhook',
+      '--listen',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--access-check',
+      'false',
+      '--secret-name',
+      'hps-webhook-tls',
+      '--secret-namespace',
+      NS,
+      '--service-name',
+      'hps-webhook',
+      '--extra-hosts',
+      '127.0.0.1',
+      '--webhook-config-name',
+      CONFIG_NAME,
+      '--ca-bundle-interval',
+      '1s',
+    ],
+    { env: { ...process.env, KUBECONFIG: cp!.kubeconfigPath }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   children.push(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const lines = createInterface({ input: child.stdout });
@@ -57,7 +83,9 @@ async function startReplica(): Promise<{ child: ChildProcess; port: number; exit
 
 test('two replicas serve one self-generated chain, sync the caBundle, and stop on SIGTERM', async () => {
   const [a, b] = await Promise.all([startReplica(), startReplica()]);
-  const secret = await cp!.kubeConfig.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: NS, name: 'hps-webhook-tls' });
+  const secret = await cp!.kubeConfig
+    .makeApiClient(CoreV1Api)
+    .readNamespacedSecret({ namespace: NS, name: 'hps-webhook-tls' });
   const caPem = Buffer.from(secret.data?.['ca.crt'] ?? '', 'base64').toString();
   const ra = await fetchHttps(`https://127.0.0.1:${a.port}/readyz`, { ca: caPem });
   const rb = await fetchHttps(`https://127.0.0.1:${b.port}/readyz`, { ca: caPem });
@@ -68,8 +96,12 @@ test('two replicas serve one self-generated chain, sync the caBundle, and stop o
 
   const admission = cp!.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   const wanted = Buffer.from(caPem).toString('base64');
-  await waitFor(async () => (await admission.readMutatingWebhookConfiguration({ name: CONFIG_NAME })).webhooks?.[0]?.clientConfig.caBundle === wanted,
-    { what: 'the caBundle sync', timeoutMs: 30_000 });
+  await waitFor(
+    async () =>
+      (await admission.readMutatingWebhookConfiguration({ name: CONFIG_NAME })).webhooks?.[0]?.clientConfig.caBundle ===
+      wanted,
+    { what: 'the caBundle sync', timeoutMs: 30_000 },
+  );
 
   a.child.kill('SIGTERM');
   b.child.kill('SIGTERM');

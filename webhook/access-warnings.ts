@@ -36,12 +36,17 @@ export function cachedAccessWarnings(opts: AccessWarningsOptions): AccessWarning
     const query = (verb: string): AccessQuery => ({
       user: `system:serviceaccount:${namespace}:${serviceAccount}`,
       groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
-      namespace, verb, group: 'discovery.k8s.io', resource: 'endpointslices',
+      namespace,
+      verb,
+      group: 'discovery.k8s.io',
+      resource: 'endpointslices',
     });
     const answers = await Promise.all(VERBS.map((verb) => opts.reviewer(query(verb))));
     const denied = VERBS.filter((_, i) => answers[i] !== true);
     if (denied.length === 0) return [];
-    return [`ServiceAccount ${namespace}/${serviceAccount} may not ${denied.join(' or ')} endpointslices.discovery.k8s.io in namespace ${namespace}: the haproxy-peer-sync syncer will not find its peers; grant it the Role from deploy/`];
+    return [
+      `ServiceAccount ${namespace}/${serviceAccount} may not ${denied.join(' or ')} endpointslices.discovery.k8s.io in namespace ${namespace}: the haproxy-peer-sync syncer will not find its peers; grant it the Role from deploy/`,
+    ];
   };
   const fn = async (namespace: string, serviceAccount: string): Promise<readonly string[]> => {
     const key = `${namespace}/${serviceAccount}`;
@@ -51,10 +56,15 @@ export function cachedAccessWarnings(opts: AccessWarningsOptions): AccessWarning
     const warnings = check(namespace, serviceAccount);
     cache.set(key, { expires: now + opts.ttlMs, warnings });
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), opts.timeoutMs).unref(); });
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), opts.timeoutMs).unref();
+    });
     try {
       const result = await Promise.race([warnings, timeout]);
-      if (result === 'timeout') { cache.delete(key); return []; }
+      if (result === 'timeout') {
+        cache.delete(key);
+        return [];
+      }
       return result;
     } catch (err) {
       cache.delete(key); // do not remember a failure: the next pod asks again

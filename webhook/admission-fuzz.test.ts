@@ -24,20 +24,37 @@ const app = await build({ config: TEST_CONFIG, logger: silentLogger(), keyPairs 
 after(() => app.close());
 
 interface Review {
-  uid: string; allowed: boolean; patchType?: string; patch?: string; warnings?: string[];
+  uid: string;
+  allowed: boolean;
+  patchType?: string;
+  patch?: string;
+  warnings?: string[];
   status?: { code: number; reason: string; message: string };
 }
 
 async function send(body: string, contentType: string): Promise<{ status: number; json: unknown }> {
-  const res = await app.inject({ method: 'POST', url: '/mutate', headers: { 'content-type': contentType }, payload: body });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/mutate',
+    headers: { 'content-type': contentType },
+    payload: body,
+  });
   let json: unknown;
-  try { json = res.json(); } catch { json = res.body; }
+  try {
+    json = res.json();
+  } catch {
+    json = res.body;
+  }
   return { status: res.statusCode, json };
 }
 
 /** The request as sent, if the body is JSON with one. */
 function sentRequest(body: string): { uid?: unknown; object?: unknown } | undefined {
-  try { return (JSON.parse(body) as { request?: { uid?: unknown; object?: unknown } } | null)?.request; } catch { return undefined; }
+  try {
+    return (JSON.parse(body) as { request?: { uid?: unknown; object?: unknown } } | null)?.request;
+  } catch {
+    return undefined;
+  }
 }
 
 const tally = { injected: 0, skipped: 0, denied: 0, unreadable: 0, httpError: 0 };
@@ -47,10 +64,16 @@ async function check(c: AdmissionCase): Promise<void> {
   const { status, json } = await send(c.body, c.contentType);
   assert.ok(status < 500, `${c.what}: HTTP ${status} ${JSON.stringify(json).slice(0, 300)}`);
   if (status !== 200) {
-    assert.ok(!c.wellFormed, `${c.what}: a well-formed review got HTTP ${status}: ${JSON.stringify(json).slice(0, 300)}`);
+    assert.ok(
+      !c.wellFormed,
+      `${c.what}: a well-formed review got HTTP ${status}: ${JSON.stringify(json).slice(0, 300)}`,
+    );
     const error = json as { error?: unknown; message?: unknown };
     assert.match(String(error.error), /^HPS_[A-Z_]+$/, `${c.what}: an HTTP error without our code`);
-    assert.ok(typeof error.message === 'string' && error.message.length > 0, `${c.what}: an HTTP error without a message`);
+    assert.ok(
+      typeof error.message === 'string' && error.message.length > 0,
+      `${c.what}: an HTTP error without a message`,
+    );
     tally.httpError++;
     return;
   }
@@ -60,12 +83,19 @@ async function check(c: AdmissionCase): Promise<void> {
   assert.equal(review.response.uid, sent?.uid, `${c.what}: the response does not echo the request's uid`);
   const response = review.response;
   if (!response.allowed) {
-    assert.ok([400, 403].includes(response.status?.code ?? 0) && (response.status?.message ?? '') !== '', `${c.what}: a denial without a code and a message`);
+    assert.ok(
+      [400, 403].includes(response.status?.code ?? 0) && (response.status?.message ?? '') !== '',
+      `${c.what}: a denial without a code and a message`,
+    );
     assert.equal(response.patch, undefined);
-    if (response.status?.code === 400) tally.unreadable++; else tally.denied++;
+    if (response.status?.code === 400) tally.unreadable++;
+    else tally.denied++;
     return;
   }
-  if (response.patch === undefined) { tally.skipped++; return; }
+  if (response.patch === undefined) {
+    tally.skipped++;
+    return;
+  }
   tally.injected++;
   const pod = sent?.object as object;
   assert.ok(isLabelled(pod), `${c.what}: a pod without the label ${INJECT_LABEL}: "true" got a patch`);
@@ -89,15 +119,26 @@ test(`${RUNS} generated AdmissionReviews: no 5xx, the uid echoed, every patch ap
   await fc.assert(fc.asyncProperty(admissionCase(), check), { seed: SEED, numRuns: RUNS });
   t.diagnostic(`answers: ${JSON.stringify(tally)}`);
   // The generator reaches every kind of answer, in numbers (else the properties above proved little).
-  for (const [outcome, n] of Object.entries(tally)) assert.ok(n >= RUNS / 50, `only ${n} ${outcome} answers in ${RUNS} runs`);
+  for (const [outcome, n] of Object.entries(tally))
+    assert.ok(n >= RUNS / 50, `only ${n} ${outcome} answers in ${RUNS} runs`);
 
   // The webhook kept serving, and no label value of its metrics came from a request unchecked: the
   // runs above sent hundreds of distinct operations, kinds and error bodies.
   assert.equal((await app.inject('/healthz')).statusCode, 200);
   const metrics = (await app.inject('/metrics')).body;
   const values = (name: string, label: string): string[] =>
-    [...metrics.matchAll(new RegExp(`^haproxy_peer_sync_webhook_${name}\\{${label}="([^"]*)"`, 'gm'))].map((m) => m[1] ?? '');
-  assert.deepEqual(values('admission_requests_total', 'operation').filter((v) => !['CREATE', 'UPDATE', 'DELETE', 'CONNECT', 'invalid', 'other'].includes(v)), []);
+    [...metrics.matchAll(new RegExp(`^haproxy_peer_sync_webhook_${name}\\{${label}="([^"]*)"`, 'gm'))].map(
+      (m) => m[1] ?? '',
+    );
+  assert.deepEqual(
+    values('admission_requests_total', 'operation').filter(
+      (v) => !['CREATE', 'UPDATE', 'DELETE', 'CONNECT', 'invalid', 'other'].includes(v),
+    ),
+    [],
+  );
   const known = new Set<string>([...countedCodes('webhook'), 'other']);
-  assert.deepEqual(values('errors_total', 'code').filter((v) => !known.has(v)), []);
+  assert.deepEqual(
+    values('errors_total', 'code').filter((v) => !known.has(v)),
+    [],
+  );
 });

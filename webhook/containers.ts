@@ -7,7 +7,7 @@
 import type { V1Container, V1EnvVar, V1Probe, V1SecurityContext } from '@kubernetes/client-node';
 import { NAMES } from './annotations.ts';
 import { dataplaneapiUrl, ENV, RUNTIME_DIR, runtimePaths } from '../common/contract.ts';
-import type { InjectorConfig, InjectSettings } from './inject.ts';
+import type { InjectorConfig, InjectSettings } from './settings.ts';
 import { dataplaneapiInitEnv } from './dataplaneapi.ts';
 import { withDrain } from './drain.ts';
 
@@ -44,7 +44,9 @@ export function initContainer(settings: InjectSettings, config: InjectorConfig):
       { name: ENV.peersSection, value: settings.peersSection },
       { name: ENV.peerPort, value: String(settings.peerPort) },
       { name: ENV.runtimeDir, value: RUNTIME_DIR },
-      ...(settings.mode === 'dataplaneapi' ? dataplaneapiInitEnv(settings.dataplaneapiPort, settings.dataplaneapiBinary) : []),
+      ...(settings.mode === 'dataplaneapi'
+        ? dataplaneapiInitEnv(settings.dataplaneapiPort, settings.dataplaneapiBinary)
+        : []),
     ],
     volumeMounts: [{ name: NAMES.volume, mountPath: RUNTIME_DIR }],
     resources: resources(config),
@@ -94,7 +96,9 @@ export function syncerContainer(settings: InjectSettings, config: InjectorConfig
     ...(settings.sidecarMode === 'native' ? { startupProbe: httpProbe('/startupz', 1, 120) } : {}),
     // A regular container is stopped together with HAProxy, not after it: the same drain keeps the
     // syncer (and so the replica's peers) up while HAProxy still serves.
-    ...(settings.sidecarMode === 'regular' && settings.drainSeconds > 0 ? { lifecycle: withDrain(undefined, settings.drainSeconds) } : {}),
+    ...(settings.sidecarMode === 'regular' && settings.drainSeconds > 0
+      ? { lifecycle: withDrain(undefined, settings.drainSeconds) }
+      : {}),
     volumeMounts: [{ name: NAMES.volume, mountPath: RUNTIME_DIR }],
     resources: resources(config),
     securityContext: securityContext(settings),

@@ -25,14 +25,18 @@ export const DATAPLANEAPI_CONFIG = runtimePaths().userlist;
  * Appended to `args` when the container has any, as haproxyCommand does, so an image's
  * ENTRYPOINT/command split stays as the user wrote it; nothing is added when the file is already there.
  */
-export function withDataplaneapiConfig(container: V1Container, argv: { command: string[] | undefined; args: string[] | undefined }):
-  { command: string[] | undefined; args: string[] | undefined } {
+export function withDataplaneapiConfig(
+  container: V1Container,
+  argv: { command: string[] | undefined; args: string[] | undefined },
+): { command: string[] | undefined; args: string[] | undefined } {
   const command = argv.command ?? container.command ?? [];
   const args = argv.args ?? container.args ?? [];
   const all = [...command, ...args];
   if (all.some((arg, i) => arg === '-f' && all[i + 1] === DATAPLANEAPI_CONFIG)) return argv;
   const extra = ['-f', DATAPLANEAPI_CONFIG];
-  return args.length > 0 ? { command: argv.command, args: [...args, ...extra] } : { command: [...command, ...extra], args: argv.args };
+  return args.length > 0
+    ? { command: argv.command, args: [...args, ...extra] }
+    : { command: [...command, ...extra], args: argv.args };
 }
 
 /** What the init container needs to write the API's files: the mode, where the API listens, its executable if the pod names one. */

@@ -12,7 +12,8 @@ import { ANNOTATIONS, DEFAULTS, MAX_DRAIN_SECONDS, STOP_SECONDS_MIN } from './an
 
 /** A drain in whole seconds, 0 (none) to MAX_DRAIN_SECONDS; the flag and the annotation parse it alike. */
 export function parseDrainSeconds(raw: string): number {
-  if (!/^\d+$/.test(raw) || Number(raw) > MAX_DRAIN_SECONDS) throw new Error(`"${raw}" is not a whole number of seconds from 0 (no drain) to ${MAX_DRAIN_SECONDS}`);
+  if (!/^\d+$/.test(raw) || Number(raw) > MAX_DRAIN_SECONDS)
+    throw new Error(`"${raw}" is not a whole number of seconds from 0 (no drain) to ${MAX_DRAIN_SECONDS}`);
   return Number(raw);
 }
 
@@ -28,32 +29,59 @@ export interface DrainPlan {
  * naming the annotation); the default adapts to what the user set instead: it gives way to their own
  * preStop hook and shrinks to fit their terminationGracePeriodSeconds, each time with a warning.
  */
-export function planDrain(pod: V1Pod, containerIndex: number, defaultSeconds: number = DEFAULTS.drainSeconds): DrainPlan {
+export function planDrain(
+  pod: V1Pod,
+  containerIndex: number,
+  defaultSeconds: number = DEFAULTS.drainSeconds,
+): DrainPlan {
   const raw = pod.metadata?.annotations?.[ANNOTATIONS.drainSeconds];
   const container = pod.spec?.containers[containerIndex];
   const grace = pod.spec?.terminationGracePeriodSeconds;
   const key = ANNOTATIONS.drainSeconds;
   if (raw !== undefined) {
     let seconds: number;
-    try { seconds = parseDrainSeconds(raw); } catch (err) {
+    try {
+      seconds = parseDrainSeconds(raw);
+    } catch (err) {
       return { seconds: 0, problems: [`annotation ${key}: ${(err as Error).message}`], warnings: [] };
     }
     if (seconds === 0) return { seconds: 0, problems: [], warnings: [] };
     if (container?.lifecycle?.preStop !== undefined) {
-      return { seconds: 0, problems: [`annotation ${key}: container "${container.name}" already has a preStop hook; remove one of the two (set the annotation to 0 to keep your hook)`], warnings: [] };
+      return {
+        seconds: 0,
+        problems: [
+          `annotation ${key}: container "${container.name}" already has a preStop hook; remove one of the two (set the annotation to 0 to keep your hook)`,
+        ],
+        warnings: [],
+      };
     }
     if (grace !== undefined && grace < seconds + STOP_SECONDS_MIN) {
-      return { seconds: 0, problems: [`annotation ${key}: a drain of ${seconds} s leaves HAProxy less than ${STOP_SECONDS_MIN} s to stop within terminationGracePeriodSeconds ${grace}; raise terminationGracePeriodSeconds to at least ${seconds + STOP_SECONDS_MIN} or lower the annotation`], warnings: [] };
+      return {
+        seconds: 0,
+        problems: [
+          `annotation ${key}: a drain of ${seconds} s leaves HAProxy less than ${STOP_SECONDS_MIN} s to stop within terminationGracePeriodSeconds ${grace}; raise terminationGracePeriodSeconds to at least ${seconds + STOP_SECONDS_MIN} or lower the annotation`,
+        ],
+        warnings: [],
+      };
     }
     return { seconds, problems: [], warnings: [] };
   }
   if (container?.lifecycle?.preStop !== undefined) {
-    return { seconds: 0, problems: [], warnings: [`container "${container.name}" has its own preStop hook: haproxy-peer-sync adds no drain (annotation ${key})`] };
+    return {
+      seconds: 0,
+      problems: [],
+      warnings: [
+        `container "${container.name}" has its own preStop hook: haproxy-peer-sync adds no drain (annotation ${key})`,
+      ],
+    };
   }
   const fits = grace === undefined ? defaultSeconds : Math.min(defaultSeconds, Math.max(0, grace - STOP_SECONDS_MIN));
-  const warnings = fits < defaultSeconds
-    ? [`terminationGracePeriodSeconds ${grace} leaves room for a drain of ${fits} s only, not the default ${defaultSeconds} s (annotation ${key})`]
-    : [];
+  const warnings =
+    fits < defaultSeconds
+      ? [
+          `terminationGracePeriodSeconds ${grace} leaves room for a drain of ${fits} s only, not the default ${defaultSeconds} s (annotation ${key})`,
+        ]
+      : [];
   return { seconds: fits, problems: [], warnings };
 }
 

@@ -41,7 +41,13 @@ export function deniedSubject(request: AdmissionRequest): EventSubject | undefin
   const owner: unknown = owners.find((o) => isObject(o) && o['controller'] === true);
   if (!isObject(owner)) return undefined;
   const { apiVersion, kind, name, uid } = owner;
-  if (typeof apiVersion !== 'string' || typeof kind !== 'string' || typeof name !== 'string' || (uid !== undefined && typeof uid !== 'string')) return undefined;
+  if (
+    typeof apiVersion !== 'string' ||
+    typeof kind !== 'string' ||
+    typeof name !== 'string' ||
+    (uid !== undefined && typeof uid !== 'string')
+  )
+    return undefined;
   return { apiVersion, kind, name, namespace: request.namespace, uid };
 }
 
@@ -55,8 +61,11 @@ export function reportDenials(post: EventPoster): () => void {
   const onDenied = (m: unknown): void => {
     const { request, message } = m as DeniedMessage;
     const subject = deniedSubject(request);
-    if (subject !== undefined) post({ subject, reason: INJECTION_DENIED, type: 'Warning', action: 'Inject', note: deniedNote(message) });
+    if (subject !== undefined)
+      post({ subject, reason: INJECTION_DENIED, type: 'Warning', action: 'Inject', note: deniedNote(message) });
   };
   deniedChannel.subscribe(onDenied);
-  return () => { deniedChannel.unsubscribe(onDenied); };
+  return () => {
+    deniedChannel.unsubscribe(onDenied);
+  };
 }

@@ -11,7 +11,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ERRORS } from '../common/errors.ts';
-import type { InjectorConfig } from './inject.ts';
+import type { InjectorConfig } from './settings.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import { decodeReview, review, reviewEnvelope, type AccessWarnings } from './review.ts';
 import { deniedChannel } from './events.ts';
@@ -45,20 +45,31 @@ export function registerMutateRoute(app: FastifyInstance, opts: MutateRouteOptio
     const outcome = result.outcome;
     if (outcome.kind === 'injected') metrics.injected.inc();
     else if (outcome.kind === 'skipped') metrics.skipped.inc({ reason: outcome.reason });
-    else { metrics.denied.inc(); deniedChannel.publish({ request: req, message: outcome.message }); } // an Event on the pod's owner (events.ts)
+    else {
+      metrics.denied.inc();
+      deniedChannel.publish({ request: req, message: outcome.message });
+    } // an Event on the pod's owner (events.ts)
     const seconds = (performance.now() - started) / 1000;
     metrics.duration.observe({ outcome: outcome.kind }, seconds);
     // The apiserver's request UID, to match the audit log: the first field after the request's own
     // id, as request.log would write them, without building a child logger per admission.
-    admissions.info({
-      reqId: request.id,
-      uid: req.uid,
-      outcome: outcome.kind,
-      ...(outcome.kind === 'skipped' ? { reason: outcome.reason } : {}),
-      ...(outcome.kind === 'denied' ? { message: outcome.message } : {}),
-      kind: clip(req.kind.kind), operation: req.operation, namespace: clip(req.namespace), pod: result.podName,
-      dryRun: req.dryRun === true, warnings: result.response.warnings?.length ?? 0, ms: Math.round(seconds * 1000),
-    }, 'admission reviewed');
+    admissions.info(
+      {
+        reqId: request.id,
+        uid: req.uid,
+        outcome: outcome.kind,
+        ...(outcome.kind === 'skipped' ? { reason: outcome.reason } : {}),
+        ...(outcome.kind === 'denied' ? { message: outcome.message } : {}),
+        kind: clip(req.kind.kind),
+        operation: req.operation,
+        namespace: clip(req.namespace),
+        pod: result.podName,
+        dryRun: req.dryRun === true,
+        warnings: result.response.warnings?.length ?? 0,
+        ms: Math.round(seconds * 1000),
+      },
+      'admission reviewed',
+    );
     return reply.code(200).send(reviewEnvelope(result.response));
   });
 }

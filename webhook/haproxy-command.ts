@@ -13,12 +13,18 @@ import { ANNOTATIONS, MASTER_SOCKET, MASTER_SOCKET_BIND, PEERS_FILE } from './an
  * shell wrapper, an image entrypoint we cannot see) is refused, because we could not know what runs.
  * https://docs.haproxy.org/3.0/management.html#3 (command line), #9.4 (master CLI)
  */
-export function haproxyCommand(container: V1Container, configPath: string):
-  { command: string[] | undefined; args: string[] | undefined; userConfigKept: boolean } | { problem: string } {
+export function haproxyCommand(
+  container: V1Container,
+  configPath: string,
+): { command: string[] | undefined; args: string[] | undefined; userConfigKept: boolean } | { problem: string } {
   const command = container.command ?? [];
   const args = container.args ?? [];
   if (command.length === 0 && args.length === 0) {
-    return { command: ['haproxy', '-W', '-db', '-S', MASTER_SOCKET_BIND, '-f', configPath, '-f', PEERS_FILE], args: undefined, userConfigKept: false };
+    return {
+      command: ['haproxy', '-W', '-db', '-S', MASTER_SOCKET_BIND, '-f', configPath, '-f', PEERS_FILE],
+      args: undefined,
+      userConfigKept: false,
+    };
   }
   // No command and arguments that start with an option: the official image's entrypoint runs
   // `haproxy -W -db <args>` then, so the arguments are haproxy's (https://hub.docker.com/_/haproxy).
@@ -30,12 +36,15 @@ export function haproxyCommand(container: V1Container, configPath: string):
     return { problem: `container "${container.name}" runs "${first}", not haproxy: ${expected}` };
   }
   if (argv.includes('--')) {
-    return { problem: `container "${container.name}" passes "--" to haproxy; list configuration files with -f instead so haproxy-peer-sync can add its peers file (${ANNOTATIONS.container})` };
+    return {
+      problem: `container "${container.name}" passes "--" to haproxy; list configuration files with -f instead so haproxy-peer-sync can add its peers file (${ANNOTATIONS.container})`,
+    };
   }
   const missing: string[] = [];
   if (!argv.includes('-W') && !argv.includes('-Ws')) missing.push('-W');
   if (!argv.includes('-db')) missing.push('-db');
-  if (!hasOption(argv, '-S', (v) => v === MASTER_SOCKET || v.startsWith(`${MASTER_SOCKET},`))) missing.push('-S', MASTER_SOCKET_BIND);
+  if (!hasOption(argv, '-S', (v) => v === MASTER_SOCKET || v.startsWith(`${MASTER_SOCKET},`)))
+    missing.push('-S', MASTER_SOCKET_BIND);
   const userConfigKept = argv.includes('-f');
   if (!userConfigKept) missing.push('-f', configPath);
   if (!hasOption(argv, '-f', (v) => v === PEERS_FILE)) missing.push('-f', PEERS_FILE);
@@ -49,4 +58,3 @@ export function haproxyCommand(container: V1Container, configPath: string):
 function hasOption(argv: readonly string[], flag: string, matches: (value: string) => boolean): boolean {
   return argv.some((arg, i) => arg === flag && matches(argv[i + 1] ?? ''));
 }
-

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import YAML from 'yaml';
 import type { V1Pod } from '@kubernetes/client-node';
-import { decide, haproxyCommand, shouldInject, type InjectorConfig } from './inject.ts';
+import { decide, haproxyCommand, shouldInject } from './inject.ts';
+import type { InjectorConfig } from './settings.ts';
 import { applyPatch, buildPatch, escapePointerSegment } from './patch.ts';
 import { ANNOTATIONS } from './annotations.ts';
 import { TEST_CONFIG } from '../test/support/webhook.ts';
@@ -16,7 +17,9 @@ const GOLDEN_CONFIG: InjectorConfig = TEST_CONFIG;
 
 const dir = new URL('./testdata/', import.meta.url);
 const update = process.env['UPDATE_GOLDEN'] === '1';
-const files = readdirSync(dir).filter((f) => !f.startsWith('.')).sort();
+const files = readdirSync(dir)
+  .filter((f) => !f.startsWith('.'))
+  .sort();
 const inputs = files.filter((f) => f.endsWith('.pod.yaml')).map((f) => f.slice(0, -'.pod.yaml'.length));
 const OUTCOMES = ['.injected.yaml', '.denied.txt', '.skipped.txt'];
 
@@ -26,19 +29,31 @@ function load(name: string): V1Pod {
 
 function checkGolden(file: string, actual: string): void {
   const url = new URL(file, dir);
-  if (update) { writeFileSync(url, actual); return; }
+  if (update) {
+    writeFileSync(url, actual);
+    return;
+  }
   let expected: string;
-  try { expected = readFileSync(url, 'utf8'); } catch {
+  try {
+    expected = readFileSync(url, 'utf8');
+  } catch {
     assert.fail(`missing golden file webhook/testdata/${file}; run with UPDATE_GOLDEN=1 and review it`);
   }
-  assert.equal(actual, expected, `webhook/testdata/${file} differs; run with UPDATE_GOLDEN=1 if the change is intended`);
+  assert.equal(
+    actual,
+    expected,
+    `webhook/testdata/${file} differs; run with UPDATE_GOLDEN=1 if the change is intended`,
+  );
 }
 
 for (const name of inputs) {
   test(`golden: ${name}`, () => {
     const pod = load(name);
     const decision = decide(pod, GOLDEN_CONFIG);
-    if (decision.kind === 'skip') { checkGolden(`${name}.skipped.txt`, `${decision.reason}\n`); return; }
+    if (decision.kind === 'skip') {
+      checkGolden(`${name}.skipped.txt`, `${decision.reason}\n`);
+      return;
+    }
     if (decision.kind === 'deny') {
       assert.match(decision.message, /haproxy-peer-sync\.io\//, 'a denial names the annotation to fix');
       checkGolden(`${name}.denied.txt`, `${decision.message}\n`);
@@ -47,7 +62,8 @@ for (const name of inputs) {
     const patch = buildPatch(pod, decision.pod);
     const paths = patch.map((op) => op.path);
     assert.equal(new Set(paths).size, paths.length, 'no two operations touch the same path');
-    for (const op of patch) assert.ok(op.op === 'add' || op.op === 'replace', `only add/replace, got ${op.op} ${op.path}`);
+    for (const op of patch)
+      assert.ok(op.op === 'add' || op.op === 'replace', `only add/replace, got ${op.op} ${op.path}`);
     const patched = applyPatch(pod, patch);
     assert.deepEqual(patched, decision.pod);
     // The warnings the user sees (kubectl prints them) are part of the golden file, as a comment on top.
@@ -72,7 +88,10 @@ test('every golden file belongs to exactly one input', () => {
   }
   for (const name of inputs) {
     const goldens = OUTCOMES.filter((o) => files.includes(`${name}${o}`));
-    assert.ok(update || goldens.length === 1, `webhook/testdata/${name}.pod.yaml has ${goldens.length} golden files (${goldens.join(', ')}); expected one`);
+    assert.ok(
+      update || goldens.length === 1,
+      `webhook/testdata/${name}.pod.yaml has ${goldens.length} golden files (${goldens.join(', ')}); expected one`,
+    );
   }
 });
 
@@ -89,7 +108,10 @@ test('"~" is escaped before "/" (RFC 6901), e.g. in keys the apiserver would ref
   const before = { metadata: { annotations: { 'a/b~c': '1' } } };
   const after = { metadata: { annotations: { 'a/b~c': '2', 'x~/y': '3' } } };
   const patch = buildPatch(before, after);
-  assert.deepEqual(patch.map((op) => op.path).sort(), ['/metadata/annotations/a~1b~0c', '/metadata/annotations/x~0~1y']);
+  assert.deepEqual(patch.map((op) => op.path).sort(), [
+    '/metadata/annotations/a~1b~0c',
+    '/metadata/annotations/x~0~1y',
+  ]);
   assert.equal(escapePointerSegment('x~/y'), 'x~0~1y');
   assert.deepEqual(applyPatch(before, patch), after);
 });
@@ -106,12 +128,57 @@ test('a pod without initContainers, volumes or annotations gets one add per abse
 
 test('the HAProxy command gets only the flags it lacks', () => {
   const cases: Array<[string[] | undefined, string[] | undefined, unknown]> = [
-    [['haproxy', '-W', '-db', '-S', '/var/run/haproxy-peer-sync/master.sock', '-f', '/c', '-f', '/var/run/haproxy-peer-sync/peers.cfg'], undefined,
-      { command: undefined, args: undefined, userConfigKept: true }],
-    [['haproxy', '-Ws'], ['-f', '/c'],
-      { command: undefined, args: ['-f', '/c', '-db', '-S', '/var/run/haproxy-peer-sync/master.sock,mode,660,gid,65532', '-f', '/var/run/haproxy-peer-sync/peers.cfg'], userConfigKept: true }],
-    [['/usr/sbin/haproxy'], undefined,
-      { command: ['/usr/sbin/haproxy', '-W', '-db', '-S', '/var/run/haproxy-peer-sync/master.sock,mode,660,gid,65532', '-f', '/default.cfg', '-f', '/var/run/haproxy-peer-sync/peers.cfg'], args: undefined, userConfigKept: false }],
+    [
+      [
+        'haproxy',
+        '-W',
+        '-db',
+        '-S',
+        '/var/run/haproxy-peer-sync/master.sock',
+        '-f',
+        '/c',
+        '-f',
+        '/var/run/haproxy-peer-sync/peers.cfg',
+      ],
+      undefined,
+      { command: undefined, args: undefined, userConfigKept: true },
+    ],
+    [
+      ['haproxy', '-Ws'],
+      ['-f', '/c'],
+      {
+        command: undefined,
+        args: [
+          '-f',
+          '/c',
+          '-db',
+          '-S',
+          '/var/run/haproxy-peer-sync/master.sock,mode,660,gid,65532',
+          '-f',
+          '/var/run/haproxy-peer-sync/peers.cfg',
+        ],
+        userConfigKept: true,
+      },
+    ],
+    [
+      ['/usr/sbin/haproxy'],
+      undefined,
+      {
+        command: [
+          '/usr/sbin/haproxy',
+          '-W',
+          '-db',
+          '-S',
+          '/var/run/haproxy-peer-sync/master.sock,mode,660,gid,65532',
+          '-f',
+          '/default.cfg',
+          '-f',
+          '/var/run/haproxy-peer-sync/peers.cfg',
+        ],
+        args: undefined,
+        userConfigKept: false,
+      },
+    ],
   ];
   for (const [command, args, expected] of cases) {
     assert.deepEqual(haproxyCommand({ name: 'h', command, args }, '/default.cfg'), expected);
@@ -128,7 +195,7 @@ test('injection does not modify its input', () => {
   assert.deepEqual(pod, before);
 });
 
-test('root is never reused as the injected containers\' uid', () => {
+test("root is never reused as the injected containers' uid", () => {
   const pod = load('minimal');
   pod.spec!.securityContext = { runAsUser: 0 };
   const decision = decide(pod, GOLDEN_CONFIG);

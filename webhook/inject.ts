@@ -14,46 +14,9 @@ import { haproxyCommand } from './haproxy-command.ts';
 import { initContainer, syncerContainer } from './containers.ts';
 import { withDataplaneapiConfig } from './dataplaneapi.ts';
 import { planDrain, withDrain } from './drain.ts';
+import type { InjectorConfig, InjectSettings } from './settings.ts';
 
 export { haproxyCommand } from './haproxy-command.ts';
-
-/** What the webhook's flags decide for every pod (the per-pod annotations may override some). */
-export interface InjectorConfig {
-  readonly image: string;
-  /** Our version, written into the status annotation. */
-  readonly version: string;
-  readonly sidecarMode: SidecarMode;
-  readonly imagePullPolicy?: string | undefined;
-  readonly resources: {
-    readonly requests: Readonly<Record<string, string>>;
-    readonly limits: Readonly<Record<string, string>>;
-  };
-  readonly healthPort: number;
-  /** The drain given to a pod whose annotation does not choose one (webhook/drain.ts). */
-  readonly drainSeconds: number;
-}
-
-/** One pod's resolved settings: defaults, overridden by its annotations, all checked. */
-export interface InjectSettings {
-  readonly service: string;
-  readonly peersSection: string;
-  readonly peerPort: number;
-  readonly containerIndex: number;
-  readonly containerName: string;
-  readonly config: string;
-  readonly dataplaneapiPort: number;
-  /** Mode dataplaneapi: the API's executable from the annotation (undefined: the init container's default). */
-  readonly dataplaneapiBinary: string | undefined;
-  readonly sidecarMode: SidecarMode;
-  readonly mode: SyncMode;
-  readonly runAsUser: number;
-  readonly runAsGroup: number | undefined;
-  /** The HAProxy container's new command/args (undefined: leave that field as it is). */
-  readonly command: string[] | undefined;
-  readonly args: string[] | undefined;
-  /** Seconds of the preStop sleep added to HAProxy (and to a regular-mode syncer); 0: none. */
-  readonly drainSeconds: number;
-}
 
 export type SkipReason = 'not-labelled' | 'already-injected';
 
@@ -77,9 +40,7 @@ export function shouldInject(pod: V1Pod): { inject: true } | { inject: false; re
   return { inject: true };
 }
 
-type Validation =
-  | { ok: true; settings: InjectSettings; warnings: string[] }
-  | { ok: false; problems: string[] };
+type Validation = { ok: true; settings: InjectSettings; warnings: string[] } | { ok: false; problems: string[] };
 
 /**
  * Resolves the pod's settings from its annotations and the webhook defaults. Every problem names the
@@ -94,13 +55,16 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
 
   const known = new Set<string>(Object.values(ANNOTATIONS));
   for (const key of Object.keys(annotations)) {
-    if (key.startsWith(PREFIX) && !known.has(key)) warnings.push(`annotation ${key} is not one haproxy-peer-sync knows; it is ignored`);
+    if (key.startsWith(PREFIX) && !known.has(key))
+      warnings.push(`annotation ${key} is not one haproxy-peer-sync knows; it is ignored`);
   }
 
   const read = <T>(key: string, parse: (raw: string) => T, fallback: T): T => {
     const raw = annotations[key];
     if (raw === undefined) return fallback;
-    try { return parse(raw); } catch (err) {
+    try {
+      return parse(raw);
+    } catch (err) {
       problems.push(`annotation ${key}: ${(err as Error).message}`);
       return fallback;
     }
@@ -110,10 +74,16 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
   if (service === undefined && annotations[ANNOTATIONS.service] === undefined) {
     const fromLabel = labels['app.kubernetes.io/name'] ?? labels['app'];
     if (fromLabel === undefined) {
-      problems.push(`annotation ${ANNOTATIONS.service} is required when the pod has no app.kubernetes.io/name or app label: set it to the headless Service that selects the HAProxy replicas`);
+      problems.push(
+        `annotation ${ANNOTATIONS.service} is required when the pod has no app.kubernetes.io/name or app label: set it to the headless Service that selects the HAProxy replicas`,
+      );
     } else {
-      try { service = parse.dnsLabel(fromLabel); } catch (err) {
-        problems.push(`annotation ${ANNOTATIONS.service} is not set and the pod's app label cannot be used: ${(err as Error).message}`);
+      try {
+        service = parse.dnsLabel(fromLabel);
+      } catch (err) {
+        problems.push(
+          `annotation ${ANNOTATIONS.service} is not set and the pod's app label cannot be used: ${(err as Error).message}`,
+        );
       }
     }
   }
@@ -124,11 +94,19 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
   const mode = read<SyncMode>(ANNOTATIONS.mode, parse.oneOf(...SYNC_MODES), DEFAULTS.mode);
   const configPath = read(ANNOTATIONS.config, parse.haproxyPath, DEFAULTS.config);
 
-  if (peerPort === config.healthPort) problems.push(`annotation ${ANNOTATIONS.peerPort}: ${peerPort} is the syncer's health port; choose another port`);
-  if (mode === 'dataplaneapi' && dataplaneapiPort === config.healthPort) problems.push(`annotation ${ANNOTATIONS.dataplaneapiPort}: ${dataplaneapiPort} is the syncer's health port; choose another port`);
+  if (peerPort === config.healthPort)
+    problems.push(`annotation ${ANNOTATIONS.peerPort}: ${peerPort} is the syncer's health port; choose another port`);
+  if (mode === 'dataplaneapi' && dataplaneapiPort === config.healthPort)
+    problems.push(
+      `annotation ${ANNOTATIONS.dataplaneapiPort}: ${dataplaneapiPort} is the syncer's health port; choose another port`,
+    );
   const dataplaneapiBinary = read<string | undefined>(ANNOTATIONS.dataplaneapiBinary, parse.haproxyPath, undefined);
-  if (mode !== 'dataplaneapi' && dataplaneapiBinary !== undefined) warnings.push(`annotation ${ANNOTATIONS.dataplaneapiBinary} is ignored: the mode is ${mode}, not dataplaneapi`);
-  if (mode === 'dataplaneapi' && dataplaneapiPort === peerPort) problems.push(`annotation ${ANNOTATIONS.dataplaneapiPort}: ${dataplaneapiPort} is also the peer port (${ANNOTATIONS.peerPort})`);
+  if (mode !== 'dataplaneapi' && dataplaneapiBinary !== undefined)
+    warnings.push(`annotation ${ANNOTATIONS.dataplaneapiBinary} is ignored: the mode is ${mode}, not dataplaneapi`);
+  if (mode === 'dataplaneapi' && dataplaneapiPort === peerPort)
+    problems.push(
+      `annotation ${ANNOTATIONS.dataplaneapiPort}: ${dataplaneapiPort} is also the peer port (${ANNOTATIONS.peerPort})`,
+    );
 
   let containerIndex = -1;
   const wanted = annotations[ANNOTATIONS.container];
@@ -137,22 +115,35 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
   } else if (wanted !== undefined) {
     containerIndex = containers.findIndex((c) => c.name === wanted);
     if (containerIndex === -1) {
-      problems.push(`annotation ${ANNOTATIONS.container}: no container named "${wanted}" (containers: ${containers.map((c) => c.name).join(', ')})`);
+      problems.push(
+        `annotation ${ANNOTATIONS.container}: no container named "${wanted}" (containers: ${containers.map((c) => c.name).join(', ')})`,
+      );
     }
   } else {
-    containerIndex = Math.max(0, containers.findIndex((c) => c.name === 'haproxy'));
+    containerIndex = Math.max(
+      0,
+      containers.findIndex((c) => c.name === 'haproxy'),
+    );
   }
 
   const volumes = pod.spec?.volumes ?? [];
-  if (volumes.some((v) => v.name === NAMES.volume)) problems.push(`the pod already has a volume named "${NAMES.volume}"; rename it, or remove the label ${INJECT_LABEL}`);
+  if (volumes.some((v) => v.name === NAMES.volume))
+    problems.push(
+      `the pod already has a volume named "${NAMES.volume}"; rename it, or remove the label ${INJECT_LABEL}`,
+    );
   const allContainers = [...(pod.spec?.initContainers ?? []), ...containers];
-  if (allContainers.some((c) => c.name === NAMES.init)) problems.push(`the pod already has a container named "${NAMES.init}"; rename it, or remove the label ${INJECT_LABEL}`);
+  if (allContainers.some((c) => c.name === NAMES.init))
+    problems.push(
+      `the pod already has a container named "${NAMES.init}"; rename it, or remove the label ${INJECT_LABEL}`,
+    );
 
   const haproxy = containers[containerIndex];
   let argv: { command: string[] | undefined; args: string[] | undefined } = { command: undefined, args: undefined };
   if (haproxy !== undefined) {
     if ((haproxy.volumeMounts ?? []).some((m) => m.mountPath.replace(/\/+$/, '') === RUNTIME_DIR)) {
-      problems.push(`container "${haproxy.name}" already mounts something at ${RUNTIME_DIR}; haproxy-peer-sync needs that path (see annotation ${ANNOTATIONS.container})`);
+      problems.push(
+        `container "${haproxy.name}" already mounts something at ${RUNTIME_DIR}; haproxy-peer-sync needs that path (see annotation ${ANNOTATIONS.container})`,
+      );
     }
     const rewritten = haproxyCommand(haproxy, configPath);
     if ('problem' in rewritten) problems.push(rewritten.problem);
@@ -160,7 +151,9 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
       // Mode dataplaneapi: HAProxy also loads the file whose program section starts the API.
       argv = mode === 'dataplaneapi' ? withDataplaneapiConfig(haproxy, rewritten) : rewritten;
       if (rewritten.userConfigKept && annotations[ANNOTATIONS.config] !== undefined) {
-        warnings.push(`annotation ${ANNOTATIONS.config} is ignored: container "${haproxy.name}" already passes -f to haproxy`);
+        warnings.push(
+          `annotation ${ANNOTATIONS.config} is ignored: container "${haproxy.name}" already passes -f to haproxy`,
+        );
       }
     }
   }
@@ -178,7 +171,9 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
   const runAsGroup = haproxy?.securityContext?.runAsGroup ?? podGroup;
   if (mode === 'dataplaneapi' && chosenUser === undefined && haproxy !== undefined) {
     // HAProxy loads the API's userlist and program section from a 0600 file: it must run as the uid that wrote it.
-    warnings.push(`container "${haproxy.name}" sets no securityContext.runAsUser: the Data Plane API's files are written 0600 by uid ${DEFAULTS.runAsUser}, and HAProxy cannot start if it runs as another uid and cannot read them`);
+    warnings.push(
+      `container "${haproxy.name}" sets no securityContext.runAsUser: the Data Plane API's files are written 0600 by uid ${DEFAULTS.runAsUser}, and HAProxy cannot start if it runs as another uid and cannot read them`,
+    );
   }
 
   if (problems.length > 0 || haproxy === undefined || service === undefined) return { ok: false, problems };
@@ -186,9 +181,21 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
     ok: true,
     warnings,
     settings: {
-      service, peersSection, peerPort, containerIndex, containerName: haproxy.name, config: configPath,
-      dataplaneapiPort, dataplaneapiBinary, sidecarMode, mode, runAsUser, runAsGroup: runAsGroup === 0 ? undefined : runAsGroup,
-      command: argv.command, args: argv.args, drainSeconds: drain.seconds,
+      service,
+      peersSection,
+      peerPort,
+      containerIndex,
+      containerName: haproxy.name,
+      config: configPath,
+      dataplaneapiPort,
+      dataplaneapiBinary,
+      sidecarMode,
+      mode,
+      runAsUser,
+      runAsGroup: runAsGroup === 0 ? undefined : runAsGroup,
+      command: argv.command,
+      args: argv.args,
+      drainSeconds: drain.seconds,
     },
   };
 }
@@ -203,13 +210,19 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
  * skips identical references, so an admission neither deep-copies the pod nor walks its unchanged parts.
  */
 export function mutate(pod: V1Pod, settings: InjectSettings, config: InjectorConfig): V1Pod {
-  const metadata = { ...pod.metadata, annotations: { ...(pod.metadata?.annotations ?? {}), [ANNOTATIONS.status]: `injected; version=${config.version}` } };
+  const metadata = {
+    ...pod.metadata,
+    annotations: { ...(pod.metadata?.annotations ?? {}), [ANNOTATIONS.status]: `injected; version=${config.version}` },
+  };
   const source: V1PodSpec = pod.spec ?? { containers: [] };
   const spec: V1PodSpec = { ...source };
 
   const haproxy = source.containers[settings.containerIndex];
   if (haproxy !== undefined) {
-    const wired: V1Container = { ...haproxy, volumeMounts: [...(haproxy.volumeMounts ?? []), { name: NAMES.volume, mountPath: RUNTIME_DIR }] };
+    const wired: V1Container = {
+      ...haproxy,
+      volumeMounts: [...(haproxy.volumeMounts ?? []), { name: NAMES.volume, mountPath: RUNTIME_DIR }],
+    };
     if (settings.command !== undefined) wired.command = settings.command;
     if (settings.args !== undefined) wired.args = settings.args;
     const lifecycle = withDrain(haproxy.lifecycle, settings.drainSeconds);
@@ -219,7 +232,8 @@ export function mutate(pod: V1Pod, settings: InjectSettings, config: InjectorCon
   // Every container (HAProxy as whatever uid its image or securityContext gives it, and ours) shares a
   // group, which owns the master socket (MASTER_SOCKET_BIND).
   const groups = spec.securityContext?.supplementalGroups ?? [];
-  if (!groups.includes(SHARED_GID)) spec.securityContext = { ...spec.securityContext, supplementalGroups: [...groups, SHARED_GID] };
+  if (!groups.includes(SHARED_GID))
+    spec.securityContext = { ...spec.securityContext, supplementalGroups: [...groups, SHARED_GID] };
   // Memory-backed: the credentials never touch the node's disk.
   const volume: V1Volume = { name: NAMES.volume, emptyDir: { medium: 'Memory', sizeLimit: '8Mi' } };
   spec.volumes = [...(spec.volumes ?? []), volume];
@@ -228,7 +242,11 @@ export function mutate(pod: V1Pod, settings: InjectSettings, config: InjectorCon
   if (settings.sidecarMode === 'native') {
     // Native sidecar after our init container: it starts once the first peers file exists, before
     // HAProxy, and stops after it. https://kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/
-    spec.initContainers = [...(spec.initContainers ?? []), initContainer(settings, config), { ...syncer, restartPolicy: 'Always' }];
+    spec.initContainers = [
+      ...(spec.initContainers ?? []),
+      initContainer(settings, config),
+      { ...syncer, restartPolicy: 'Always' },
+    ];
   } else {
     spec.initContainers = [...(spec.initContainers ?? []), initContainer(settings, config)];
     spec.containers = [...spec.containers, syncer];
@@ -241,6 +259,7 @@ export function decide(pod: V1Pod, config: InjectorConfig): Decision {
   const should = shouldInject(pod);
   if (!should.inject) return { kind: 'skip', reason: should.reason };
   const checked = validate(pod, config);
-  if (!checked.ok) return { kind: 'deny', message: `haproxy-peer-sync cannot inject this pod: ${checked.problems.join('; ')}` };
+  if (!checked.ok)
+    return { kind: 'deny', message: `haproxy-peer-sync cannot inject this pod: ${checked.problems.join('; ')}` };
   return { kind: 'inject', pod: mutate(pod, checked.settings, config), warnings: checked.warnings };
 }

@@ -11,10 +11,20 @@ export function kubeAccessReviewer(kube: KubeCredentials): AccessReviewer {
   const access = lazyAccess(kube);
   return async (q) => {
     const body: V1SubjectAccessReview = {
-      apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
-      spec: { user: q.user, groups: [...q.groups], resourceAttributes: { namespace: q.namespace, verb: q.verb, group: q.group, resource: q.resource } },
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: q.user,
+        groups: [...q.groups],
+        resourceAttributes: { namespace: q.namespace, verb: q.verb, group: q.group, resource: q.resource },
+      },
     };
-    const review = await requestJson<V1SubjectAccessReview>(await access(), 'POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', { body });
+    const review = await requestJson<V1SubjectAccessReview>(
+      await access(),
+      'POST',
+      '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+      { body },
+    );
     return review.status?.allowed === true;
   };
 }

@@ -36,14 +36,19 @@ export async function main(argv: string[]): Promise<void> {
   // 237-244 vs 239-247 µs). Not a NODE_OPTIONS flag, so set here, before any of the request path
   // has run hot enough to be compiled.
   setFlagsFromString('--no-maglev');
-  if (argv.includes('--help') || argv.includes('-h')) { console.log(renderHelp(WEBHOOK_USAGE, webhookOptions)); return; }
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(renderHelp(WEBHOOK_USAGE, webhookOptions));
+    return;
+  }
   const version = packageVersion();
   let config: WebhookConfig;
   try {
     config = loadWebhookConfig(argv, process.env, version);
   } catch (err) {
     if (err instanceof ConfigError) {
-      console.error(`haproxy-peer-sync webhook: ${err.problems.join('\n  ')}\n\n${renderHelp(WEBHOOK_USAGE, webhookOptions)}`);
+      console.error(
+        `haproxy-peer-sync webhook: ${err.problems.join('\n  ')}\n\n${renderHelp(WEBHOOK_USAGE, webhookOptions)}`,
+      );
       process.exitCode = 2;
       return;
     }
@@ -57,35 +62,92 @@ export async function main(argv: string[]): Promise<void> {
   // KUBECONFIG, ~/.kube/config, then the in-cluster service account.
   let access: KubeAccess | undefined;
   const kube = async (): Promise<KubeAccess> => (access ??= await defaultAccess(process.env));
-  const onError = (what: string) => (err: Error): void => { log.warn({ err }, what); };
-  const source: KeyPairSource = config.certs.kind === 'files'
-    ? new FileKeyPairSource({ certFile: config.certs.certFile, keyFile: config.certs.keyFile, caFile: config.certs.caFile, pollMs: config.certPollMs, onError: onError('could not reload the certificate files; still serving the previous pair') })
-    : new SecretKeyPairSource({ store: kubeSecretStore(await kube(), config.certs.namespace, config.certs.name), hosts: config.certs.hosts, checkMs: config.certPollMs, onError: onError('could not refresh the certificate Secret; still serving the previous pair') });
+  const onError =
+    (what: string) =>
+    (err: Error): void => {
+      log.warn({ err }, what);
+    };
+  const source: KeyPairSource =
+    config.certs.kind === 'files'
+      ? new FileKeyPairSource({
+          certFile: config.certs.certFile,
+          keyFile: config.certs.keyFile,
+          caFile: config.certs.caFile,
+          pollMs: config.certPollMs,
+          onError: onError('could not reload the certificate files; still serving the previous pair'),
+        })
+      : new SecretKeyPairSource({
+          store: kubeSecretStore(await kube(), config.certs.namespace, config.certs.name),
+          hosts: config.certs.hosts,
+          checkMs: config.certPollMs,
+          onError: onError('could not refresh the certificate Secret; still serving the previous pair'),
+        });
 
   const app = await build({
     logger: log,
     keyPairs: source,
-    config: { image: config.image, version, sidecarMode: config.sidecarMode, imagePullPolicy: config.imagePullPolicy, resources: config.resources, healthPort: config.syncerHealthPort, drainSeconds: config.drainSeconds },
+    config: {
+      image: config.image,
+      version,
+      sidecarMode: config.sidecarMode,
+      imagePullPolicy: config.imagePullPolicy,
+      resources: config.resources,
+      healthPort: config.syncerHealthPort,
+      drainSeconds: config.drainSeconds,
+    },
     accessWarnings: config.accessCheck
-      ? cachedAccessWarnings({ reviewer: kubeAccessReviewer(await kube()), ttlMs: config.accessCacheTtlMs, timeoutMs: 2000, now: Date.now, onError: onError('SubjectAccessReview failed; no warning given') })
+      ? cachedAccessWarnings({
+          reviewer: kubeAccessReviewer(await kube()),
+          ttlMs: config.accessCacheTtlMs,
+          timeoutMs: 2000,
+          now: Date.now,
+          onError: onError('SubjectAccessReview failed; no warning given'),
+        })
       : undefined,
   });
   // A Warning Event on the owner of every pod it denies (webhook/events.ts); never delays an answer.
-  reportDenials(eventPoster({ access: kube, log, controller: WEBHOOK_EVENT_CONTROLLER, instance: hostname(), limiter: new EventLimiter({ intervalMs: EVENT_INTERVAL_MS, now: Date.now }) }));
+  reportDenials(
+    eventPoster({
+      access: kube,
+      log,
+      controller: WEBHOOK_EVENT_CONTROLLER,
+      instance: hostname(),
+      limiter: new EventLimiter({ intervalMs: EVENT_INTERVAL_MS, now: Date.now }),
+    }),
+  );
   const address = await listen(app, { host: config.listen, port: config.port });
   log.info({ address: address.address, port: address.port }, 'listening (ready once a certificate is loaded)');
 
-  const sync = config.webhookConfigName === undefined ? undefined : new CaBundleSync({
-    client: kubeWebhookConfigClient(await kube()), name: config.webhookConfigName, source, intervalMs: config.caBundleIntervalMs,
-    onResult: (result) => { if (result !== 'unchanged') log.info({ result, webhookConfiguration: config.webhookConfigName }, 'caBundle sync'); },
-    onError: onError('caBundle sync failed; will retry'),
-  });
+  const sync =
+    config.webhookConfigName === undefined
+      ? undefined
+      : new CaBundleSync({
+          client: kubeWebhookConfigClient(await kube()),
+          name: config.webhookConfigName,
+          source,
+          intervalMs: config.caBundleIntervalMs,
+          onResult: (result) => {
+            if (result !== 'unchanged')
+              log.info({ result, webhookConfiguration: config.webhookConfigName }, 'caBundle sync');
+          },
+          onError: onError('caBundle sync failed; will retry'),
+        });
 
   // The first key pair may need the apiserver (Secret source): keep trying, /readyz stays 503 meanwhile.
-  const firstKeyPair = poll(async () => { await source.start(); return 'done'; }, {
-    intervalMs: 0, immediate: true, backoff: { baseMs: 500, maxMs: 30_000 },
-    onError: (err, retryInMs) => { log.error({ err, retryInMs }, 'could not load a serving certificate'); },
-  });
+  const firstKeyPair = poll(
+    async () => {
+      await source.start();
+      return 'done';
+    },
+    {
+      intervalMs: 0,
+      immediate: true,
+      backoff: { baseMs: 500, maxMs: 30_000 },
+      onError: (err, retryInMs) => {
+        log.error({ err, retryInMs }, 'could not load a serving certificate');
+      },
+    },
+  );
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -100,8 +162,12 @@ export async function main(argv: string[]): Promise<void> {
     // Kubernetes client keep-alive sockets would otherwise hold the event loop open.
     process.exit(0);
   };
-  process.once('SIGTERM', () => { void stop('SIGTERM'); });
-  process.once('SIGINT', () => { void stop('SIGINT'); });
+  process.once('SIGTERM', () => {
+    void stop('SIGTERM');
+  });
+  process.once('SIGINT', () => {
+    void stop('SIGINT');
+  });
 
   firstKeyPair.start();
   await firstKeyPair.ended;

@@ -58,20 +58,50 @@ export function createMetrics(opts: { defaults?: boolean } = {}): WebhookMetrics
   if (opts.defaults ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
   const p = WEBHOOK_PREFIX;
   const registers = [registry];
-  const requests = new Counter({ name: `${p}admission_requests_total`, help: 'AdmissionReview requests received, by operation (CREATE, UPDATE, DELETE, CONNECT, other; "invalid": not decoded)', labelNames: ['operation'], registers });
-  const errors = new Counter({ name: `${p}errors_total`, help: 'Requests answered with an HTTP error, by error code', labelNames: ['code'], registers });
+  const requests = new Counter({
+    name: `${p}admission_requests_total`,
+    help: 'AdmissionReview requests received, by operation (CREATE, UPDATE, DELETE, CONNECT, other; "invalid": not decoded)',
+    labelNames: ['operation'],
+    registers,
+  });
+  const errors = new Counter({
+    name: `${p}errors_total`,
+    help: 'Requests answered with an HTTP error, by error code',
+    labelNames: ['code'],
+    registers,
+  });
   // Every code the webhook answers with starts at 0: an alert on `increase(…[10m]) > 0` sees the first one.
   for (const code of countedCodes('webhook')) errors.inc({ code }, 0);
   return {
     registry,
-    requests: { inc: ({ operation }) => { requests.inc({ operation: operationLabel(operation) }); } },
+    requests: {
+      inc: ({ operation }) => {
+        requests.inc({ operation: operationLabel(operation) });
+      },
+    },
     injected: new Counter({ name: `${p}injected_total`, help: 'Pods injected', registers }),
-    skipped: new Counter({ name: `${p}skipped_total`, help: 'Requests allowed unchanged, by reason', labelNames: ['reason'], registers }),
-    denied: new Counter({ name: `${p}denied_total`, help: 'Pods denied because an annotation or the pod spec is invalid', registers }),
-    failed: { inc: ({ code }) => { errors.inc({ code: errorCodeLabel(code) }); } },
+    skipped: new Counter({
+      name: `${p}skipped_total`,
+      help: 'Requests allowed unchanged, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    denied: new Counter({
+      name: `${p}denied_total`,
+      help: 'Pods denied because an annotation or the pod spec is invalid',
+      registers,
+    }),
+    failed: {
+      inc: ({ code }) => {
+        errors.inc({ code: errorCodeLabel(code) });
+      },
+    },
     duration: new Histogram({
-      name: `${p}admission_duration_seconds`, help: 'Time to answer an AdmissionReview, by outcome (injected, skipped, denied)', labelNames: ['outcome'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers,
+      name: `${p}admission_duration_seconds`,
+      help: 'Time to answer an AdmissionReview, by outcome (injected, skipped, denied)',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
     }),
   };
 }

@@ -13,41 +13,180 @@ import { CONTRACT_DEFAULTS } from '../common/contract.ts';
 import { serviceDnsNames } from '../certs/generate.ts';
 
 const quantity = (raw: string): string => {
-  if (!/^\d+(\.\d+)?(m|k|M|G|Ki|Mi|Gi)?$/.test(raw)) throw new Error(`"${raw}" is not a Kubernetes quantity (e.g. 10m, 64Mi)`);
+  if (!/^\d+(\.\d+)?(m|k|M|G|Ki|Mi|Gi)?$/.test(raw))
+    throw new Error(`"${raw}" is not a Kubernetes quantity (e.g. 10m, 64Mi)`);
   return raw;
 };
-const hostList = (raw: string): string[] => raw.split(',').map((h) => h.trim()).filter(Boolean);
-const path = (raw: string): string => { if (!raw.startsWith('/')) throw new Error(`"${raw}" is not an absolute path`); return raw; };
+const hostList = (raw: string): string[] =>
+  raw
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
+const path = (raw: string): string => {
+  if (!raw.startsWith('/')) throw new Error(`"${raw}" is not an absolute path`);
+  return raw;
+};
 
 /** Every flag of the webhook role, each with its HPS_* environment variable (see --help). */
 export const webhookOptions = {
-  listen: option({ flag: 'listen', env: 'HPS_LISTEN', description: 'address to listen on', parse: parse.string, defaultValue: '0.0.0.0' }),
-  port: option({ flag: 'port', env: 'HPS_PORT', description: 'HTTPS port (/mutate, /healthz, /readyz, /metrics)', parse: parse.portOrZero, defaultValue: 8443 }),
-  tlsCert: option({ flag: 'tls-cert', env: 'HPS_TLS_CERT', description: 'serving certificate file (with --tls-key); polled for rotation', parse: path }),
+  listen: option({
+    flag: 'listen',
+    env: 'HPS_LISTEN',
+    description: 'address to listen on',
+    parse: parse.string,
+    defaultValue: '0.0.0.0',
+  }),
+  port: option({
+    flag: 'port',
+    env: 'HPS_PORT',
+    description: 'HTTPS port (/mutate, /healthz, /readyz, /metrics)',
+    parse: parse.portOrZero,
+    defaultValue: 8443,
+  }),
+  tlsCert: option({
+    flag: 'tls-cert',
+    env: 'HPS_TLS_CERT',
+    description: 'serving certificate file (with --tls-key); polled for rotation',
+    parse: path,
+  }),
   tlsKey: option({ flag: 'tls-key', env: 'HPS_TLS_KEY', description: 'serving key file', parse: path }),
-  tlsCa: option({ flag: 'tls-ca', env: 'HPS_TLS_CA', description: 'CA bundle file for the caBundle sync (default: the certificate)', parse: path }),
-  certPoll: option({ flag: 'cert-poll', env: 'HPS_CERT_POLL', description: 'how often to re-read certificate files or the Secret', parse: parse.durationMs, defaultValue: 60_000 }),
-  secretName: option({ flag: 'secret-name', env: 'HPS_SECRET_NAME', description: 'Secret holding the self-generated CA and serving pair, shared by every replica', parse: parse.dnsLabel }),
-  secretNamespace: option({ flag: 'secret-namespace', env: 'HPS_SECRET_NAMESPACE', description: 'namespace of that Secret (default: POD_NAMESPACE)', parse: parse.dnsLabel }),
-  serviceName: option({ flag: 'service-name', env: 'HPS_SERVICE_NAME', description: 'the webhook\'s Service: the certificate covers <svc>.<ns>.svc and its other DNS forms', parse: parse.dnsLabel }),
-  extraHosts: option({ flag: 'extra-hosts', env: 'HPS_EXTRA_HOSTS', description: 'more DNS names or IPs for the certificate, comma-separated', parse: hostList, defaultValue: [] as string[] }),
-  webhookConfigName: option({ flag: 'webhook-config-name', env: 'HPS_WEBHOOK_CONFIG_NAME', description: 'MutatingWebhookConfiguration whose caBundle is kept in sync (omit with cert-manager\'s CA injector)', parse: parse.string }),
-  caBundleInterval: option({ flag: 'ca-bundle-interval', env: 'HPS_CA_BUNDLE_INTERVAL', description: 'how often to check that caBundle was not overwritten', parse: parse.durationMs, defaultValue: 30_000 }),
-  image: option({ flag: 'image', env: 'HPS_IMAGE', description: 'image of the injected syncer and init containers', parse: parse.string }),
-  imagePullPolicy: option({ flag: 'image-pull-policy', env: 'HPS_IMAGE_PULL_POLICY', description: 'their imagePullPolicy (default: the cluster\'s default)', parse: parse.oneOf('Always', 'IfNotPresent', 'Never') }),
-  sidecarMode: option<SidecarMode>({ flag: 'sidecar-mode', env: 'HPS_SIDECAR_MODE', description: 'native (initContainer with restartPolicy Always, Kubernetes 1.29+) or regular', parse: parse.oneOf('native', 'regular'), defaultValue: 'native' }),
-  cpuRequest: option({ flag: 'cpu-request', env: 'HPS_CPU_REQUEST', description: 'CPU request of injected containers', parse: quantity, defaultValue: '10m' }),
-  memoryRequest: option({ flag: 'memory-request', env: 'HPS_MEMORY_REQUEST', description: 'memory request of injected containers', parse: quantity, defaultValue: '32Mi' }),
-  cpuLimit: option({ flag: 'cpu-limit', env: 'HPS_CPU_LIMIT', description: 'CPU limit of injected containers', parse: quantity, defaultValue: '200m' }),
-  memoryLimit: option({ flag: 'memory-limit', env: 'HPS_MEMORY_LIMIT', description: 'memory limit of injected containers', parse: quantity, defaultValue: '128Mi' }),
-  drainSeconds: option({ flag: 'drain-seconds', env: 'HPS_DRAIN_SECONDS', description: `seconds an injected HAProxy keeps serving after its pod is deleted (a preStop sleep), unless the pod's annotation says otherwise; 0: none`, parse: parseDrainSeconds, defaultValue: DEFAULTS.drainSeconds }),
-  syncerHealthPort: option({ flag: 'syncer-health-port', env: 'HPS_SYNCER_HEALTH_PORT', description: 'health port given to the injected syncer', parse: parse.port, defaultValue: CONTRACT_DEFAULTS.healthPort }),
-  accessCheck: option({ flag: 'access-check', env: 'HPS_ACCESS_CHECK', description: 'warn when a pod\'s ServiceAccount may not watch EndpointSlices (SubjectAccessReview)', parse: parse.boolean, defaultValue: true }),
-  accessCacheTtl: option({ flag: 'access-cache-ttl', env: 'HPS_ACCESS_CACHE_TTL', description: 'how long such an answer is cached', parse: parse.durationMs, defaultValue: 300_000 }),
-  logLevel: option<LevelWithSilent>({ flag: 'log-level', env: 'HPS_LOG_LEVEL', description: 'log level', parse: parse.oneOf(...LOG_LEVELS), defaultValue: 'info' }),
+  tlsCa: option({
+    flag: 'tls-ca',
+    env: 'HPS_TLS_CA',
+    description: 'CA bundle file for the caBundle sync (default: the certificate)',
+    parse: path,
+  }),
+  certPoll: option({
+    flag: 'cert-poll',
+    env: 'HPS_CERT_POLL',
+    description: 'how often to re-read certificate files or the Secret',
+    parse: parse.durationMs,
+    defaultValue: 60_000,
+  }),
+  secretName: option({
+    flag: 'secret-name',
+    env: 'HPS_SECRET_NAME',
+    description: 'Secret holding the self-generated CA and serving pair, shared by every replica',
+    parse: parse.dnsLabel,
+  }),
+  secretNamespace: option({
+    flag: 'secret-namespace',
+    env: 'HPS_SECRET_NAMESPACE',
+    description: 'namespace of that Secret (default: POD_NAMESPACE)',
+    parse: parse.dnsLabel,
+  }),
+  serviceName: option({
+    flag: 'service-name',
+    env: 'HPS_SERVICE_NAME',
+    description: "the webhook's Service: the certificate covers <svc>.<ns>.svc and its other DNS forms",
+    parse: parse.dnsLabel,
+  }),
+  extraHosts: option({
+    flag: 'extra-hosts',
+    env: 'HPS_EXTRA_HOSTS',
+    description: 'more DNS names or IPs for the certificate, comma-separated',
+    parse: hostList,
+    defaultValue: [] as string[],
+  }),
+  webhookConfigName: option({
+    flag: 'webhook-config-name',
+    env: 'HPS_WEBHOOK_CONFIG_NAME',
+    description: "MutatingWebhookConfiguration whose caBundle is kept in sync (omit with cert-manager's CA injector)",
+    parse: parse.string,
+  }),
+  caBundleInterval: option({
+    flag: 'ca-bundle-interval',
+    env: 'HPS_CA_BUNDLE_INTERVAL',
+    description: 'how often to check that caBundle was not overwritten',
+    parse: parse.durationMs,
+    defaultValue: 30_000,
+  }),
+  image: option({
+    flag: 'image',
+    env: 'HPS_IMAGE',
+    description: 'image of the injected syncer and init containers',
+    parse: parse.string,
+  }),
+  imagePullPolicy: option({
+    flag: 'image-pull-policy',
+    env: 'HPS_IMAGE_PULL_POLICY',
+    description: "their imagePullPolicy (default: the cluster's default)",
+    parse: parse.oneOf('Always', 'IfNotPresent', 'Never'),
+  }),
+  sidecarMode: option<SidecarMode>({
+    flag: 'sidecar-mode',
+    env: 'HPS_SIDECAR_MODE',
+    description: 'native (initContainer with restartPolicy Always, Kubernetes 1.29+) or regular',
+    parse: parse.oneOf('native', 'regular'),
+    defaultValue: 'native',
+  }),
+  cpuRequest: option({
+    flag: 'cpu-request',
+    env: 'HPS_CPU_REQUEST',
+    description: 'CPU request of injected containers',
+    parse: quantity,
+    defaultValue: '10m',
+  }),
+  memoryRequest: option({
+    flag: 'memory-request',
+    env: 'HPS_MEMORY_REQUEST',
+    description: 'memory request of injected containers',
+    parse: quantity,
+    defaultValue: '32Mi',
+  }),
+  cpuLimit: option({
+    flag: 'cpu-limit',
+    env: 'HPS_CPU_LIMIT',
+    description: 'CPU limit of injected containers',
+    parse: quantity,
+    defaultValue: '200m',
+  }),
+  memoryLimit: option({
+    flag: 'memory-limit',
+    env: 'HPS_MEMORY_LIMIT',
+    description: 'memory limit of injected containers',
+    parse: quantity,
+    defaultValue: '128Mi',
+  }),
+  drainSeconds: option({
+    flag: 'drain-seconds',
+    env: 'HPS_DRAIN_SECONDS',
+    description: `seconds an injected HAProxy keeps serving after its pod is deleted (a preStop sleep), unless the pod's annotation says otherwise; 0: none`,
+    parse: parseDrainSeconds,
+    defaultValue: DEFAULTS.drainSeconds,
+  }),
+  syncerHealthPort: option({
+    flag: 'syncer-health-port',
+    env: 'HPS_SYNCER_HEALTH_PORT',
+    description: 'health port given to the injected syncer',
+    parse: parse.port,
+    defaultValue: CONTRACT_DEFAULTS.healthPort,
+  }),
+  accessCheck: option({
+    flag: 'access-check',
+    env: 'HPS_ACCESS_CHECK',
+    description: "warn when a pod's ServiceAccount may not watch EndpointSlices (SubjectAccessReview)",
+    parse: parse.boolean,
+    defaultValue: true,
+  }),
+  accessCacheTtl: option({
+    flag: 'access-cache-ttl',
+    env: 'HPS_ACCESS_CACHE_TTL',
+    description: 'how long such an answer is cached',
+    parse: parse.durationMs,
+    defaultValue: 300_000,
+  }),
+  logLevel: option<LevelWithSilent>({
+    flag: 'log-level',
+    env: 'HPS_LOG_LEVEL',
+    description: 'log level',
+    parse: parse.oneOf(...LOG_LEVELS),
+    defaultValue: 'info',
+  }),
 };
 
-export const WEBHOOK_USAGE = 'usage: haproxy-peer-sync webhook [flags]\n\nMutating admission webhook: injects the syncer, its init container and the shared volume into pods labelled haproxy-peer-sync.io/inject=true.';
+export const WEBHOOK_USAGE =
+  'usage: haproxy-peer-sync webhook [flags]\n\nMutating admission webhook: injects the syncer, its init container and the shared volume into pods labelled haproxy-peer-sync.io/inject=true.';
 
 /** Where the serving key pair comes from. */
 export type CertSource =
@@ -77,7 +216,11 @@ export interface WebhookConfig {
  * Flags + environment → the webhook configuration, frozen. Throws one ConfigError listing every
  * problem, including the cross-flag ones (exactly one certificate source).
  */
-export function loadWebhookConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, version: string): WebhookConfig {
+export function loadWebhookConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  version: string,
+): WebhookConfig {
   const v = parseOptions(webhookOptions, argv, env);
   const problems: string[] = [];
   let certs: CertSource | undefined;
@@ -89,16 +232,22 @@ export function loadWebhookConfig(argv: readonly string[], env: Readonly<Record<
     else certs = { kind: 'files', certFile: v.tlsCert, keyFile: v.tlsKey, caFile: v.tlsCa };
   } else if (secret) {
     const namespace = v.secretNamespace ?? env['POD_NAMESPACE'];
-    if (namespace === undefined || namespace === '') problems.push('--secret-namespace is required with --secret-name (or set POD_NAMESPACE)');
-    if (v.serviceName === undefined) problems.push('--service-name is required with --secret-name: the certificate is issued for that Service');
+    if (namespace === undefined || namespace === '')
+      problems.push('--secret-namespace is required with --secret-name (or set POD_NAMESPACE)');
+    if (v.serviceName === undefined)
+      problems.push('--service-name is required with --secret-name: the certificate is issued for that Service');
     if (namespace !== undefined && namespace !== '' && v.serviceName !== undefined && v.secretName !== undefined) {
       certs = {
-        kind: 'secret', name: v.secretName, namespace,
+        kind: 'secret',
+        name: v.secretName,
+        namespace,
         hosts: [...serviceDnsNames(v.serviceName, namespace), ...v.extraHosts],
       };
     }
   } else {
-    problems.push('choose a certificate source: --tls-cert and --tls-key (files, e.g. from cert-manager), or --secret-name and --service-name (self-generated)');
+    problems.push(
+      'choose a certificate source: --tls-cert and --tls-key (files, e.g. from cert-manager), or --secret-name and --service-name (self-generated)',
+    );
   }
   if (problems.length > 0 || certs === undefined) throw new ConfigError(problems);
   return Object.freeze({

@@ -49,7 +49,8 @@ function diff(before: Container, after: Container, path: string, out: Operation[
       const value = a[key];
       if (value === old) continue; // unchanged, or shared: no path to write
       const at = `${path}/${escapePointerSegment(key)}`;
-      if (isContainer(old) && isContainer(value) && Array.isArray(old) === Array.isArray(value)) diff(old, value, at, out);
+      if (isContainer(old) && isContainer(value) && Array.isArray(old) === Array.isArray(value))
+        diff(old, value, at, out);
       // A hole in a list is written as null, as JSON writes it.
       else out.push({ op: 'replace', path: at, value: value === undefined ? null : value });
     } else if (Array.isArray(before) === afterIsList) {
@@ -61,7 +62,8 @@ function diff(before: Container, after: Container, path: string, out: Operation[
   }
   if (!removed && afterKeys.length === beforeKeys.length) return;
   for (const key of afterKeys) {
-    if (!Object.hasOwn(before, key) && a[key] !== undefined) out.push({ op: 'add', path: `${path}/${escapePointerSegment(key)}`, value: a[key] });
+    if (!Object.hasOwn(before, key) && a[key] !== undefined)
+      out.push({ op: 'add', path: `${path}/${escapePointerSegment(key)}`, value: a[key] });
   }
 }
 

@@ -17,7 +17,8 @@ test('every golden pod, before and after injection, has the shape of a Pod', () 
 });
 
 const minimal = (spec: Record<string, unknown> = {}, metadata: Record<string, unknown> = {}): unknown => ({
-  metadata: { name: 'p', ...metadata }, spec: { containers: [{ name: 'haproxy' }], ...spec },
+  metadata: { name: 'p', ...metadata },
+  spec: { containers: [{ name: 'haproxy' }], ...spec },
 });
 
 test('a wrong type is named by its path and by what it is', () => {
@@ -26,9 +27,10 @@ test('a wrong type is named by its path and by what it is', () => {
     'spec.volumes[1] must be an object, not null',
     'spec.volumes[2] must be an object, not the string "b"',
   ]);
-  assert.deepEqual(podShapeProblems(minimal({ containers: [{ name: 'haproxy', securityContext: { runAsUser: 1.5 } }] })), [
-    'spec.containers[0].securityContext.runAsUser must be an integer, not the number 1.5',
-  ]);
+  assert.deepEqual(
+    podShapeProblems(minimal({ containers: [{ name: 'haproxy', securityContext: { runAsUser: 1.5 } }] })),
+    ['spec.containers[0].securityContext.runAsUser must be an integer, not the number 1.5'],
+  );
   assert.deepEqual(podShapeProblems(minimal({ initContainers: [{ name: 'i', lifecycle: { preStop: null } }] })), [
     'spec.initContainers[0].lifecycle.preStop must be an object, not null',
   ]);
@@ -38,8 +40,16 @@ test('a wrong type is named by its path and by what it is', () => {
 });
 
 test('fields the webhook neither reads nor copies are left to the apiserver', () => {
-  assert.deepEqual(podShapeProblems(minimal({ affinity: null, tolerations: [null], nodeSelector: { a: 1 } }, { ownerReferences: 'x' })), []);
-  assert.deepEqual(podShapeProblems(minimal({ containers: [{ name: 'haproxy', resources: null, readinessProbe: [] }] })), []);
+  assert.deepEqual(
+    podShapeProblems(
+      minimal({ affinity: null, tolerations: [null], nodeSelector: { a: 1 } }, { ownerReferences: 'x' }),
+    ),
+    [],
+  );
+  assert.deepEqual(
+    podShapeProblems(minimal({ containers: [{ name: 'haproxy', resources: null, readinessProbe: [] }] })),
+    [],
+  );
 });
 
 test(`at most ${MAX_LISTED_PROBLEMS} problems are listed, then a count of the rest`, () => {

@@ -44,8 +44,11 @@ const POD: Shape = {
   fields: {
     metadata: {
       fields: {
-        name: 'string', generateName: 'string', namespace: 'string',
-        labels: { mapOfStrings: true }, annotations: { mapOfStrings: true },
+        name: 'string',
+        generateName: 'string',
+        namespace: 'string',
+        labels: { mapOfStrings: true },
+        annotations: { mapOfStrings: true },
       },
     },
     spec: {
@@ -76,7 +79,10 @@ export function podShapeProblems(object: unknown): string[] {
   check(object, POD, [], problems);
   if (problems.length <= MAX_LISTED_PROBLEMS) return problems;
   const rest = problems.length - MAX_LISTED_PROBLEMS;
-  return [...problems.slice(0, MAX_LISTED_PROBLEMS), problems.length >= MAX_COUNTED_PROBLEMS ? `and at least ${rest} more` : `and ${rest} more`];
+  return [
+    ...problems.slice(0, MAX_LISTED_PROBLEMS),
+    problems.length >= MAX_COUNTED_PROBLEMS ? `and at least ${rest} more` : `and ${rest} more`,
+  ];
 }
 
 /** A cap on the work for absurd inputs (a list of a million nulls): the count of the rest stops there. */
@@ -92,7 +98,8 @@ type Path = Array<string | number>;
 /** `spec.containers[0].env[2]`; `` for the pod itself. */
 function render(path: Path): string {
   let out = '';
-  for (const segment of path) out = typeof segment === 'number' ? `${out}[${segment}]` : out === '' ? segment : `${out}.${segment}`;
+  for (const segment of path)
+    out = typeof segment === 'number' ? `${out}[${segment}]` : out === '' ? segment : `${out}.${segment}`;
   return out;
 }
 
@@ -118,7 +125,8 @@ function check(value: unknown, shape: Shape, path: Path, problems: string[]): vo
     const map = value as Record<string, unknown>;
     for (const key of Object.keys(map)) {
       const item = map[key];
-      if (typeof item !== 'string') problems.push(`${render(path)}[${JSON.stringify(clip(key, 64))}] must be a string, not ${describe(item)}`);
+      if (typeof item !== 'string')
+        problems.push(`${render(path)}[${JSON.stringify(clip(key, 64))}] must be a string, not ${describe(item)}`);
     }
   } else {
     const fields = value as Record<string, unknown>;

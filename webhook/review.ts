@@ -4,7 +4,8 @@
  * https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#request
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { decide, type InjectorConfig, type SkipReason } from './inject.ts';
+import { decide, type SkipReason } from './inject.ts';
+import type { InjectorConfig } from './settings.ts';
 import { buildPatch } from './patch.ts';
 import { podShapeProblems } from './pod-shape.ts';
 
@@ -32,7 +33,8 @@ export interface AdmissionResponse {
   readonly status?: { readonly code: number; readonly reason: string; readonly message: string };
 }
 
-export type DecodeResult = { readonly ok: true; readonly request: AdmissionRequest } | { readonly ok: false; readonly message: string };
+export type DecodeResult =
+  { readonly ok: true; readonly request: AdmissionRequest } | { readonly ok: false; readonly message: string };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -67,18 +69,26 @@ export const MAX_JSON_CONTAINERS = 100_000;
  * with indexOf (a quote closes the string unless an odd number of backslashes precede it) instead of
  * reading every character: this pass runs on every admission, before JSON.parse reads the text again.
  */
-export function jsonSizeProblem(text: string, maxDepth = MAX_JSON_DEPTH, maxContainers = MAX_JSON_CONTAINERS): string | undefined {
+export function jsonSizeProblem(
+  text: string,
+  maxDepth = MAX_JSON_DEPTH,
+  maxContainers = MAX_JSON_CONTAINERS,
+): string | undefined {
   let depth = 0;
   let containers = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c === 0x22) { // "
+    if (c === 0x22) {
+      // "
       i = closingQuote(text, i);
       if (i === -1) return undefined; // an unterminated string: the parser refuses it
-    } else if (c === 0x7b || c === 0x5b) { // { [
+    } else if (c === 0x7b || c === 0x5b) {
+      // { [
       if (++depth > maxDepth) return `the body nests objects or lists more than ${maxDepth} levels deep; no pod does`;
-      if (++containers > maxContainers) return `the body holds more than ${maxContainers} objects and lists; no pod the webhook can inject does`;
-    } else if (c === 0x7d || c === 0x5d) { // } ]
+      if (++containers > maxContainers)
+        return `the body holds more than ${maxContainers} objects and lists; no pod the webhook can inject does`;
+    } else if (c === 0x7d || c === 0x5d) {
+      // } ]
       depth--;
     }
   }
@@ -105,32 +115,52 @@ function closingQuote(text: string, open: number): number {
  */
 export function decodeReview(body: unknown): DecodeResult {
   if (!isObject(body)) return { ok: false, message: 'the body must be a JSON object (an AdmissionReview)' };
-  if (body['kind'] !== 'AdmissionReview') return { ok: false, message: `kind must be "AdmissionReview", not ${describe(body['kind'])}` };
+  if (body['kind'] !== 'AdmissionReview')
+    return { ok: false, message: `kind must be "AdmissionReview", not ${describe(body['kind'])}` };
   if (body['apiVersion'] !== ADMISSION_API_VERSION) {
-    return { ok: false, message: `apiVersion must be "${ADMISSION_API_VERSION}", not ${describe(body['apiVersion'])}; list only v1 in admissionReviewVersions` };
+    return {
+      ok: false,
+      message: `apiVersion must be "${ADMISSION_API_VERSION}", not ${describe(body['apiVersion'])}; list only v1 in admissionReviewVersions`,
+    };
   }
   const request = body['request'];
   if (!isObject(request)) return { ok: false, message: 'request is missing or not an object' };
   const uid = request['uid'];
-  if (typeof uid !== 'string' || uid === '' || uid.length > MAX_UID_LENGTH) return { ok: false, message: `request.uid must be a non-empty string of at most ${MAX_UID_LENGTH} characters` };
+  if (typeof uid !== 'string' || uid === '' || uid.length > MAX_UID_LENGTH)
+    return { ok: false, message: `request.uid must be a non-empty string of at most ${MAX_UID_LENGTH} characters` };
   const kind = request['kind'];
-  if (!isObject(kind) || typeof kind['kind'] !== 'string' || typeof kind['version'] !== 'string' || typeof (kind['group'] ?? '') !== 'string') {
+  if (
+    !isObject(kind) ||
+    typeof kind['kind'] !== 'string' ||
+    typeof kind['version'] !== 'string' ||
+    typeof (kind['group'] ?? '') !== 'string'
+  ) {
     return { ok: false, message: 'request.kind must be an object with group, version and kind' };
   }
   const operation = request['operation'];
   if (typeof operation !== 'string' || !OPERATIONS.has(operation)) {
-    return { ok: false, message: `request.operation must be one of ${[...OPERATIONS].join(', ')}, not ${describe(operation)}` };
+    return {
+      ok: false,
+      message: `request.operation must be one of ${[...OPERATIONS].join(', ')}, not ${describe(operation)}`,
+    };
   }
   for (const field of ['namespace', 'name', 'subResource'] as const) {
-    if (request[field] !== undefined && typeof request[field] !== 'string') return { ok: false, message: `request.${field} must be a string` };
+    if (request[field] !== undefined && typeof request[field] !== 'string')
+      return { ok: false, message: `request.${field} must be a string` };
   }
-  if (request['dryRun'] !== undefined && typeof request['dryRun'] !== 'boolean') return { ok: false, message: 'request.dryRun must be a boolean' };
-  if (request['resource'] !== undefined && !isObject(request['resource'])) return { ok: false, message: 'request.resource must be an object' };
+  if (request['dryRun'] !== undefined && typeof request['dryRun'] !== 'boolean')
+    return { ok: false, message: 'request.dryRun must be a boolean' };
+  if (request['resource'] !== undefined && !isObject(request['resource']))
+    return { ok: false, message: 'request.resource must be an object' };
   return {
     ok: true,
     request: {
       uid,
-      kind: { group: typeof kind['group'] === 'string' ? kind['group'] : '', version: kind['version'], kind: kind['kind'] },
+      kind: {
+        group: typeof kind['group'] === 'string' ? kind['group'] : '',
+        version: kind['version'],
+        kind: kind['kind'],
+      },
       resource: request['resource'],
       subResource: request['subResource'] as string | undefined,
       namespace: request['namespace'] as string | undefined,
@@ -151,7 +181,12 @@ function describe(value: unknown): string {
 }
 
 function isPodCreate(kind: Record<string, unknown>, operation: unknown, subResource: unknown): boolean {
-  return (kind['group'] ?? '') === '' && kind['kind'] === 'Pod' && operation === 'CREATE' && (subResource === undefined || subResource === '');
+  return (
+    (kind['group'] ?? '') === '' &&
+    kind['kind'] === 'Pod' &&
+    operation === 'CREATE' &&
+    (subResource === undefined || subResource === '')
+  );
 }
 
 export type Outcome =
@@ -177,10 +212,22 @@ export interface ReviewResult {
  * 400 and the list of those fields, as vault-k8s answers a pod it cannot decode: the review reaches
  * whoever sent the pod, where an HTTP error would only say that the webhook failed.
  */
-export async function review(request: AdmissionRequest, config: InjectorConfig, accessWarnings?: AccessWarnings): Promise<ReviewResult> {
-  const allow = (outcome: Outcome, podName?: string): ReviewResult => ({ response: { uid: request.uid, allowed: true }, outcome, podName });
+export async function review(
+  request: AdmissionRequest,
+  config: InjectorConfig,
+  accessWarnings?: AccessWarnings,
+): Promise<ReviewResult> {
+  const allow = (outcome: Outcome, podName?: string): ReviewResult => ({
+    response: { uid: request.uid, allowed: true },
+    outcome,
+    podName,
+  });
   if (!isPodCreate(request.kind, request.operation, request.subResource)) {
-    return allow(request.kind.kind === 'Pod' && request.kind.group === '' ? { kind: 'skipped', reason: 'not-create' } : { kind: 'skipped', reason: 'not-a-pod' });
+    return allow(
+      request.kind.kind === 'Pod' && request.kind.group === ''
+        ? { kind: 'skipped', reason: 'not-create' }
+        : { kind: 'skipped', reason: 'not-a-pod' },
+    );
   }
   // Read nothing of the object before its shape is known (webhook/pod-shape.ts).
   const problems = podShapeProblems(request.object);
@@ -192,20 +239,28 @@ export async function review(request: AdmissionRequest, config: InjectorConfig, 
     };
   }
   const pod = request.object as V1Pod;
-  const named = pod.metadata?.name ?? request.name ?? (pod.metadata?.generateName === undefined ? undefined : `${pod.metadata.generateName}*`);
+  const named =
+    pod.metadata?.name ??
+    request.name ??
+    (pod.metadata?.generateName === undefined ? undefined : `${pod.metadata.generateName}*`);
   // The apiserver checks a name's length only after the webhooks: a log line keeps a Kubernetes name's worth.
   const podName = named === undefined || named.length <= 253 ? named : `${named.slice(0, 253)}…`;
   const decision = decide(pod, config);
   if (decision.kind === 'skip') return allow({ kind: 'skipped', reason: decision.reason }, podName);
   if (decision.kind === 'deny') {
     return {
-      response: { uid: request.uid, allowed: false, status: { code: 403, reason: 'Forbidden', message: decision.message } },
+      response: {
+        uid: request.uid,
+        allowed: false,
+        status: { code: 403, reason: 'Forbidden', message: decision.message },
+      },
       outcome: { kind: 'denied', message: decision.message },
       podName,
     };
   }
   const namespace = request.namespace ?? pod.metadata?.namespace ?? 'default';
-  const extra = accessWarnings === undefined ? [] : await accessWarnings(namespace, pod.spec?.serviceAccountName ?? 'default');
+  const extra =
+    accessWarnings === undefined ? [] : await accessWarnings(namespace, pod.spec?.serviceAccountName ?? 'default');
   const warnings = [...decision.warnings, ...extra];
   return {
     response: {
@@ -221,6 +276,10 @@ export async function review(request: AdmissionRequest, config: InjectorConfig, 
 }
 
 /** The review envelope around a response. */
-export function reviewEnvelope(response: AdmissionResponse): { apiVersion: string; kind: 'AdmissionReview'; response: AdmissionResponse } {
+export function reviewEnvelope(response: AdmissionResponse): {
+  apiVersion: string;
+  kind: 'AdmissionReview';
+  response: AdmissionResponse;
+} {
   return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
 }

@@ -12,22 +12,48 @@ const keyPairs = new StaticKeyPairSource(testKeyPair());
 await keyPairs.start();
 const seen: string[] = [];
 const app = await build({
-  config: TEST_CONFIG, logger: silentLogger(), keyPairs,
-  accessWarnings: async (ns, sa) => { seen.push(`${ns}/${sa}`); return sa === 'default' ? [] : [`ServiceAccount ${ns}/${sa} cannot watch endpointslices`]; },
+  config: TEST_CONFIG,
+  logger: silentLogger(),
+  keyPairs,
+  accessWarnings: async (ns, sa) => {
+    seen.push(`${ns}/${sa}`);
+    return sa === 'default' ? [] : [`ServiceAccount ${ns}/${sa} cannot watch endpointslices`];
+  },
 });
 after(() => app.close());
 
 const labelled = (extra: Partial<V1Pod['metadata']> = {}, spec: Partial<V1Pod['spec']> = {}): V1Pod => ({
-  apiVersion: 'v1', kind: 'Pod',
-  metadata: { name: 'haproxy-0', namespace: 'web', labels: { app: 'haproxy', 'haproxy-peer-sync.io/inject': 'true' }, ...extra },
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: {
+    name: 'haproxy-0',
+    namespace: 'web',
+    labels: { app: 'haproxy', 'haproxy-peer-sync.io/inject': 'true' },
+    ...extra,
+  },
   spec: { containers: [{ name: 'haproxy', image: 'haproxy:3.0' }], ...spec },
 });
 
 async function mutate(body: unknown) {
   const res = await app.inject({ method: 'POST', url: '/mutate', payload: body as object });
-  return { status: res.statusCode, json: res.json<{ apiVersion: string; kind: string; response: { uid: string; allowed: boolean; patch?: string; patchType?: string; warnings?: string[]; status?: { code: number; message: string } } }>() };
+  return {
+    status: res.statusCode,
+    json: res.json<{
+      apiVersion: string;
+      kind: string;
+      response: {
+        uid: string;
+        allowed: boolean;
+        patch?: string;
+        patchType?: string;
+        warnings?: string[];
+        status?: { code: number; message: string };
+      };
+    }>(),
+  };
 }
-const decodePatch = (b64: string): Operation[] => JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) as Operation[];
+const decodePatch = (b64: string): Operation[] =>
+  JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) as Operation[];
 
 test('a labelled pod gets a JSON patch that injects it, echoing the request uid', async () => {
   const review = podReview(labelled());
@@ -39,7 +65,10 @@ test('a labelled pod gets a JSON patch that injects it, echoing the request uid'
   assert.equal(json.response.allowed, true);
   assert.equal(json.response.patchType, 'JSONPatch');
   const pod = applyPatch(labelled(), decodePatch(json.response.patch ?? ''));
-  assert.deepEqual(pod.spec?.initContainers?.map((c) => c.name), ['haproxy-peer-sync-init', 'haproxy-peer-sync']);
+  assert.deepEqual(
+    pod.spec?.initContainers?.map((c) => c.name),
+    ['haproxy-peer-sync-init', 'haproxy-peer-sync'],
+  );
   assert.equal(pod.metadata?.annotations?.['haproxy-peer-sync.io/status'], 'injected; version=0.0.0-test');
   assert.equal(json.response.warnings, undefined);
 });
@@ -62,7 +91,10 @@ test('unlabelled pods, other kinds and other operations are allowed unchanged', 
     podReview(unlabelled),
     podReview(labelled(), { operation: 'UPDATE' }),
     podReview(labelled(), { subResource: 'ephemeralcontainers', operation: 'UPDATE' }),
-    podReview(labelled(), { kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, object: { kind: 'Deployment' } }),
+    podReview(labelled(), {
+      kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
+      object: { kind: 'Deployment' },
+    }),
   ]) {
     const { status, json } = await mutate(review);
     assert.equal(status, 200);
@@ -72,7 +104,9 @@ test('unlabelled pods, other kinds and other operations are allowed unchanged', 
 });
 
 test('an invalid override is denied with a message naming the annotation', async () => {
-  const { status, json } = await mutate(podReview(labelled({ annotations: { 'haproxy-peer-sync.io/peer-port': 'abc' } })));
+  const { status, json } = await mutate(
+    podReview(labelled({ annotations: { 'haproxy-peer-sync.io/peer-port': 'abc' } })),
+  );
   assert.equal(status, 200);
   assert.equal(json.response.allowed, false);
   assert.equal(json.response.status?.code, 403);
@@ -80,7 +114,7 @@ test('an invalid override is denied with a message naming the annotation', async
   assert.equal(json.response.patch, undefined);
 });
 
-test('access problems come back as warnings for the pod\'s ServiceAccount', async () => {
+test("access problems come back as warnings for the pod's ServiceAccount", async () => {
   const { json } = await mutate(podReview(labelled({}, { serviceAccountName: 'haproxy' })));
   assert.deepEqual(json.response.warnings, ['ServiceAccount web/haproxy cannot watch endpointslices']);
   assert.ok(seen.includes('web/haproxy'));

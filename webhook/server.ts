@@ -12,12 +12,18 @@
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SecureVersion } from 'node:tls';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
 import { ERRORS, errorMessage, type ErrorSpec } from '../common/errors.ts';
 import type { Bindings, ChildLoggerOptions } from 'pino';
 import type { Logger } from '../common/logger.ts';
 import type { KeyPairSource } from '../certs/key-pair.ts';
-import type { InjectorConfig } from './inject.ts';
+import type { InjectorConfig } from './settings.ts';
 import { jsonSizeProblem, type AccessWarnings } from './review.ts';
 import { createMetrics, type WebhookMetrics } from './metrics.ts';
 import { registerMutateRoute } from './handler.ts';
@@ -54,8 +60,14 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
     // Our own https server, so its secure context can be swapped on rotation.
     serverFactory: (handler) => {
       const pair = opts.keyPairs.current();
-      tlsServer = createHttpsServer({ minVersion: MIN_TLS, ...(pair === undefined ? {} : { key: pair.keyPem, cert: pair.certPem }) }, handler);
-      tlsServer.on('connection', (socket: Socket) => { sockets.add(socket); socket.once('close', () => sockets.delete(socket)); });
+      tlsServer = createHttpsServer(
+        { minVersion: MIN_TLS, ...(pair === undefined ? {} : { key: pair.keyPem, cert: pair.certPem }) },
+        handler,
+      );
+      tlsServer.on('connection', (socket: Socket) => {
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+      });
       return tlsServer;
     },
   });
@@ -64,7 +76,9 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
     tlsServer?.setSecureContext({ key: pair.keyPem, cert: pair.certPem, minVersion: MIN_TLS });
     app.log.info({ notAfter: pair.notAfter.toISOString() }, 'serving certificate loaded');
   });
-  app.addHook('onClose', async () => { unsubscribe(); });
+  app.addHook('onClose', async () => {
+    unsubscribe();
+  });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const { status, code, message } = describeError(err);
@@ -84,7 +98,13 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const problem = jsonSizeProblem(body as string);
     if (problem !== undefined) {
-      done(Object.assign(new Error(problem), { code: ERRORS.HPS_JSON_TOO_LARGE.code, statusCode: ERRORS.HPS_JSON_TOO_LARGE.httpStatus }), undefined);
+      done(
+        Object.assign(new Error(problem), {
+          code: ERRORS.HPS_JSON_TOO_LARGE.code,
+          statusCode: ERRORS.HPS_JSON_TOO_LARGE.httpStatus,
+        }),
+        undefined,
+      );
       return;
     }
     // fastify's default parser calls `done` (its type also allows a promise-returning parser).
@@ -93,10 +113,13 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    if (opts.keyPairs.current() === undefined) return reply.code(503).send({ status: 'no serving certificate loaded yet' });
+    if (opts.keyPairs.current() === undefined)
+      return reply.code(503).send({ status: 'no serving certificate loaded yet' });
     return { status: 'ok' };
   });
-  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
   registerMutateRoute(app, { config: opts.config, metrics, accessWarnings: opts.accessWarnings });
   await app.ready();
   return app;
@@ -117,11 +140,23 @@ function drainOnClose(app: FastifyInstance, sockets: ReadonlySet<Socket>): void 
   };
   // Callback hooks rather than async ones: these run on every request, and an async hook costs a promise
   // and a turn of the microtask queue each time.
-  app.addHook('onRequest', (request, _reply, next) => { inflight.add(request); next(); });
-  app.addHook('onResponse', (request, _reply, next) => { done(request); next(); });
-  app.addHook('onRequestAbort', (request, next) => { done(request); next(); });
+  app.addHook('onRequest', (request, _reply, next) => {
+    inflight.add(request);
+    next();
+  });
+  app.addHook('onResponse', (request, _reply, next) => {
+    done(request);
+    next();
+  });
+  app.addHook('onRequestAbort', (request, next) => {
+    done(request);
+    next();
+  });
   app.addHook('preClose', async () => {
-    if (inflight.size > 0) await new Promise<void>((resolve) => { drained = resolve; });
+    if (inflight.size > 0)
+      await new Promise<void>((resolve) => {
+        drained = resolve;
+      });
     for (const socket of sockets) socket.destroy();
   });
 }
@@ -134,13 +169,25 @@ function drainOnClose(app: FastifyInstance, sockets: ReadonlySet<Socket>): void 
 function lazyChildLogger(logger: FastifyBaseLogger, bindings: Bindings, opts: ChildLoggerOptions): FastifyBaseLogger {
   let child: FastifyBaseLogger | undefined;
   const real = (): FastifyBaseLogger => (child ??= logger.child(bindings, opts));
-  const method = (level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent') =>
-    (...args: unknown[]): void => { real()[level](...(args as [string])); };
+  const method =
+    (level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent') =>
+    (...args: unknown[]): void => {
+      real()[level](...(args as [string]));
+    };
   return {
-    get level() { return real().level; },
-    set level(level: string) { real().level = level; },
-    fatal: method('fatal'), error: method('error'), warn: method('warn'), info: method('info'),
-    debug: method('debug'), trace: method('trace'), silent: method('silent'),
+    get level() {
+      return real().level;
+    },
+    set level(level: string) {
+      real().level = level;
+    },
+    fatal: method('fatal'),
+    error: method('error'),
+    warn: method('warn'),
+    info: method('info'),
+    debug: method('debug'),
+    trace: method('trace'),
+    silent: method('silent'),
     child: (more: Bindings, moreOpts?: ChildLoggerOptions) => real().child(more, moreOpts),
   };
 }
@@ -181,6 +228,10 @@ function describeError(err: FastifyError): { status: number; code: string; messa
 }
 
 /** The answer for a code of the catalogue: its HTTP status and message unless the case says otherwise. */
-function answer(spec: ErrorSpec, message = spec.message, status = spec.httpStatus ?? 500): { status: number; code: string; message: string } {
+function answer(
+  spec: ErrorSpec,
+  message = spec.message,
+  status = spec.httpStatus ?? 500,
+): { status: number; code: string; message: string } {
   return { status, code: spec.code, message };
 }

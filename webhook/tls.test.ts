@@ -57,42 +57,66 @@ test('a server with no certificate yet refuses handshakes instead of serving som
   assert.equal((await fetchHttps(`https://127.0.0.1:${p}/readyz`, { ca: first.caPem })).status, 200);
 });
 
-test('close answers the request in flight, then drops idle and half-open connections instead of waiting for them', { timeout: 60_000 }, async () => {
-  const pair = testKeyPair();
-  const source = new StaticKeyPairSource(pair);
-  await source.start();
-  let release: () => void = () => undefined;
-  let entered: () => void = () => undefined;
-  const inHandler = new Promise<void>((resolve) => { entered = resolve; });
-  const gate = new Promise<void>((resolve) => { release = resolve; });
-  const closing = await build({
-    config: TEST_CONFIG, logger: silentLogger(), keyPairs: source,
-    accessWarnings: async () => { entered(); await gate; return []; },
-  });
-  const { port: p } = await listen(closing, { host: '127.0.0.1', port: 0 });
-  const base = `https://127.0.0.1:${p}`;
-  // An idle keep-alive connection, like the apiserver's, and a connection that never sends a request.
-  const agent = new Agent({ keepAlive: true });
-  after(() => agent.destroy());
-  assert.equal((await fetchHttps(`${base}/healthz`, { ca: pair.caPem, agent })).status, 200);
-  const halfOpen = connect({ host: '127.0.0.1', port: p, ca: pair.caPem });
-  // This client never ends the connection itself: an end of stream or a reset can only come from the server.
-  const halfOpenEnded = new Promise<string>((resolve) => {
-    halfOpen.once('end', () => resolve('ended by the server'));
-    halfOpen.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNRESET' ? 'ended by the server' : `error ${err.code ?? err.message}`));
-  });
-  await new Promise<void>((resolve) => halfOpen.once('secureConnect', () => resolve()));
+test(
+  'close answers the request in flight, then drops idle and half-open connections instead of waiting for them',
+  { timeout: 60_000 },
+  async () => {
+    const pair = testKeyPair();
+    const source = new StaticKeyPairSource(pair);
+    await source.start();
+    let release: () => void = () => undefined;
+    let entered: () => void = () => undefined;
+    const inHandler = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const closing = await build({
+      config: TEST_CONFIG,
+      logger: silentLogger(),
+      keyPairs: source,
+      accessWarnings: async () => {
+        entered();
+        await gate;
+        return [];
+      },
+    });
+    const { port: p } = await listen(closing, { host: '127.0.0.1', port: 0 });
+    const base = `https://127.0.0.1:${p}`;
+    // An idle keep-alive connection, like the apiserver's, and a connection that never sends a request.
+    const agent = new Agent({ keepAlive: true });
+    after(() => agent.destroy());
+    assert.equal((await fetchHttps(`${base}/healthz`, { ca: pair.caPem, agent })).status, 200);
+    const halfOpen = connect({ host: '127.0.0.1', port: p, ca: pair.caPem });
+    // This client never ends the connection itself: an end of stream or a reset can only come from the server.
+    const halfOpenEnded = new Promise<string>((resolve) => {
+      halfOpen.once('end', () => resolve('ended by the server'));
+      halfOpen.once('error', (err: NodeJS.ErrnoException) =>
+        resolve(err.code === 'ECONNRESET' ? 'ended by the server' : `error ${err.code ?? err.message}`),
+      );
+    });
+    await new Promise<void>((resolve) => halfOpen.once('secureConnect', () => resolve()));
 
-  const pod = { metadata: { name: 'p', namespace: 'default', labels: { app: 'h', 'haproxy-peer-sync.io/inject': 'true' } }, spec: { containers: [{ name: 'haproxy', image: 'haproxy' }] } };
-  const inflight = fetchHttps(`${base}/mutate`, { ca: pair.caPem, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(podReview(pod)) });
-  await inHandler;
-  assert.equal(halfOpen.readyState, 'open', 'the half-open connection is open until the server closes');
-  const closed = closing.close();
-  release();
-  const res = await inflight;
-  assert.equal(res.status, 200);
-  assert.equal((JSON.parse(res.body) as { response: { allowed: boolean } }).response.allowed, true);
-  await closed;
-  // close() resolved without waiting for the client, and the client sees its connection ended.
-  assert.equal(await halfOpenEnded, 'ended by the server');
-});
+    const pod = {
+      metadata: { name: 'p', namespace: 'default', labels: { app: 'h', 'haproxy-peer-sync.io/inject': 'true' } },
+      spec: { containers: [{ name: 'haproxy', image: 'haproxy' }] },
+    };
+    const inflight = fetchHttps(`${base}/mutate`, {
+      ca: pair.caPem,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(podReview(pod)),
+    });
+    await inHandler;
+    assert.equal(halfOpen.readyState, 'open', 'the half-open connection is open until the server closes');
+    const closed = closing.close();
+    release();
+    const res = await inflight;
+    assert.equal(res.status, 200);
+    assert.equal((JSON.parse(res.body) as { response: { allowed: boolean } }).response.allowed, true);
+    await closed;
+    // close() resolved without waiting for the client, and the client sees its connection ended.
+    assert.equal(await halfOpenEnded, 'ended by the server');
+  },
+);

@@ -37,7 +37,10 @@ try {
   const began = Date.now();
   sandbox = await startSandbox();
   const relay = await startHostRelay(sandbox.controlPlane, sandbox.dir);
-  log.info({ server: sandbox.controlPlane.server, node: sandbox.node.name, ms: Date.now() - began }, 'cluster ready; Ctrl-C stops it');
+  log.info(
+    { server: sandbox.controlPlane.server, node: sandbox.node.name, ms: Date.now() - began },
+    'cluster ready; Ctrl-C stops it',
+  );
   process.stdout.write(`KUBECONFIG=${relay.kubeconfigPath}\n`);
 } catch (err) {
   if (!stopping) {

@@ -74,12 +74,16 @@ export function apiserverArgs(ports: ControlPlanePorts, pki: Pki, s: ApiserverSe
   return [
     `--etcd-servers=http://127.0.0.1:${ports.etcdClient}`,
     `--secure-port=${ports.apiserver}`,
-    ...(s.nodeIp === undefined ? ['--bind-address=127.0.0.1', '--advertise-address=127.0.0.1'] : [
-      '--bind-address=0.0.0.0', `--advertise-address=${s.nodeIp}`,
-      `--kubelet-client-certificate=${pki.admin.cert}`, `--kubelet-client-key=${pki.admin.key}`,
-      // The node's name resolves nowhere in the lab; its InternalIP does.
-      '--kubelet-preferred-address-types=InternalIP',
-    ]),
+    ...(s.nodeIp === undefined
+      ? ['--bind-address=127.0.0.1', '--advertise-address=127.0.0.1']
+      : [
+          '--bind-address=0.0.0.0',
+          `--advertise-address=${s.nodeIp}`,
+          `--kubelet-client-certificate=${pki.admin.cert}`,
+          `--kubelet-client-key=${pki.admin.key}`,
+          // The node's name resolves nowhere in the lab; its InternalIP does.
+          '--kubelet-preferred-address-types=InternalIP',
+        ]),
     `--tls-cert-file=${pki.apiserverServing.cert}`,
     `--tls-private-key-file=${pki.apiserverServing.key}`,
     `--client-ca-file=${pki.ca.cert}`,
@@ -100,8 +104,13 @@ export function apiserverArgs(ports: ControlPlanePorts, pki: Pki, s: ApiserverSe
 }
 
 /** kube-controller-manager flags: no leader election (one instance), our CA for its serving cert. */
-export function controllerManagerArgs(ports: ControlPlanePorts, pki: Pki, kubeconfigPath: string,
-  controllers: readonly string[], extraArgs: readonly string[]): string[] {
+export function controllerManagerArgs(
+  ports: ControlPlanePorts,
+  pki: Pki,
+  kubeconfigPath: string,
+  controllers: readonly string[],
+  extraArgs: readonly string[],
+): string[] {
   return [
     `--kubeconfig=${kubeconfigPath}`,
     // No --authentication/--authorization-kubeconfig: /healthz is on the always-allowed paths, and
@@ -122,7 +131,11 @@ export function controllerManagerArgs(ports: ControlPlanePorts, pki: Pki, kubeco
  * A kubeconfig (YAML) with the CA and a client cert inlined, usable by kubectl and client-node: the
  * admin's by default, or a node component's.
  */
-export function adminKubeconfig(server: string, pems: { ca: string; cert: string; key: string }, user = 'hps-admin'): string {
+export function adminKubeconfig(
+  server: string,
+  pems: { ca: string; cert: string; key: string },
+  user = 'hps-admin',
+): string {
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
   return stringify({
     apiVersion: 'v1',

@@ -22,7 +22,9 @@ export function probe(url: string, tls?: ProbeTls, timeoutMs = 2000): Promise<Pr
     const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, options, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (chunk: string) => { body += chunk; });
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
     });

@@ -10,8 +10,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import {
-  adminKubeconfig, apiserverArgs, controllerManagerArgs, DEFAULT_CONTROLLERS, etcdArgs,
-  type ApiserverSettings, type ControlPlanePorts,
+  adminKubeconfig,
+  apiserverArgs,
+  controllerManagerArgs,
+  DEFAULT_CONTROLLERS,
+  etcdArgs,
+  type ApiserverSettings,
+  type ControlPlanePorts,
 } from './control-plane-args.ts';
 import { healthy, type ProbeTls } from './control-plane-health.ts';
 import { createPki, type Pki } from './pki.ts';
@@ -115,25 +120,39 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     signal?.throwIfAborted();
     const serviceClusterIpRange = opts.serviceClusterIpRange ?? '10.0.0.0/24';
     const [pki, portList] = await Promise.all([
-      createPki(dir, { kubernetesServiceIp: firstServiceIp(serviceClusterIpRange), extraIps: opts.nodeIp === undefined ? [] : [opts.nodeIp] }),
+      createPki(dir, {
+        kubernetesServiceIp: firstServiceIp(serviceClusterIpRange),
+        extraIps: opts.nodeIp === undefined ? [] : [opts.nodeIp],
+      }),
       freePorts(4),
     ]);
     const [etcdClient, etcdPeer, apiserver, controllerManager] = portList as [number, number, number, number];
     const ports: ControlPlanePorts = { etcdClient, etcdPeer, apiserver, controllerManager };
     const server = `https://127.0.0.1:${ports.apiserver}`;
     const caPem = pki.caPem;
-    const [adminCert, adminKey] = await Promise.all([readFile(pki.admin.cert, 'utf8'), readFile(pki.admin.key, 'utf8')]);
+    const [adminCert, adminKey] = await Promise.all([
+      readFile(pki.admin.cert, 'utf8'),
+      readFile(pki.admin.key, 'utf8'),
+    ]);
     const kubeconfigPath = join(dir, 'kubeconfig');
-    await writeFile(kubeconfigPath, adminKubeconfig(server, { ca: caPem, cert: adminCert, key: adminKey }), { mode: 0o600 });
+    await writeFile(kubeconfigPath, adminKubeconfig(server, { ca: caPem, cert: adminCert, key: adminKey }), {
+      mode: 0o600,
+    });
     const adminTls: ProbeTls = { ca: caPem, cert: adminCert, key: adminKey };
 
     const etcdData = join(dir, 'etcd-data');
     await mkdir(etcdData, { mode: 0o700 });
     forgetEtcdData = removeOnExit(etcdData);
     signal?.throwIfAborted();
-    const etcd = track('etcd', await spawnProcess({ name: 'etcd', command: join(binDir, 'etcd'), args: etcdArgs(ports, etcdData), logDir: dir }));
-    await waitFor(healthy(`http://127.0.0.1:${ports.etcdClient}/health`, undefined, '"health":"true"'),
-      { ...wait, what: 'etcd /health', process: etcd });
+    const etcd = track(
+      'etcd',
+      await spawnProcess({ name: 'etcd', command: join(binDir, 'etcd'), args: etcdArgs(ports, etcdData), logDir: dir }),
+    );
+    await waitFor(healthy(`http://127.0.0.1:${ports.etcdClient}/health`, undefined, '"health":"true"'), {
+      ...wait,
+      what: 'etcd /health',
+      process: etcd,
+    });
 
     const settings: ApiserverSettings = {
       serviceClusterIpRange,
@@ -143,29 +162,52 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     };
     const startApiserver = async (w: { timeoutMs: number; signal?: AbortSignal | undefined }): Promise<void> => {
       w.signal?.throwIfAborted();
-      const p = track('apiserver', await spawnProcess({
-        name: 'kube-apiserver', command: join(binDir, 'kube-apiserver'), args: apiserverArgs(ports, pki, settings), logDir: dir,
-      }));
+      const p = track(
+        'apiserver',
+        await spawnProcess({
+          name: 'kube-apiserver',
+          command: join(binDir, 'kube-apiserver'),
+          args: apiserverArgs(ports, pki, settings),
+          logDir: dir,
+        }),
+      );
       await waitFor(healthy(`${server}/readyz`, adminTls), { ...w, what: 'kube-apiserver /readyz', process: p });
     };
     await startApiserver(wait);
 
     signal?.throwIfAborted();
-    const kcm = track('controllerManager', await spawnProcess({
-      name: 'kube-controller-manager',
-      command: join(binDir, 'kube-controller-manager'),
-      args: controllerManagerArgs(ports, pki, kubeconfigPath, opts.controllers ?? DEFAULT_CONTROLLERS, opts.controllerManagerArgs ?? []),
-      logDir: dir,
-    }));
-    await waitFor(healthy(`https://127.0.0.1:${ports.controllerManager}/healthz`, { ca: caPem }),
-      { ...wait, what: 'kube-controller-manager /healthz', process: kcm });
+    const kcm = track(
+      'controllerManager',
+      await spawnProcess({
+        name: 'kube-controller-manager',
+        command: join(binDir, 'kube-controller-manager'),
+        args: controllerManagerArgs(
+          ports,
+          pki,
+          kubeconfigPath,
+          opts.controllers ?? DEFAULT_CONTROLLERS,
+          opts.controllerManagerArgs ?? [],
+        ),
+        logDir: dir,
+      }),
+    );
+    await waitFor(healthy(`https://127.0.0.1:${ports.controllerManager}/healthz`, { ca: caPem }), {
+      ...wait,
+      what: 'kube-controller-manager /healthz',
+      process: kcm,
+    });
 
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(kubeconfigPath);
     const core = kubeConfig.makeApiClient(CoreV1Api);
-    const waitForDefaultServiceAccount = (namespace: string, w: typeof later): Promise<true> => waitFor(
-      async () => { await core.readNamespacedServiceAccount({ name: 'default', namespace }); return true as const; },
-      { ...w, what: `ServiceAccount ${namespace}/default (serviceaccount-controller)`, process: kcm });
+    const waitForDefaultServiceAccount = (namespace: string, w: typeof later): Promise<true> =>
+      waitFor(
+        async () => {
+          await core.readNamespacedServiceAccount({ name: 'default', namespace });
+          return true as const;
+        },
+        { ...w, what: `ServiceAccount ${namespace}/default (serviceaccount-controller)`, process: kcm },
+      );
     await waitForDefaultServiceAccount('default', wait);
     signal?.throwIfAborted();
     signal?.removeEventListener('abort', onAbort);
@@ -192,19 +234,29 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
           if (restart.downMs !== undefined) await sleep(restart.downMs);
           if (stopped) throw new Error('control plane stopped during the apiserver restart');
           await startApiserver(later);
-        })().finally(() => { restarting = undefined; });
+        })().finally(() => {
+          restarting = undefined;
+        });
         return restarting;
       },
       async compactEtcd() {
         // etcd's v3 JSON gateway (no etcdctl needed): read the current revision, then compact at it.
         const etcdApi = async (path: string, body: unknown): Promise<unknown> => {
-          const res = await fetch(`http://127.0.0.1:${ports.etcdClient}${path}`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+          const res = await fetch(`http://127.0.0.1:${ports.etcdClient}${path}`, {
+            method: 'POST',
+            body: JSON.stringify(body),
+            signal: AbortSignal.timeout(10_000),
+          });
           if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${await res.text()}`);
           return res.json();
         };
-        const range = await etcdApi('/v3/kv/range', { key: Buffer.from('\0').toString('base64'), count_only: true }) as { header?: { revision?: string } };
+        const range = (await etcdApi('/v3/kv/range', {
+          key: Buffer.from('\0').toString('base64'),
+          count_only: true,
+        })) as { header?: { revision?: string } };
         const revision = Number(range.header?.revision);
-        if (!Number.isInteger(revision) || revision <= 0) throw new Error(`etcd answered no revision: ${JSON.stringify(range)}`);
+        if (!Number.isInteger(revision) || revision <= 0)
+          throw new Error(`etcd answered no revision: ${JSON.stringify(range)}`);
         await etcdApi('/v3/kv/compaction', { revision: String(revision), physical: true });
         return revision;
       },

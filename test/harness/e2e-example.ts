@@ -12,7 +12,15 @@ import * as k8s from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import { converged } from '../../demo/screen.ts';
 import { waitFor } from './processes.ts';
-import { EXAMPLE_NAMESPACE, EXAMPLE_SELECTOR, EXAMPLE_TABLE, REPO_ROOT, RUNTIME_VOLUME, type ReplicaState, type Sandbox } from './sandbox.ts';
+import {
+  EXAMPLE_NAMESPACE,
+  EXAMPLE_SELECTOR,
+  EXAMPLE_TABLE,
+  REPO_ROOT,
+  RUNTIME_VOLUME,
+  type ReplicaState,
+  type Sandbox,
+} from './sandbox.ts';
 
 const run = promisify(execFile);
 
@@ -56,8 +64,16 @@ export async function haproxyPods(s: Sandbox): Promise<V1Pod[]> {
 export async function describeExample(s: Sandbox): Promise<string> {
   const pods = await s.kubectl('get', 'pods', '-n', NS, '-o', 'wide').catch((e: unknown) => String(e));
   const replicas = await s.replicas().catch(() => []);
-  const rows = replicas.map((r) => `${r.pod} ready=${r.ready} terminating=${r.terminating} entries=${r.tableEntries} `
-    + `peers=${r.peers?.filter((p) => !p.local).map((p) => `${p.name}:${p.status}`).join(',') ?? '-'}`);
+  const rows = replicas.map(
+    (r) =>
+      `${r.pod} ready=${r.ready} terminating=${r.terminating} entries=${r.tableEntries} ` +
+      `peers=${
+        r.peers
+          ?.filter((p) => !p.local)
+          .map((p) => `${p.name}:${p.status}`)
+          .join(',') ?? '-'
+      }`,
+  );
   return `${pods}\n${rows.join('\n')}\n(logs: ${join(s.dir, 'logs')})`;
 }
 
@@ -66,17 +82,25 @@ export async function describeExample(s: Sandbox): Promise<string> {
  * pods are exactly those `n`: none terminating, each Ready and listing every other one as ESTA (and no
  * one else). Returns their states; on timeout the error carries the cluster's view.
  */
-export async function waitConverged(s: Sandbox, n: number, what: string, timeoutMs = STEP_TIMEOUT_MS): Promise<ReplicaState[]> {
+export async function waitConverged(
+  s: Sandbox,
+  n: number,
+  what: string,
+  timeoutMs = STEP_TIMEOUT_MS,
+): Promise<ReplicaState[]> {
   const apps = s.controlPlane.kubeConfig.makeApiClient(k8s.AppsV1Api);
   try {
-    return await waitFor(async () => {
-      const d = await apps.readNamespacedDeployment({ name: 'haproxy', namespace: NS });
-      const st = d.status;
-      if ((st?.observedGeneration ?? 0) < (d.metadata?.generation ?? 1)) return false;
-      if (st?.replicas !== n || st.updatedReplicas !== n || st.readyReplicas !== n) return false;
-      const replicas = await s.replicas();
-      return replicas.length === n && replicas.every((r) => !r.terminating) && converged(replicas) ? replicas : false;
-    }, { what: `${what}: ${n} replicas ready, meshed, none terminating`, timeoutMs, intervalMs: 500 });
+    return await waitFor(
+      async () => {
+        const d = await apps.readNamespacedDeployment({ name: 'haproxy', namespace: NS });
+        const st = d.status;
+        if ((st?.observedGeneration ?? 0) < (d.metadata?.generation ?? 1)) return false;
+        if (st?.replicas !== n || st.updatedReplicas !== n || st.readyReplicas !== n) return false;
+        const replicas = await s.replicas();
+        return replicas.length === n && replicas.every((r) => !r.terminating) && converged(replicas) ? replicas : false;
+      },
+      { what: `${what}: ${n} replicas ready, meshed, none terminating`, timeoutMs, intervalMs: 500 },
+    );
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${await describeExample(s)}`, { cause: err });
   }
@@ -87,16 +111,21 @@ export async function waitConverged(s: Sandbox, n: number, what: string, timeout
  * restarted or was OOM-killed, as `namespace/pod/container: …`; empty when none did. The product's
  * containers must run within the limits it sets, through whole scenarios.
  */
-export async function restartedContainers(s: Sandbox, except: (pod: V1Pod, container: string) => boolean = () => false): Promise<string[]> {
+export async function restartedContainers(
+  s: Sandbox,
+  except: (pod: V1Pod, container: string) => boolean = () => false,
+): Promise<string[]> {
   const core = s.controlPlane.kubeConfig.makeApiClient(k8s.CoreV1Api);
   const out: string[] = [];
   for (const pod of (await core.listPodForAllNamespaces()).items) {
-    for (const c of [...pod.status?.initContainerStatuses ?? [], ...pod.status?.containerStatuses ?? []]) {
+    for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
       if (except(pod, c.name)) continue;
       const last = c.lastState?.terminated ?? c.state?.terminated;
       const oom = last?.reason === 'OOMKilled';
       if (c.restartCount > 0 || oom) {
-        out.push(`${pod.metadata?.namespace}/${pod.metadata?.name}/${c.name}: ${c.restartCount} restart(s), last ${last?.reason ?? '-'} (exit ${last?.exitCode ?? '-'})`);
+        out.push(
+          `${pod.metadata?.namespace}/${pod.metadata?.name}/${c.name}: ${c.restartCount} restart(s), last ${last?.reason ?? '-'} (exit ${last?.exitCode ?? '-'})`,
+        );
       }
     }
   }
@@ -106,7 +135,10 @@ export async function restartedContainers(s: Sandbox, except: (pod: V1Pod, conta
 /** Writes keys into the example's table on one replica through its master CLI, 100 per line. */
 export async function setEntries(s: Sandbox, pod: string, keys: readonly string[]): Promise<void> {
   for (let i = 0; i < keys.length; i += 100) {
-    const line = keys.slice(i, i + 100).map((k) => `@1 set table ${EXAMPLE_TABLE} key ${k}`).join('; ');
+    const line = keys
+      .slice(i, i + 100)
+      .map((k) => `@1 set table ${EXAMPLE_TABLE} key ${k}`)
+      .join('; ');
     const answer = await s.masterCli(NS, pod, line);
     // Each successful `set table` answers an empty line; anything else is HAProxy refusing.
     if (answer.trim() !== '') throw new Error(`set table on ${pod}: ${answer.trim()}`);
@@ -120,12 +152,17 @@ export async function tableKeys(s: Sandbox, pod: string): Promise<Set<string>> {
 }
 
 /** Per replica, the keys of `keys` it lacks (first few and how many); empty when every one holds all. */
-export async function missingEntries(s: Sandbox, pods: readonly string[], keys: readonly string[]): Promise<Record<string, string>> {
+export async function missingEntries(
+  s: Sandbox,
+  pods: readonly string[],
+  keys: readonly string[],
+): Promise<Record<string, string>> {
   const missing: Record<string, string> = {};
   for (const pod of pods) {
     const held = await tableKeys(s, pod);
     const lacks = keys.filter((k) => !held.has(k));
-    if (lacks.length > 0) missing[pod] = `${lacks.length} of ${keys.length} missing, e.g. ${lacks.slice(0, 3).join(' ')}`;
+    if (lacks.length > 0)
+      missing[pod] = `${lacks.length} of ${keys.length} missing, e.g. ${lacks.slice(0, 3).join(' ')}`;
   }
   return missing;
 }
@@ -155,7 +192,8 @@ export async function peerProblems(s: Sandbox, replicas: readonly ReplicaState[]
     }
     const file = await peersFile(s, r.pod);
     for (const [name, ip] of file) {
-      if (live.get(name) !== ip) problems.push(`${r.pod}: peers.cfg has ${name} ${ip}, live: ${live.get(name) ?? 'gone'}`);
+      if (live.get(name) !== ip)
+        problems.push(`${r.pod}: peers.cfg has ${name} ${ip}, live: ${live.get(name) ?? 'gone'}`);
     }
     for (const name of live.keys()) if (!file.has(name)) problems.push(`${r.pod}: peers.cfg lacks ${name}`);
   }

@@ -22,15 +22,21 @@ export async function frontendRequests(s: Sandbox, pod: string): Promise<number>
 /** `ip:port` of the Ready front LB pod (it listens on its pod IP, port 8080). */
 export async function lbAddress(s: Sandbox): Promise<string> {
   const core = s.controlPlane.kubeConfig.makeApiClient(k8s.CoreV1Api);
-  return waitFor(async () => {
-    const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/name=lb' })).items;
-    const lb = pods.find((p) => podReady(p) && p.metadata?.deletionTimestamp === undefined);
-    return lb?.status?.podIP === undefined ? false : `${lb.status.podIP}:8080`;
-  }, { what: 'the front LB to be Ready', timeoutMs: 120_000, intervalMs: 250 });
+  return waitFor(
+    async () => {
+      const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/name=lb' })).items;
+      const lb = pods.find((p) => podReady(p) && p.metadata?.deletionTimestamp === undefined);
+      return lb?.status?.podIP === undefined ? false : `${lb.status.podIP}:8080`;
+    },
+    { what: 'the front LB to be Ready', timeoutMs: 120_000, intervalMs: 250 },
+  );
 }
 
 /** Which sticky backend answered (its X-Served-By) and through which HAProxy replica (the IP it saw). */
-export interface Served { readonly backend: string; readonly via: string }
+export interface Served {
+  readonly backend: string;
+  readonly via: string;
+}
 
 /**
  * One GET through the LB, with the session header when `key` is given. The sticky backend (emulated
@@ -45,6 +51,7 @@ export async function lbGet(address: string, key?: string): Promise<Served> {
   if (res.status !== 200) throw new Error(`GET via LB (${key ?? 'no key'}): ${res.status} ${body.slice(0, 200)}`);
   const via = /^RemoteAddr: (.+):\d+$/m.exec(body)?.[1];
   const backend = res.headers.get('x-served-by');
-  if (via === undefined || backend === null) throw new Error(`unexpected answer from the backend: ${body.slice(0, 300)}`);
+  if (via === undefined || backend === null)
+    throw new Error(`unexpected answer from the backend: ${body.slice(0, 300)}`);
   return { backend, via };
 }

@@ -54,7 +54,9 @@ export async function replicaTable(s: Sandbox, namespace: string, pod: string, t
         // Each successful `set table` answers an empty line, and so does a connection the master closes
         // half-way (it re-executes itself on a reload): the last command reads the last key back, and
         // only an answer that has it proves the whole line ran.
-        const answer = await cli([...part.map((k) => `@1 set table ${table} key ${k}`), `@1 show table ${table} key ${last}`].join('; '));
+        const answer = await cli(
+          [...part.map((k) => `@1 set table ${table} key ${k}`), `@1 show table ${table} key ${last}`].join('; '),
+        );
         const dump = answer.indexOf('# table:');
         if (dump < 0 || answer.slice(0, dump).trim() !== '' || !answer.includes(` key=${last} `)) {
           throw new Error(`set table on ${pod}: ${answer.trim() || 'no answer (connection closed)'}`);
@@ -87,7 +89,11 @@ export interface WriteStream {
  * would create sessions. A key counts as written only once its replica accepted it; a write that fails
  * (the replica unreachable) is counted and the stream goes on. Keys are `<prefix>-<replica>-<n>`.
  */
-export function startWrites(tables: readonly ReplicaTable[], prefix: string, opts: { batch?: number; gapMs?: number } = {}): WriteStream {
+export function startWrites(
+  tables: readonly ReplicaTable[],
+  prefix: string,
+  opts: { batch?: number; gapMs?: number } = {},
+): WriteStream {
   const { batch = 5, gapMs = 250 } = opts;
   const written: string[] = [];
   let failedWrites = 0;
@@ -117,13 +123,19 @@ export function startWrites(tables: readonly ReplicaTable[], prefix: string, opt
 }
 
 /** Per replica, how many of `keys` it lacks and a few of them; empty when every replica holds every key. */
-export async function missingOn(tables: readonly ReplicaTable[], keys: readonly string[]): Promise<Record<string, string>> {
+export async function missingOn(
+  tables: readonly ReplicaTable[],
+  keys: readonly string[],
+): Promise<Record<string, string>> {
   const missing: Record<string, string> = {};
-  await Promise.all(tables.map(async (t) => {
-    const held = await t.keys().catch(() => new Set<string>());
-    const lacks = keys.filter((k) => !held.has(k));
-    if (lacks.length > 0) missing[t.pod] = `${lacks.length} of ${keys.length} missing, e.g. ${lacks.slice(0, 3).join(' ')}`;
-  }));
+  await Promise.all(
+    tables.map(async (t) => {
+      const held = await t.keys().catch(() => new Set<string>());
+      const lacks = keys.filter((k) => !held.has(k));
+      if (lacks.length > 0)
+        missing[t.pod] = `${lacks.length} of ${keys.length} missing, e.g. ${lacks.slice(0, 3).join(' ')}`;
+    }),
+  );
   return missing;
 }
 
@@ -142,26 +154,38 @@ export interface Convergence {
  * is healed); returns the closing numbers, the time to converge counted from `since` (default: now).
  * On timeout the error says which replica lacks what.
  */
-export async function waitEveryEntryEverywhere(tables: readonly ReplicaTable[], keys: readonly string[], what: string,
-  opts: { since?: number; timeoutMs?: number } = {}): Promise<Convergence> {
+export async function waitEveryEntryEverywhere(
+  tables: readonly ReplicaTable[],
+  keys: readonly string[],
+  what: string,
+  opts: { since?: number; timeoutMs?: number } = {},
+): Promise<Convergence> {
   const { since = Date.now(), timeoutMs = 120_000 } = opts;
   let last: Record<string, string> = {};
   try {
-    await waitFor(async () => {
-      last = await missingOn(tables, keys);
-      return Object.keys(last).length === 0;
-    }, { what: `${what}: all ${keys.length} entries on each of ${tables.length} replicas`, timeoutMs, intervalMs: 500 });
+    await waitFor(
+      async () => {
+        last = await missingOn(tables, keys);
+        return Object.keys(last).length === 0;
+      },
+      { what: `${what}: all ${keys.length} entries on each of ${tables.length} replicas`, timeoutMs, intervalMs: 500 },
+    );
   } catch (err) {
     const complete = tables.map((t) => t.pod).filter((p) => !(p in last));
-    throw new Error(`${(err as Error).message}\n${JSON.stringify(last, null, 1)}\nholding every entry: ${complete.join(' ') || 'none'}`, { cause: err });
+    throw new Error(
+      `${(err as Error).message}\n${JSON.stringify(last, null, 1)}\nholding every entry: ${complete.join(' ') || 'none'}`,
+      { cause: err },
+    );
   }
   return { written: keys.length, everywhere: keys.length, replicas: tables.length, convergeMs: Date.now() - since };
 }
 
 /** The `t.diagnostic()` line of a fault's closing numbers. */
 export function closingLine(fault: string, w: WriteResult, c: Convergence): string {
-  return `${fault}: ${c.written} entries written in ${w.seconds.toFixed(1)} s (${w.failedWrites} writes refused during the fault), `
-    + `${c.everywhere} found on every one of ${c.replicas} replicas, converged ${(c.convergeMs / 1000).toFixed(1)} s after the fault ended`;
+  return (
+    `${fault}: ${c.written} entries written in ${w.seconds.toFixed(1)} s (${w.failedWrites} writes refused during the fault), ` +
+    `${c.everywhere} found on every one of ${c.replicas} replicas, converged ${(c.convergeMs / 1000).toFixed(1)} s after the fault ended`
+  );
 }
 
 /** iptables inside the network namespace of a process (a pod's: every container of a pod shares it). */
@@ -182,21 +206,40 @@ export async function cutPeerTraffic(pid: number, port = CONTRACT_DEFAULTS.peerP
     ['OUTPUT', '!', '-o', 'lo', '-p', 'tcp', '--sport', String(port), '-j', 'DROP'],
   ];
   for (const r of rules) await podIptables(pid, '-I', ...r);
-  return async () => { for (const r of rules) await podIptables(pid, '-D', ...r); };
+  return async () => {
+    for (const r of rules) await podIptables(pid, '-D', ...r);
+  };
 }
 
 /** The webhook's pods (deploy/), by name, with the host pid of their container's process. */
 export async function webhookProcesses(s: Sandbox): Promise<{ pod: string; pid: number | undefined }[]> {
   const core = s.controlPlane.kubeConfig.makeApiClient(CoreV1Api);
-  const pods = await core.listNamespacedPod({ namespace: WEBHOOK_NAMESPACE, labelSelector: 'app.kubernetes.io/component=webhook' });
-  return Promise.all(pods.items.filter((p) => p.metadata?.deletionTimestamp === undefined).map(async (p) => {
-    const pod = p.metadata?.name ?? '';
-    return { pod, pid: await s.containerPid(WEBHOOK_NAMESPACE, pod, 'webhook') };
-  }));
+  const pods = await core.listNamespacedPod({
+    namespace: WEBHOOK_NAMESPACE,
+    labelSelector: 'app.kubernetes.io/component=webhook',
+  });
+  return Promise.all(
+    pods.items
+      .filter((p) => p.metadata?.deletionTimestamp === undefined)
+      .map(async (p) => {
+        const pod = p.metadata?.name ?? '';
+        return { pod, pid: await s.containerPid(WEBHOOK_NAMESPACE, pod, 'webhook') };
+      }),
+  );
 }
 export const WEBHOOK_NAMESPACE = 'haproxy-peer-sync-system';
 
 /** Waits until `pid` is gone (a SIGKILLed process is reaped by its shim). */
 export async function waitGone(pid: number, what: string): Promise<void> {
-  await waitFor(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, { what, timeoutMs: 30_000, intervalMs: 50 });
+  await waitFor(
+    () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    },
+    { what, timeoutMs: 30_000, intervalMs: 50 },
+  );
 }

@@ -45,7 +45,11 @@ function pinned(key: string): string {
 /** Where each version's binary is, which version it must report, and how to install it. */
 export function haproxyInstall(version: HaproxyVersion): { binary: string; expect: RegExp; install: string } {
   if (version === '2.6') {
-    return { binary: '/usr/sbin/haproxy', expect: /^2\.6\.\d+/, install: 'Debian bookworm\'s haproxy package: run `bash scripts/setup.sh`' };
+    return {
+      binary: '/usr/sbin/haproxy',
+      expect: /^2\.6\.\d+/,
+      install: "Debian bookworm's haproxy package: run `bash scripts/setup.sh`",
+    };
   }
   const v = pinned('HAPROXY_30_VERSION');
   return {
@@ -65,14 +69,22 @@ export function haproxyBinary(version: HaproxyVersion = DEFAULT_HAPROXY_VERSION)
   const known = checked.get(version);
   if (known) return known;
   const { binary, expect, install } = haproxyInstall(version);
-  if (!existsSync(binary)) throw new Error(`HAProxy ${version} is not installed (no ${binary}). Install it: ${install}.`);
+  if (!existsSync(binary))
+    throw new Error(`HAProxy ${version} is not installed (no ${binary}). Install it: ${install}.`);
   let reported = '';
   try {
-    reported = /^HAProxy version (\S+)/.exec(execFileSync(binary, ['-v'], { encoding: 'utf8', timeout: 10_000 }))?.[1] ?? '';
+    reported =
+      /^HAProxy version (\S+)/.exec(execFileSync(binary, ['-v'], { encoding: 'utf8', timeout: 10_000 }))?.[1] ?? '';
   } catch (err) {
-    throw new Error(`HAProxy ${version} at ${binary} does not run (${(err as Error).message.split('\n')[0]}). Reinstall it: ${install}.`, { cause: err });
+    throw new Error(
+      `HAProxy ${version} at ${binary} does not run (${(err as Error).message.split('\n')[0]}). Reinstall it: ${install}.`,
+      { cause: err },
+    );
   }
-  if (!expect.test(reported)) throw new Error(`${binary} reports HAProxy ${reported || '(nothing)'}, not ${version} (${expect.source}). Install it: ${install}.`);
+  if (!expect.test(reported))
+    throw new Error(
+      `${binary} reports HAProxy ${reported || '(nothing)'}, not ${version} (${expect.source}). Install it: ${install}.`,
+    );
   const found = { binary, reported };
   checked.set(version, found);
   return found;
@@ -151,11 +163,17 @@ export interface HaproxyReplica {
 }
 
 const live = new Set<ChildProcess>();
-process.once('exit', () => { for (const c of live) killGroup(c, 'SIGKILL'); });
+process.once('exit', () => {
+  for (const c of live) killGroup(c, 'SIGKILL');
+});
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
-  try { process.kill(-child.pid, signal); } catch { /* already gone */ }
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    /* already gone */
+  }
 }
 
 /**
@@ -175,8 +193,10 @@ export async function startHaproxy(opts: StartOptions): Promise<HaproxyReplica> 
   const peersFile = join(dir, 'peers.cfg');
   const userFile = join(dir, 'user.cfg');
   writeFileSync(userFile, userConfig(table, section));
-  if (opts.peers) writeFileSync(peersFile, renderPeersFile({ localPeer: opts.name, adminSocket, section, peers: opts.peers }));
-  if (!existsSync(peersFile)) throw new Error(`${peersFile} does not exist: pass peers or let the syncer write it first`);
+  if (opts.peers)
+    writeFileSync(peersFile, renderPeersFile({ localPeer: opts.name, adminSocket, section, peers: opts.peers }));
+  if (!existsSync(peersFile))
+    throw new Error(`${peersFile} does not exist: pass peers or let the syncer write it first`);
 
   let out = '';
   const child = spawn(binary, ['-W', '-db', '-S', `${masterSocket},mode,600`, '-f', userFile, '-f', peersFile], {
@@ -185,9 +205,18 @@ export async function startHaproxy(opts: StartOptions): Promise<HaproxyReplica> 
     detached: true, // own process group: stop() kills master and workers together
   });
   live.add(child);
-  child.stdout?.on('data', (c: Buffer) => { out += c.toString(); });
-  child.stderr?.on('data', (c: Buffer) => { out += c.toString(); });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => { live.delete(child); resolve(); }));
+  child.stdout?.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      live.delete(child);
+      resolve();
+    }),
+  );
 
   let stopped = false;
   const stop = async (): Promise<void> => {
@@ -209,9 +238,20 @@ export async function startHaproxy(opts: StartOptions): Promise<HaproxyReplica> 
     return info;
   };
   const replica: HaproxyReplica = {
-    name: opts.name, ip: opts.ip, version, fullVersion: reported, dir, masterSocket, adminSocket, peersFile, table, section,
+    name: opts.name,
+    ip: opts.ip,
+    version,
+    fullVersion: reported,
+    dir,
+    masterSocket,
+    adminSocket,
+    peersFile,
+    table,
+    section,
     output: () => out,
-    cli, masterCli, showProc,
+    cli,
+    masterCli,
+    showProc,
     showPeers: async () => parseShowPeers(await masterCli('@1 show peers')).find((s) => s.name === section),
     showTable: async (name = table) => {
       const rows = new Map<string, string>();
@@ -232,7 +272,13 @@ export async function startHaproxy(opts: StartOptions): Promise<HaproxyReplica> 
   const deadline = Date.now() + 10_000;
   for (;;) {
     // Up = the worker's admin socket and the master CLI both answer (the master's comes a little later).
-    try { await cli('show info'); await showProc(); return replica; } catch { /* not up yet */ }
+    try {
+      await cli('show info');
+      await showProc();
+      return replica;
+    } catch {
+      /* not up yet */
+    }
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
       throw new Error(`HAProxy ${reported} ${opts.name} on ${opts.ip} did not start:\n${out}`);
@@ -242,21 +288,35 @@ export async function startHaproxy(opts: StartOptions): Promise<HaproxyReplica> 
 }
 
 /** Polls `check` until it returns a non-undefined value; throws with `what` and the last error after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 15_000,
+  intervalMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await check();
       if (v !== undefined) return v;
-    } catch (err) { last = err; }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last instanceof Error ? last.message : JSON.stringify(last)}` : ''}`);
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}${last ? `: ${last instanceof Error ? last.message : JSON.stringify(last)}` : ''}`,
+      );
     await sleep(intervalMs);
   }
 }
 
 /** Starts `names.length` replicas that all declare each other, on the given addresses. */
-export async function startCluster(replicas: readonly { name: string; ip: string }[], port = DEFAULT_PEER_PORT, version: HaproxyVersion = DEFAULT_HAPROXY_VERSION): Promise<HaproxyReplica[]> {
+export async function startCluster(
+  replicas: readonly { name: string; ip: string }[],
+  port = DEFAULT_PEER_PORT,
+  version: HaproxyVersion = DEFAULT_HAPROXY_VERSION,
+): Promise<HaproxyReplica[]> {
   const peers = replicas.map((r) => ({ name: r.name, host: r.ip, port }));
   const started: HaproxyReplica[] = [];
   try {

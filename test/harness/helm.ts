@@ -23,16 +23,24 @@ export const RELEASE_NAMESPACE = 'haproxy-peer-sync-system';
 export interface KubeObject {
   readonly apiVersion: string;
   readonly kind: string;
-  readonly metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  readonly metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   readonly [field: string]: unknown;
 }
 
 /** `Kind namespace/name` (cluster-scoped: `Kind name`), how the tests name an object. */
-export const objectKey = (o: KubeObject): string => `${o.kind} ${o.metadata.namespace === undefined ? '' : `${o.metadata.namespace}/`}${o.metadata.name}`;
+export const objectKey = (o: KubeObject): string =>
+  `${o.kind} ${o.metadata.namespace === undefined ? '' : `${o.metadata.namespace}/`}${o.metadata.name}`;
 
 /** Every object of a multi-document YAML text (empty documents, as Helm leaves them, skipped). */
 export function parseObjects(text: string): KubeObject[] {
-  return YAML.parseAllDocuments(text).map((d) => d.toJS() as KubeObject | null).filter((o): o is KubeObject => o !== null);
+  return YAML.parseAllDocuments(text)
+    .map((d) => d.toJS() as KubeObject | null)
+    .filter((o): o is KubeObject => o !== null);
 }
 
 function binary(name: string): string {
@@ -42,16 +50,24 @@ function binary(name: string): string {
 }
 
 const helmHome = mkdtempSync(join(tmpdir(), 'hps-helm-home-'));
-process.once('exit', () => { rmSync(helmHome, { recursive: true, force: true }); });
+process.once('exit', () => {
+  rmSync(helmHome, { recursive: true, force: true });
+});
 
 /** Result of a command that may fail: the tests read its exit code and both streams. */
-export interface CommandResult { readonly code: number; readonly stdout: string; readonly stderr: string }
+export interface CommandResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
 
 /** Runs the pinned helm; never throws for a non-zero exit. */
 export async function helm(...args: string[]): Promise<CommandResult> {
   const env = {
     ...process.env,
-    HELM_CONFIG_HOME: join(helmHome, 'config'), HELM_CACHE_HOME: join(helmHome, 'cache'), HELM_DATA_HOME: join(helmHome, 'data'),
+    HELM_CONFIG_HOME: join(helmHome, 'config'),
+    HELM_CACHE_HOME: join(helmHome, 'cache'),
+    HELM_DATA_HOME: join(helmHome, 'data'),
   };
   try {
     const { stdout, stderr } = await run(binary('helm'), args, { cwd: REPO_ROOT, env, maxBuffer: 16 << 20 });
@@ -68,7 +84,14 @@ export async function helm(...args: string[]): Promise<CommandResult> {
  * style values; throws with Helm's message when it refuses the values.
  */
 export async function renderChart(...set: string[]): Promise<KubeObject[]> {
-  const r = await helm('template', RELEASE, CHART, '--namespace', RELEASE_NAMESPACE, ...set.flatMap((s) => ['--set', s]));
+  const r = await helm(
+    'template',
+    RELEASE,
+    CHART,
+    '--namespace',
+    RELEASE_NAMESPACE,
+    ...set.flatMap((s) => ['--set', s]),
+  );
   if (r.code !== 0) throw new Error(`helm template ${set.join(' ')}: ${r.stderr.trim()}`);
   return parseObjects(r.stdout);
 }

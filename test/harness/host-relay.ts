@@ -24,22 +24,38 @@ export async function startHostRelay(cp: ControlPlane, logDir: string): Promise<
   const port = Number(new URL(cp.server).port);
   const intoLab = `nsenter --net=/proc/${process.pid}/ns/net socat STDIO TCP:127.0.0.1:${port}`;
   const relay = await spawnProcess({
-    name: 'kubectl-relay', command: '/usr/bin/nsenter', logDir,
-    args: [`--net=${hostNetns}`, 'socat', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `EXEC:${intoLab.replaceAll(':', '\\:')}`],
+    name: 'kubectl-relay',
+    command: '/usr/bin/nsenter',
+    logDir,
+    args: [
+      `--net=${hostNetns}`,
+      'socat',
+      `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`,
+      `EXEC:${intoLab.replaceAll(':', '\\:')}`,
+    ],
   });
   await sleep(300);
-  if (!relay.isRunning()) throw new Error(`the kubectl relay on the host's 127.0.0.1:${port} did not start: ${await tailLog(relay.logPath, 5)}`);
+  if (!relay.isRunning())
+    throw new Error(
+      `the kubectl relay on the host's 127.0.0.1:${port} did not start: ${await tailLog(relay.logPath, 5)}`,
+    );
   const kubeconfigPath = join(cp.dir, 'kubeconfig-host');
-  await writeFile(kubeconfigPath, adminKubeconfig(`https://127.0.0.1:${port}`, {
-    ca: cp.caPem, cert: await readFile(cp.pki.admin.cert, 'utf8'), key: await readFile(cp.pki.admin.key, 'utf8'),
-  }), { mode: 0o600 });
+  await writeFile(
+    kubeconfigPath,
+    adminKubeconfig(`https://127.0.0.1:${port}`, {
+      ca: cp.caPem,
+      cert: await readFile(cp.pki.admin.cert, 'utf8'),
+      key: await readFile(cp.pki.admin.key, 'utf8'),
+    }),
+    { mode: 0o600 },
+  );
   return { kubeconfigPath, process: relay };
 }
-
 
 /** The host's network namespace as a path for `nsenter --net=`, or throws when not run through scripts/lab.sh. */
 export function hostNetnsPath(): string {
   const path = `/proc/${process.env['HPS_LAB_ID'] ?? '-'}/ns/net`;
-  if (!existsSync(path)) throw new Error(`no handle on the host's network namespace (${path}); start through scripts/lab.sh`);
+  if (!existsSync(path))
+    throw new Error(`no handle on the host's network namespace (${path}); start through scripts/lab.sh`);
   return path;
 }

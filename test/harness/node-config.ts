@@ -79,20 +79,30 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
  * `ipMasq` is harmless here (nothing leaves the lab) and is what a real bridge network does.
  */
 export function cniConfig(dirs: NodeDirs, net: NodeNetwork): string {
-  return JSON.stringify({
-    cniVersion: '0.4.0',
-    name: 'hps-pods',
-    plugins: [
-      {
-        type: 'bridge', bridge: 'hps-cni0', isGateway: true, ipMasq: true, hairpinMode: true,
-        ipam: {
-          type: 'host-local', dataDir: dirs.cniDataDir,
-          ranges: [[{ subnet: net.podSubnet, gateway: net.podGateway }]], routes: [{ dst: '0.0.0.0/0' }],
+  return JSON.stringify(
+    {
+      cniVersion: '0.4.0',
+      name: 'hps-pods',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: 'hps-cni0',
+          isGateway: true,
+          ipMasq: true,
+          hairpinMode: true,
+          ipam: {
+            type: 'host-local',
+            dataDir: dirs.cniDataDir,
+            ranges: [[{ subnet: net.podSubnet, gateway: net.podGateway }]],
+            routes: [{ dst: '0.0.0.0/0' }],
+          },
         },
-      },
-      { type: 'portmap', capabilities: { portMappings: true } },
-    ],
-  }, null, 2);
+        { type: 'portmap', capabilities: { portMappings: true } },
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 /** The kubelet's ports, chosen free by the caller. */
@@ -102,8 +112,13 @@ export interface KubeletPorts {
 }
 
 /** KubeletConfiguration for a lab node. */
-export function kubeletConfig(dirs: NodeDirs, net: NodeNetwork, host: HostTraits, ports: KubeletPorts,
-  files: { clientCaFile: string; resolvConf: string; cgroupRoot: string }): string {
+export function kubeletConfig(
+  dirs: NodeDirs,
+  net: NodeNetwork,
+  host: HostTraits,
+  ports: KubeletPorts,
+  files: { clientCaFile: string; resolvConf: string; cgroupRoot: string },
+): string {
   return stringify({
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
     kind: 'KubeletConfiguration',
@@ -119,7 +134,11 @@ export function kubeletConfig(dirs: NodeDirs, net: NodeNetwork, host: HostTraits
     healthzBindAddress: '127.0.0.1',
     healthzPort: ports.healthz,
     // Only the apiserver (and the admin) hold certificates of the lab CA; nothing else reaches the lab.
-    authentication: { anonymous: { enabled: false }, webhook: { enabled: false }, x509: { clientCAFile: files.clientCaFile } },
+    authentication: {
+      anonymous: { enabled: false },
+      webhook: { enabled: false },
+      x509: { clientCAFile: files.clientCaFile },
+    },
     authorization: { mode: 'AlwaysAllow' },
     clusterDomain: 'cluster.local',
     clusterDNS: [net.clusterDns],
@@ -130,7 +149,12 @@ export function kubeletConfig(dirs: NodeDirs, net: NodeNetwork, host: HostTraits
     imageGCHighThresholdPercent: 100,
     imageGCLowThresholdPercent: 99,
     // The lab's disk and memory belong to the machine, not to this node: never evict test pods.
-    evictionHard: { 'memory.available': '0%', 'nodefs.available': '0%', 'imagefs.available': '0%', 'nodefs.inodesFree': '0%' },
+    evictionHard: {
+      'memory.available': '0%',
+      'nodefs.available': '0%',
+      'imagefs.available': '0%',
+      'nodefs.inodesFree': '0%',
+    },
     // Probes and status reach the apiserver sooner (defaults are tuned for thousands of nodes).
     nodeStatusUpdateFrequency: '4s',
     nodeStatusReportFrequency: '10s',
@@ -145,7 +169,11 @@ export function kubeletConfig(dirs: NodeDirs, net: NodeNetwork, host: HostTraits
 }
 
 /** KubeProxyConfiguration: iptables mode inside the lab network namespace. */
-export function kubeProxyConfig(kubeconfig: string, net: NodeNetwork, ports: { healthz: number; metrics: number }): string {
+export function kubeProxyConfig(
+  kubeconfig: string,
+  net: NodeNetwork,
+  ports: { healthz: number; metrics: number },
+): string {
   return stringify({
     apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
     kind: 'KubeProxyConfiguration',

@@ -19,7 +19,13 @@ import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { adminKubeconfig } from './control-plane-args.ts';
 import { defaultBinDir, type ControlPlane } from './control-plane.ts';
 import {
-  cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig, type HostTraits, type NodeDirs, type NodeNetwork,
+  cniConfig,
+  containerdConfig,
+  kubeletConfig,
+  kubeProxyConfig,
+  type HostTraits,
+  type NodeDirs,
+  type NodeNetwork,
 } from './node-config.ts';
 import { issueLeaf } from './pki.ts';
 import { freePorts, spawnProcess, tailLog, waitFor, type ManagedProcess } from './processes.ts';
@@ -70,23 +76,33 @@ export interface KubeNode {
 export async function hostTraits(): Promise<HostTraits> {
   const cgroupV1 = !existsSync('/sys/fs/cgroup/cgroup.controllers');
   // Lowering oom_score_adj needs CAP_SYS_RESOURCE; try it in a throwaway shell.
-  const restrictOomScoreAdj = await run('sh', ['-c', 'echo -998 > /proc/self/oom_score_adj']).then(() => false, () => true);
+  const restrictOomScoreAdj = await run('sh', ['-c', 'echo -998 > /proc/self/oom_score_adj']).then(
+    () => false,
+    () => true,
+  );
   return { cgroupV1, restrictOomScoreAdj };
 }
 
 /** Lines `<archive> <image name>` of the image index. */
 export function readImageIndex(path: string): { archive: string; name: string }[] {
-  if (!existsSync(path)) throw new Error(`image index ${path} is missing (run: bash scripts/setup.sh, which builds the images)`);
-  return readFileSync(path, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).map((l) => {
-    const [archive = '', name = ''] = l.split(/\s+/);
-    return { archive, name };
-  });
+  if (!existsSync(path))
+    throw new Error(`image index ${path} is missing (run: bash scripts/setup.sh, which builds the images)`);
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const [archive = '', name = ''] = l.split(/\s+/);
+      return { archive, name };
+    });
 }
 
 export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<KubeNode> {
   const nodeIp = process.env['HPS_NODE_IP'];
   if (process.env['HPS_LAB_NETNS'] !== '1' || nodeIp === undefined) {
-    throw new Error('the node runs only inside the lab namespaces: run the command through `bash scripts/lab.sh <command>` (npm test does)');
+    throw new Error(
+      'the node runs only inside the lab namespaces: run the command through `bash scripts/lab.sh <command>` (npm test does)',
+    );
   }
   const binDir = defaultBinDir();
   const imageIndex = opts.imageIndex ?? join(binDir, '..', 'images', 'index.txt');
@@ -110,49 +126,71 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
   const cgroupRoot = `/hps-node-${id}`;
   const procs: ManagedProcess[] = [];
   const ctr = async (...args: string[]): Promise<string> => {
-    const { stdout } = await run('ctr', ['--address', dirs.containerdSocket, '--namespace', 'k8s.io', ...args], { maxBuffer: 16 << 20 });
+    const { stdout } = await run('ctr', ['--address', dirs.containerdSocket, '--namespace', 'k8s.io', ...args], {
+      maxBuffer: 16 << 20,
+    });
     return stdout;
   };
 
   let stopped: Promise<void> | undefined;
   let restarting: Promise<void> | undefined;
-  const stop = (): Promise<void> => stopped ??= (async () => {
-    await restarting?.catch(() => {}); // never leave a just-restarted daemon behind
-    const [kubelet, ...others] = [...procs].reverse();
-    await kubelet?.stop(10_000);
-    await drainContainers(ctr).catch(() => {});
-    await Promise.all(others.map((p) => p.stop(5000)));
-    await killStrays(dirs.containerdSocket);
-    await unmountUnder(root);
-    await rm(root, { recursive: true, force: true });
-    removeCgroups(cgroupRoot);
-  })();
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      await restarting?.catch(() => {}); // never leave a just-restarted daemon behind
+      const [kubelet, ...others] = [...procs].reverse();
+      await kubelet?.stop(10_000);
+      await drainContainers(ctr).catch(() => {});
+      await Promise.all(others.map((p) => p.stop(5000)));
+      await killStrays(dirs.containerdSocket);
+      await unmountUnder(root);
+      await rm(root, { recursive: true, force: true });
+      removeCgroups(cgroupRoot);
+    })());
 
   let startContainerd: (() => Promise<ManagedProcess>) | undefined;
   let startKubelet: (() => Promise<ManagedProcess>) | undefined;
   let kubeletHealthzUrl = '';
   const core = cp.kubeConfig.makeApiClient(CoreV1Api);
-  const waitNodeReady = (kubelet: ManagedProcess): Promise<unknown> => waitFor(async () => {
-    const node = await core.readNode({ name: NODE_NAME });
-    return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-      && !(node.spec?.taints ?? []).some((t) => t.effect === 'NoSchedule');
-  }, { what: `node ${NODE_NAME} Ready and schedulable`, timeoutMs: 90_000, process: kubelet });
+  const waitNodeReady = (kubelet: ManagedProcess): Promise<unknown> =>
+    waitFor(
+      async () => {
+        const node = await core.readNode({ name: NODE_NAME });
+        return (
+          node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') &&
+          !(node.spec?.taints ?? []).some((t) => t.effect === 'NoSchedule')
+        );
+      },
+      { what: `node ${NODE_NAME} Ready and schedulable`, timeoutMs: 90_000, process: kubelet },
+    );
 
   const leases = cp.kubeConfig.makeApiClient(CoordinationV1Api);
   const leaseRenewed = async (): Promise<number> =>
-    new Date((await leases.readNamespacedLease({ namespace: 'kube-node-lease', name: NODE_NAME })).spec?.renewTime ?? 0).getTime();
+    new Date(
+      (await leases.readNamespacedLease({ namespace: 'kube-node-lease', name: NODE_NAME })).spec?.renewTime ?? 0,
+    ).getTime();
 
   try {
     const host = await hostTraits();
     createCgroups(cgroupRoot);
-    await Promise.all([dirs.containerdRoot, dirs.containerdState, dirs.cniConfDir, dirs.cniDataDir, dirs.kubeletRoot,
-      dirs.podLogs, dirs.volumePlugins].map((d) => mkdir(d, { recursive: true })));
+    await Promise.all(
+      [
+        dirs.containerdRoot,
+        dirs.containerdState,
+        dirs.cniConfDir,
+        dirs.cniDataDir,
+        dirs.kubeletRoot,
+        dirs.podLogs,
+        dirs.volumePlugins,
+      ].map((d) => mkdir(d, { recursive: true })),
+    );
     const caPem = cp.caPem;
     const cert = async (name: string, subject: string, user: string): Promise<string> => {
       const files = await issueLeaf(cp.dir, cp.pki.ca, name, subject, 'clientAuth');
       const path = join(root, `${name}.kubeconfig`);
       const [certPem, keyPem] = [readFileSync(files.cert, 'utf8'), readFileSync(files.key, 'utf8')];
-      await writeFile(path, adminKubeconfig(cp.server, { ca: caPem, cert: certPem, key: keyPem }, user), { mode: 0o600 });
+      await writeFile(path, adminKubeconfig(cp.server, { ca: caPem, cert: certPem, key: keyPem }, user), {
+        mode: 0o600,
+      });
       return path;
     };
     const [kubeletKc, proxyKc, schedulerKc] = await Promise.all([
@@ -160,39 +198,87 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
       cert('kube-proxy', '/CN=system:kube-proxy', 'system:kube-proxy'),
       cert('kube-scheduler', '/CN=system:kube-scheduler', 'system:kube-scheduler'),
     ]);
-    const [kubeletPort, kubeletHealthz, proxyHealthz, proxyMetrics, schedulerPort] = await freePorts(5) as [number, number, number, number, number];
+    const [kubeletPort, kubeletHealthz, proxyHealthz, proxyMetrics, schedulerPort] = (await freePorts(5)) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const resolvConf = join(root, 'resolv.conf');
     await Promise.all([
       writeFile(join(root, 'containerd.toml'), containerdConfig(dirs, host)),
       writeFile(join(dirs.cniConfDir, '10-hps-pods.conflist'), cniConfig(dirs, net)),
       // Pods with dnsPolicy Default would copy the host's resolvers, which lead nowhere from the lab.
       writeFile(resolvConf, 'nameserver 127.0.0.1\n'),
-      writeFile(join(root, 'kubelet.yaml'), kubeletConfig(dirs, net, host, { port: kubeletPort, healthz: kubeletHealthz },
-        { clientCaFile: cp.pki.ca.cert, resolvConf, cgroupRoot })),
-      writeFile(join(root, 'kube-proxy.yaml'), kubeProxyConfig(proxyKc, net, { healthz: proxyHealthz, metrics: proxyMetrics })),
+      writeFile(
+        join(root, 'kubelet.yaml'),
+        kubeletConfig(
+          dirs,
+          net,
+          host,
+          { port: kubeletPort, healthz: kubeletHealthz },
+          { clientCaFile: cp.pki.ca.cert, resolvConf, cgroupRoot },
+        ),
+      ),
+      writeFile(
+        join(root, 'kube-proxy.yaml'),
+        kubeProxyConfig(proxyKc, net, { healthz: proxyHealthz, metrics: proxyMetrics }),
+      ),
     ]);
 
     startContainerd = async () => {
-      const p = await spawnProcess({ name: 'containerd', command: '/usr/bin/containerd', logDir: opts.logDir,
-        args: ['--config', join(root, 'containerd.toml'), '--log-level', 'warn'] });
-      await waitFor(() => ctr('version').then(() => true), { what: 'containerd', timeoutMs: 30_000, process: p }).catch(async (err: unknown) => {
-        await p.stop();
-        throw err;
+      const p = await spawnProcess({
+        name: 'containerd',
+        command: '/usr/bin/containerd',
+        logDir: opts.logDir,
+        args: ['--config', join(root, 'containerd.toml'), '--log-level', 'warn'],
       });
+      await waitFor(() => ctr('version').then(() => true), { what: 'containerd', timeoutMs: 30_000, process: p }).catch(
+        async (err: unknown) => {
+          await p.stop();
+          throw err;
+        },
+      );
       return p;
     };
     procs.push(await startContainerd());
     await importImages(ctr, images);
 
-    const scheduler = await spawnProcess({ name: 'kube-scheduler', command: join(binDir, 'kube-scheduler'), logDir: opts.logDir,
-      args: [`--kubeconfig=${schedulerKc}`, '--leader-elect=false', `--secure-port=${schedulerPort}`, '--bind-address=127.0.0.1'] });
+    const scheduler = await spawnProcess({
+      name: 'kube-scheduler',
+      command: join(binDir, 'kube-scheduler'),
+      logDir: opts.logDir,
+      args: [
+        `--kubeconfig=${schedulerKc}`,
+        '--leader-elect=false',
+        `--secure-port=${schedulerPort}`,
+        '--bind-address=127.0.0.1',
+      ],
+    });
     procs.push(scheduler);
-    const proxy = await spawnProcess({ name: 'kube-proxy', command: join(binDir, 'kube-proxy'), logDir: opts.logDir,
-      args: [`--config=${join(root, 'kube-proxy.yaml')}`] });
+    const proxy = await spawnProcess({
+      name: 'kube-proxy',
+      command: join(binDir, 'kube-proxy'),
+      logDir: opts.logDir,
+      args: [`--config=${join(root, 'kube-proxy.yaml')}`],
+    });
     procs.push(proxy);
-    startKubelet = () => spawnProcess({ name: 'kubelet', command: join(binDir, 'kubelet'), logDir: opts.logDir,
-      args: [`--config=${join(root, 'kubelet.yaml')}`, `--kubeconfig=${kubeletKc}`, `--hostname-override=${NODE_NAME}`,
-        `--node-ip=${nodeIp}`, `--root-dir=${dirs.kubeletRoot}`, `--cert-dir=${join(root, 'kubelet-pki')}`, '--v=1'] });
+    startKubelet = () =>
+      spawnProcess({
+        name: 'kubelet',
+        command: join(binDir, 'kubelet'),
+        logDir: opts.logDir,
+        args: [
+          `--config=${join(root, 'kubelet.yaml')}`,
+          `--kubeconfig=${kubeletKc}`,
+          `--hostname-override=${NODE_NAME}`,
+          `--node-ip=${nodeIp}`,
+          `--root-dir=${dirs.kubeletRoot}`,
+          `--cert-dir=${join(root, 'kubelet-pki')}`,
+          '--v=1',
+        ],
+      });
     const kubelet = await startKubelet();
     procs.push(kubelet);
     kubeletHealthzUrl = `http://127.0.0.1:${kubeletHealthz}/healthz`;
@@ -200,7 +286,9 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
   } catch (err) {
     const tails = await Promise.all(procs.map(async (p) => `--- ${p.name}\n${await tailLog(p.logPath, 15)}`));
     await stop();
-    throw new Error(`node failed to start (logs in ${opts.logDir}): ${(err as Error).message}\n${tails.join('\n')}`, { cause: err });
+    throw new Error(`node failed to start (logs in ${opts.logDir}): ${(err as Error).message}\n${tails.join('\n')}`, {
+      cause: err,
+    });
   }
 
   return {
@@ -210,11 +298,13 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
     imageIndex,
     cgroupRoot,
     ctr,
-    emptyDirPath: (podUid, volume) => join(dirs.kubeletRoot, 'pods', podUid, 'volumes', 'kubernetes.io~empty-dir', volume),
+    emptyDirPath: (podUid, volume) =>
+      join(dirs.kubeletRoot, 'pods', podUid, 'volumes', 'kubernetes.io~empty-dir', volume),
     pids: () => procs.map((p) => p.pid),
     restartDaemons() {
       restarting ??= (async () => {
-        if (stopped !== undefined || startContainerd === undefined || startKubelet === undefined) throw new Error('the node is stopped');
+        if (stopped !== undefined || startContainerd === undefined || startKubelet === undefined)
+          throw new Error('the node is stopped');
         const [restartContainerd, restartKubelet] = [startContainerd, startKubelet];
         const restartedAt = Date.now();
         // Replaced in place: stop() relies on the order (the kubelet last, stopped first).
@@ -228,12 +318,20 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
         procs[kubeletAt] = kubelet;
         // The node object stays Ready through a short restart: wait for the new kubelet itself, healthy
         // and renewing the node's Lease (every 10 s), so it has taken over from the old one.
-        await waitFor(async () => (await fetch(kubeletHealthzUrl, { signal: AbortSignal.timeout(2000) })).ok,
-          { what: 'the restarted kubelet /healthz', timeoutMs: 60_000, process: kubelet });
-        await waitFor(async () => (await leaseRenewed()) > restartedAt,
-          { what: 'the restarted kubelet to renew its Lease', timeoutMs: 60_000, process: kubelet });
+        await waitFor(async () => (await fetch(kubeletHealthzUrl, { signal: AbortSignal.timeout(2000) })).ok, {
+          what: 'the restarted kubelet /healthz',
+          timeoutMs: 60_000,
+          process: kubelet,
+        });
+        await waitFor(async () => (await leaseRenewed()) > restartedAt, {
+          what: 'the restarted kubelet to renew its Lease',
+          timeoutMs: 60_000,
+          process: kubelet,
+        });
         await waitNodeReady(kubelet);
-      })().finally(() => { restarting = undefined; });
+      })().finally(() => {
+        restarting = undefined;
+      });
       return restarting;
     },
     stop,
@@ -241,11 +339,15 @@ export async function startNode(cp: ControlPlane, opts: NodeOptions): Promise<Ku
 }
 
 /** Imports every archive of the index that containerd does not hold yet (under the name pods use). */
-async function importImages(ctr: (...args: string[]) => Promise<string>, images: { archive: string; name: string }[]): Promise<void> {
+async function importImages(
+  ctr: (...args: string[]) => Promise<string>,
+  images: { archive: string; name: string }[],
+): Promise<void> {
   const present = new Set((await ctr('images', 'ls', '-q')).split('\n'));
   for (const { archive, name } of images) {
     if (present.has(name)) continue;
-    if (!existsSync(archive)) throw new Error(`image archive ${archive} (${name}) is missing (run: bash scripts/setup.sh)`);
+    if (!existsSync(archive))
+      throw new Error(`image archive ${archive} (${name}) is missing (run: bash scripts/setup.sh)`);
     await ctr('images', 'import', '--no-unpack=false', archive);
     if (!(await ctr('images', 'ls', '-q')).split('\n').includes(name)) {
       throw new Error(`importing ${archive} did not produce the image ${name}`);
@@ -257,11 +359,13 @@ async function importImages(ctr: (...args: string[]) => Promise<string>, images:
 async function drainContainers(ctr: (...args: string[]) => Promise<string>): Promise<void> {
   const tasks = (await ctr('tasks', 'ls', '-q')).split('\n').filter(Boolean);
   await Promise.all(tasks.map((t) => ctr('tasks', 'kill', '--signal', 'SIGTERM', t).catch(() => {})));
-  await waitFor(async () => (await ctr('tasks', 'ls', '-q')).trim() === '' || undefined, { what: 'containers to stop', timeoutMs: 3000 })
-    .catch(async () => {
-      const left = (await ctr('tasks', 'ls', '-q')).split('\n').filter(Boolean);
-      await Promise.all(left.map((t) => ctr('tasks', 'kill', '--all', '--signal', 'SIGKILL', t).catch(() => {})));
-    });
+  await waitFor(async () => (await ctr('tasks', 'ls', '-q')).trim() === '' || undefined, {
+    what: 'containers to stop',
+    timeoutMs: 3000,
+  }).catch(async () => {
+    const left = (await ctr('tasks', 'ls', '-q')).split('\n').filter(Boolean);
+    await Promise.all(left.map((t) => ctr('tasks', 'kill', '--all', '--signal', 'SIGKILL', t).catch(() => {})));
+  });
   const containers = (await ctr('containers', 'ls', '-q')).split('\n').filter(Boolean);
   for (const c of containers) {
     await ctr('tasks', 'delete', '--force', c).catch(() => {});
@@ -273,7 +377,11 @@ async function drainContainers(ctr: (...args: string[]) => Promise<string>): Pro
 async function killStrays(containerdSocket: string): Promise<void> {
   const { stdout } = await run('pgrep', ['-f', `containerd-shim.*${containerdSocket}`]).catch(() => ({ stdout: '' }));
   for (const pid of stdout.split('\n').filter(Boolean).map(Number)) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone already */ }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone already */
+    }
   }
 }
 
@@ -282,16 +390,22 @@ async function killStrays(containerdSocket: string): Promise<void> {
  * tmpfs volumes, and the kubelet's bind mount of its own root dir.
  */
 async function unmountUnder(dir: string): Promise<void> {
-  const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '')
-    .map((m) => m.replace(/\\040/g, ' ')).filter((m) => m === dir || m.startsWith(`${dir}/`));
-  for (const m of [...new Set(mounts)].sort((a, b) => b.length - a.length)) await run('umount', ['--lazy', m]).catch(() => {});
+  const mounts = readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .map((m) => m.replace(/\\040/g, ' '))
+    .filter((m) => m === dir || m.startsWith(`${dir}/`));
+  for (const m of [...new Set(mounts)].sort((a, b) => b.length - a.length))
+    await run('umount', ['--lazy', m]).catch(() => {});
 }
 
 /** Every cgroup hierarchy's root: the unified one on v2, each controller's (and `systemd`) on v1. */
 function cgroupHierarchies(): string[] {
   const base = '/sys/fs/cgroup';
   if (existsSync(join(base, 'cgroup.controllers'))) return [base];
-  return readdirSync(base, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.isSymbolicLink()).map((e) => join(base, e.name));
+  return readdirSync(base, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.isSymbolicLink())
+    .map((e) => join(base, e.name));
 }
 
 /**
@@ -316,7 +430,11 @@ function removeCgroups(cgroupRoot: string): void {
   const removeTree = (dir: string): void => {
     if (!existsSync(dir)) return;
     for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeTree(join(dir, e.name));
-    try { rmdirSync(dir); } catch { /* a process still inside: reported by the leak check */ }
+    try {
+      rmdirSync(dir);
+    } catch {
+      /* a process still inside: reported by the leak check */
+    }
   };
   for (const h of hierarchies) removeTree(join(h, cgroupRoot));
 }

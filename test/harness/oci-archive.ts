@@ -9,7 +9,11 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-interface Descriptor { readonly mediaType: string; readonly digest: string; readonly annotations?: Record<string, string> }
+interface Descriptor {
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly annotations?: Record<string, string>;
+}
 
 /** What `skopeo inspect` / `docker image inspect` show of an image: its name, labels and run settings. */
 export interface ArchivedImage {
@@ -35,14 +39,17 @@ function blobPath(digest: string): string {
 
 /** The one image of an archive (an archive holding several, or an image index, is refused). */
 export async function readOciArchive(archive: string): Promise<ArchivedImage> {
-  const index = await member(archive, 'index.json') as { manifests?: Descriptor[] };
+  const index = (await member(archive, 'index.json')) as { manifests?: Descriptor[] };
   const manifests = index.manifests ?? [];
-  if (manifests.length !== 1 || manifests[0] === undefined) throw new Error(`${archive}: ${manifests.length} manifests in index.json, expected 1`);
+  if (manifests.length !== 1 || manifests[0] === undefined)
+    throw new Error(`${archive}: ${manifests.length} manifests in index.json, expected 1`);
   const top = manifests[0];
-  if (top.mediaType !== 'application/vnd.oci.image.manifest.v1+json') throw new Error(`${archive}: ${top.mediaType} is not an OCI image manifest`);
-  const manifest = await member(archive, blobPath(top.digest)) as { config: Descriptor };
-  const config = await member(archive, blobPath(manifest.config.digest)) as {
-    architecture: string; os: string;
+  if (top.mediaType !== 'application/vnd.oci.image.manifest.v1+json')
+    throw new Error(`${archive}: ${top.mediaType} is not an OCI image manifest`);
+  const manifest = (await member(archive, blobPath(top.digest))) as { config: Descriptor };
+  const config = (await member(archive, blobPath(manifest.config.digest))) as {
+    architecture: string;
+    os: string;
     config?: { Labels?: Record<string, string>; Entrypoint?: string[]; User?: string };
   };
   return {

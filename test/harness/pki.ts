@@ -51,14 +51,38 @@ const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-n
 export async function createPki(dir: string, opts: PkiOptions): Promise<Pki> {
   await writeFile(join(dir, 'openssl.cnf'), OPENSSL_CONFIG);
   const ca = files(dir, 'ca');
-  await openssl(['req', '-config', join(dir, 'openssl.cnf'), '-x509', ...EC_KEY, '-keyout', ca.key, '-out', ca.cert, '-days', DAYS,
-    '-subj', '/CN=haproxy-peer-sync-test-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature']);
+  await openssl([
+    'req',
+    '-config',
+    join(dir, 'openssl.cnf'),
+    '-x509',
+    ...EC_KEY,
+    '-keyout',
+    ca.key,
+    '-out',
+    ca.cert,
+    '-days',
+    DAYS,
+    '-subj',
+    '/CN=haproxy-peer-sync-test-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+  ]);
 
   const leaf = (name: string, subject: string, usage: string, san?: string): Promise<CertFiles> =>
     issueLeaf(dir, ca, name, subject, usage, san);
-  const apiserverSans = ['IP:127.0.0.1', `IP:${opts.kubernetesServiceIp}`, ...(opts.extraIps ?? []).map((ip) => `IP:${ip}`), 'DNS:localhost', 'DNS:kubernetes',
-    'DNS:kubernetes.default', 'DNS:kubernetes.default.svc', 'DNS:kubernetes.default.svc.cluster.local'].join(',');
+  const apiserverSans = [
+    'IP:127.0.0.1',
+    `IP:${opts.kubernetesServiceIp}`,
+    ...(opts.extraIps ?? []).map((ip) => `IP:${ip}`),
+    'DNS:localhost',
+    'DNS:kubernetes',
+    'DNS:kubernetes.default',
+    'DNS:kubernetes.default.svc',
+    'DNS:kubernetes.default.svc.cluster.local',
+  ].join(',');
   const saKey = join(dir, 'sa.key');
   const saPub = join(dir, 'sa.pub');
   const [apiserverServing, controllerManagerServing, admin] = await Promise.all([
@@ -66,8 +90,9 @@ export async function createPki(dir: string, opts: PkiOptions): Promise<Pki> {
     leaf('controller-manager', '/CN=kube-controller-manager', 'serverAuth', 'IP:127.0.0.1,DNS:localhost'),
     leaf('admin', '/O=system:masters/CN=hps-admin', 'clientAuth'),
     // RS256 is what every token verifier accepts; later tests mint tokens with this key.
-    openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', saKey])
-      .then(() => openssl(['pkey', '-in', saKey, '-pubout', '-out', saPub])),
+    openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', saKey]).then(() =>
+      openssl(['pkey', '-in', saKey, '-pubout', '-out', saPub]),
+    ),
   ]);
   return {
     ca,
@@ -84,12 +109,41 @@ export async function createPki(dir: string, opts: PkiOptions): Promise<Pki> {
  * A certificate signed by the CA of `dir` (made by {@link createPki}): `usage` is the extended key usage
  * (`serverAuth` or `clientAuth`); for a client, the subject's CN is the user and each O a group.
  */
-export async function issueLeaf(dir: string, ca: CertFiles, name: string, subject: string, usage: string, san?: string): Promise<CertFiles> {
+export async function issueLeaf(
+  dir: string,
+  ca: CertFiles,
+  name: string,
+  subject: string,
+  usage: string,
+  san?: string,
+): Promise<CertFiles> {
   const out = files(dir, name);
-  await openssl(['req', '-config', join(dir, 'openssl.cnf'), '-x509', '-CA', ca.cert, '-CAkey', ca.key, ...EC_KEY,
-    '-keyout', out.key, '-out', out.cert, '-days', DAYS, '-subj', subject,
-    '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature',
-    '-addext', `extendedKeyUsage=${usage}`, ...(san ? ['-addext', `subjectAltName=${san}`] : [])]);
+  await openssl([
+    'req',
+    '-config',
+    join(dir, 'openssl.cnf'),
+    '-x509',
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    ...EC_KEY,
+    '-keyout',
+    out.key,
+    '-out',
+    out.cert,
+    '-days',
+    DAYS,
+    '-subj',
+    subject,
+    '-addext',
+    'basicConstraints=critical,CA:FALSE',
+    '-addext',
+    'keyUsage=critical,digitalSignature',
+    '-addext',
+    `extendedKeyUsage=${usage}`,
+    ...(san ? ['-addext', `subjectAltName=${san}`] : []),
+  ]);
   return out;
 }
 

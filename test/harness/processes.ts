@@ -51,7 +51,9 @@ let terminating: NodeJS.Signals | undefined;
 export function removeOnExit(dir: string): () => void {
   installExitHooks();
   scratch.add(dir);
-  return () => { scratch.delete(dir); };
+  return () => {
+    scratch.delete(dir);
+  };
 }
 
 /**
@@ -62,7 +64,9 @@ export async function spawnProcess(spec: ProcessSpec): Promise<ManagedProcess> {
   try {
     await access(spec.command, constants.X_OK);
   } catch (cause) {
-    throw new Error(`${spec.name}: binary ${spec.command} is missing or not executable (run: bash scripts/setup.sh)`, { cause });
+    throw new Error(`${spec.name}: binary ${spec.command} is missing or not executable (run: bash scripts/setup.sh)`, {
+      cause,
+    });
   }
   installExitHooks();
   if (terminating) throw new Error(`${spec.name}: not started, the process is stopping (${terminating})`);
@@ -211,11 +215,17 @@ export async function tailLog(path: string, lines = 20): Promise<string> {
  * port-0 scheme, and shows up as a clear "address in use" in the child's log.
  */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  })));
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
   const ports = servers.map((s) => {
     const addr = s.address();
     if (addr === null || typeof addr === 'string') throw new Error('unexpected server address');
@@ -241,7 +251,10 @@ export interface WaitOptions {
  * Polls `check` until it returns a value other than `undefined`/`false`, and returns it. Errors thrown by
  * `check` count as "not yet" (the last one is kept for the timeout message).
  */
-export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, opts: WaitOptions): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  opts: WaitOptions,
+): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
   const interval = opts.intervalMs ?? 100;
   let lastError: unknown;
@@ -250,7 +263,9 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false> | T
     if (opts.process && !opts.process.isRunning()) {
       const info = await opts.process.exited;
       const tail = await tailLog(opts.process.logPath);
-      throw new Error(`${opts.process.name} exited (code ${info.code}, signal ${info.signal}) while waiting for ${opts.what}; log ${opts.process.logPath}:\n${tail}`);
+      throw new Error(
+        `${opts.process.name} exited (code ${info.code}, signal ${info.signal}) while waiting for ${opts.what}; log ${opts.process.logPath}:\n${tail}`,
+      );
     }
     try {
       const value = await check();
@@ -261,7 +276,9 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false> | T
     if (Date.now() >= deadline) {
       const tail = opts.process ? `\nlog ${opts.process.logPath}:\n${await tailLog(opts.process.logPath)}` : '';
       const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}${why}${tail}`, { cause: lastError });
+      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}${why}${tail}`, {
+        cause: lastError,
+      });
     }
     await new Promise((resolve) => setTimeout(resolve, interval));
   }

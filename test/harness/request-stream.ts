@@ -31,7 +31,11 @@ export interface RequestStream {
  * Starts `clients` concurrent clients, each sending one request at a time with `gapMs` between
  * requests, cycling over the sessions (key → the backend that owns it). Bounded by `maxRequests`.
  */
-export function startStream(lb: string, sessions: ReadonlyMap<string, string>, opts: { clients?: number; gapMs?: number; maxRequests?: number } = {}): RequestStream {
+export function startStream(
+  lb: string,
+  sessions: ReadonlyMap<string, string>,
+  opts: { clients?: number; gapMs?: number; maxRequests?: number } = {},
+): RequestStream {
   const { clients = 4, gapMs = 50, maxRequests = 50_000 } = opts;
   const keys = [...sessions.keys()];
   let stopping = false;
@@ -42,7 +46,9 @@ export function startStream(lb: string, sessions: ReadonlyMap<string, string>, o
   const perReplica = new Map<string, number>();
   const movedKeys = new Set<string>();
   const served: { at: number; via: string }[] = [];
-  const note = (what: string): void => { if (examples.length < 10) examples.push(what); };
+  const note = (what: string): void => {
+    if (examples.length < 10) examples.push(what);
+  };
 
   const client = async (index: number): Promise<void> => {
     for (let i = index; !stopping && sent < maxRequests; i += clients) {
@@ -54,7 +60,11 @@ export function startStream(lb: string, sessions: ReadonlyMap<string, string>, o
         const r = await lbGet(lb, key);
         served.push({ at: startedAt, via: r.via });
         perReplica.set(r.via, (perReplica.get(r.via) ?? 0) + 1);
-        if (r.backend !== sessions.get(key)) { moved++; movedKeys.add(key); note(`${at} ${key}: served by ${r.backend} via ${r.via}, owned by ${sessions.get(key)}`); }
+        if (r.backend !== sessions.get(key)) {
+          moved++;
+          movedKeys.add(key);
+          note(`${at} ${key}: served by ${r.backend} via ${r.via}, owned by ${sessions.get(key)}`);
+        }
       } catch (err) {
         failed++;
         note(`${at} ${key}: ${(err as Error).message}`);

@@ -91,7 +91,10 @@ export async function startSandbox(): Promise<Sandbox> {
 
   try {
     const nodeIp = process.env['HPS_NODE_IP'];
-    if (nodeIp === undefined) throw new Error('the sandbox runs only inside the lab namespaces: run the command through `bash scripts/lab.sh <command>`');
+    if (nodeIp === undefined)
+      throw new Error(
+        'the sandbox runs only inside the lab namespaces: run the command through `bash scripts/lab.sh <command>`',
+      );
     controlPlane = await startControlPlane({ nodeIp, controllers: [...DEFAULT_CONTROLLERS, ...NODE_CONTROLLERS] });
     node = await startNode(controlPlane, { logDir });
     await startClusterDns(controlPlane, node);
@@ -105,8 +108,10 @@ export async function startSandbox(): Promise<Sandbox> {
 
   const kubectl = async (...args: string[]): Promise<string> => {
     try {
-      const { stdout } = await run(join(defaultBinDir(), 'kubectl'), ['--kubeconfig', cp.kubeconfigPath, ...args],
-        { cwd: REPO_ROOT, maxBuffer: 16 << 20 });
+      const { stdout } = await run(join(defaultBinDir(), 'kubectl'), ['--kubeconfig', cp.kubeconfigPath, ...args], {
+        cwd: REPO_ROOT,
+        maxBuffer: 16 << 20,
+      });
       return stdout;
     } catch (err) {
       const e = err as { stderr?: string; message: string };
@@ -114,12 +119,22 @@ export async function startSandbox(): Promise<Sandbox> {
     }
   };
 
-  const containerStatus = async (namespace: string, name: string, container: string): Promise<V1ContainerStatus | undefined> => {
+  const containerStatus = async (
+    namespace: string,
+    name: string,
+    container: string,
+  ): Promise<V1ContainerStatus | undefined> => {
     const pod = await core.readNamespacedPod({ namespace, name });
-    return [...pod.status?.initContainerStatuses ?? [], ...pod.status?.containerStatuses ?? []].find((c) => c.name === container);
+    return [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])].find(
+      (c) => c.name === container,
+    );
   };
 
-  const runningContainerId = async (namespace: string, name: string, container: string): Promise<string | undefined> => {
+  const runningContainerId = async (
+    namespace: string,
+    name: string,
+    container: string,
+  ): Promise<string | undefined> => {
     const status = await containerStatus(namespace, name, container);
     if (status?.state?.running === undefined) return undefined;
     return /^containerd:\/\/(\w+)$/.exec(status.containerID ?? '')?.[1];
@@ -129,7 +144,10 @@ export async function startSandbox(): Promise<Sandbox> {
     const id = await runningContainerId(namespace, name, container);
     if (id === undefined) return undefined;
     // `ctr tasks ls`: TASK PID STATUS
-    const row = (await kubeNode.ctr('tasks', 'ls')).split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[0] === id);
+    const row = (await kubeNode.ctr('tasks', 'ls'))
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .find((f) => f[0] === id);
     return row?.[2] === 'RUNNING' && row[1] !== undefined ? Number(row[1]) : undefined;
   };
 
@@ -155,7 +173,11 @@ export async function startSandbox(): Promise<Sandbox> {
     const namespace = pod.metadata?.namespace ?? '';
     const name = pod.metadata?.name ?? '';
     const cli = (c: string): Promise<string | undefined> => masterCli(namespace, name, c).catch(() => undefined);
-    const [peersText, tableText, procText] = await Promise.all([cli('@1 show peers'), cli(`@1 show table ${EXAMPLE_TABLE}`), cli('show proc')]);
+    const [peersText, tableText, procText] = await Promise.all([
+      cli('@1 show peers'),
+      cli(`@1 show table ${EXAMPLE_TABLE}`),
+      cli('show proc'),
+    ]);
     const section = peersText === undefined ? undefined : parseShowPeers(peersText)[0];
     const used = tableText === undefined ? undefined : /used:(\d+)/.exec(tableText)?.[1];
     return {
@@ -176,12 +198,22 @@ export async function startSandbox(): Promise<Sandbox> {
     kubectl,
     async installWebhook(kustomization = 'deploy/') {
       await kubectl('apply', '-k', kustomization);
-      await kubectl('-n', 'haproxy-peer-sync-system', 'rollout', 'status', 'deployment/haproxy-peer-sync-webhook', '--timeout=180s');
+      await kubectl(
+        '-n',
+        'haproxy-peer-sync-system',
+        'rollout',
+        'status',
+        'deployment/haproxy-peer-sync-webhook',
+        '--timeout=180s',
+      );
       const admission = cp.kubeConfig.makeApiClient(k8s.AdmissionregistrationV1Api);
-      await waitFor(async () => {
-        const mwc = await admission.readMutatingWebhookConfiguration({ name: 'haproxy-peer-sync' });
-        return (mwc.webhooks?.[0]?.clientConfig.caBundle ?? '') !== '';
-      }, { what: 'the webhook to publish its caBundle', timeoutMs: 60_000 });
+      await waitFor(
+        async () => {
+          const mwc = await admission.readMutatingWebhookConfiguration({ name: 'haproxy-peer-sync' });
+          return (mwc.webhooks?.[0]?.clientConfig.caBundle ?? '') !== '';
+        },
+        { what: 'the webhook to publish its caBundle', timeoutMs: 60_000 },
+      );
     },
     async applyExamples(haproxyImage) {
       let haproxy = join(REPO_ROOT, 'examples/haproxy.yaml');
@@ -214,14 +246,18 @@ export async function startSandbox(): Promise<Sandbox> {
  * For a test file: one sandbox started in `before()` (with the webhook from deploy/ installed when asked)
  * and stopped in `after()`, even on failure. Returns its getter.
  */
-export function sandboxForTests(opts: { webhook?: boolean; onStart?: (s: Sandbox) => Promise<unknown> } = {}): () => Sandbox {
+export function sandboxForTests(
+  opts: { webhook?: boolean; onStart?: (s: Sandbox) => Promise<unknown> } = {},
+): () => Sandbox {
   let sandbox: Sandbox | undefined;
   before(async () => {
     sandbox = await startSandbox();
     if (opts.webhook === true) await sandbox.installWebhook();
     await opts.onStart?.(sandbox);
   });
-  after(async () => { await sandbox?.stop(); });
+  after(async () => {
+    await sandbox?.stop();
+  });
   return () => {
     if (sandbox === undefined) throw new Error('no sandbox: its start failed (see the before() hook)');
     return sandbox;

@@ -32,7 +32,9 @@ export function createStickyBackend(opts: StickyBackendOptions = {}): Server {
     if (url.pathname === '/health') {
       if (req.method === 'POST') {
         let body = '';
-        req.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+        req.on('data', (chunk: Buffer) => {
+          body += chunk.toString();
+        });
         req.on('end', () => {
           const code = Number(body.trim());
           if (Number.isInteger(code) && code >= 100 && code < 600) healthStatus = code;
@@ -43,10 +45,25 @@ export function createStickyBackend(opts: StickyBackendOptions = {}): Server {
       res.writeHead(healthStatus).end();
       return;
     }
-    const ips = opts.ips ?? Object.values(networkInterfaces()).flat().map((i) => i?.address).filter((a): a is string => a !== undefined);
+    const ips =
+      opts.ips ??
+      Object.values(networkInterfaces())
+        .flat()
+        .map((i) => i?.address)
+        .filter((a): a is string => a !== undefined);
     if (url.pathname === '/api') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ hostname: self, ...(opts.name !== undefined ? { name: opts.name } : {}), ip: ips, headers: req.headers, url: req.url, method: req.method, remoteAddr: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}` }));
+      res.end(
+        JSON.stringify({
+          hostname: self,
+          ...(opts.name !== undefined ? { name: opts.name } : {}),
+          ip: ips,
+          headers: req.headers,
+          url: req.url,
+          method: req.method,
+          remoteAddr: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
+        }),
+      );
       return;
     }
     const lines = [
@@ -55,7 +72,9 @@ export function createStickyBackend(opts: StickyBackendOptions = {}): Server {
       ...ips.map((ip) => `IP: ${ip}`),
       `RemoteAddr: ${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
       `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}`,
-      ...Object.entries(req.headersDistinct).flatMap(([k, vs]) => (vs ?? []).map((v) => `${k.replace(/(^|-)\w/g, (s) => s.toUpperCase())}: ${v}`)),
+      ...Object.entries(req.headersDistinct).flatMap(([k, vs]) =>
+        (vs ?? []).map((v) => `${k.replace(/(^|-)\w/g, (s) => s.toUpperCase())}: ${v}`),
+      ),
     ];
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
     res.end(`${lines.join('\n')}\n\n`);
@@ -65,7 +84,12 @@ export function createStickyBackend(opts: StickyBackendOptions = {}): Server {
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: 'string', default: '80' }, name: { type: 'string' }, 'lab-bind': { type: 'string' }, verbose: { type: 'boolean' } },
+    options: {
+      port: { type: 'string', default: '80' },
+      name: { type: 'string' },
+      'lab-bind': { type: 'string' },
+      verbose: { type: 'boolean' },
+    },
     strict: false,
   });
   const port = Number(values.port);

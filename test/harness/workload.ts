@@ -79,13 +79,15 @@ export interface Workload {
 
 export function workloadManifests(ns: string, name: string, o: WorkloadOptions): string {
   const hardened = o.securityContext ?? true;
-  const security = hardened ? `
+  const security = hardened
+    ? `
           securityContext:
             runAsNonRoot: true
             runAsUser: 99
             allowPrivilegeEscalation: false
             readOnlyRootFilesystem: true
-            capabilities: { drop: [ALL] }` : '';
+            capabilities: { drop: [ALL] }`
+    : '';
   return `apiVersion: v1
 kind: Namespace
 metadata: { name: ${ns} }
@@ -113,7 +115,10 @@ kind: ConfigMap
 metadata: { name: ${name}-config, namespace: ${ns} }
 data:
   haproxy.cfg: |
-${userConfig().split('\n').map((l) => `    ${l}`).join('\n')}
+${userConfig()
+  .split('\n')
+  .map((l) => `    ${l}`)
+  .join('\n')}
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -132,8 +137,12 @@ spec:
       terminationGracePeriodSeconds: 10
       containers:
         - name: haproxy
-          image: ${HAPROXY_IMAGES[o.haproxy ?? '2.6']}${o.args === undefined ? '' : `
-          args: ${JSON.stringify(o.args)}`}
+          image: ${HAPROXY_IMAGES[o.haproxy ?? '2.6']}${
+            o.args === undefined
+              ? ''
+              : `
+          args: ${JSON.stringify(o.args)}`
+          }
           env:
             - name: POD_IP
               valueFrom: { fieldRef: { fieldPath: status.podIP } }
@@ -158,8 +167,13 @@ export async function startWorkload(s: Sandbox, o: WorkloadOptions): Promise<Wor
   const file = `${s.dir}/${namespace}.yaml`;
   await writeFile(file, workloadManifests(namespace, name, o));
   await s.kubectl('apply', '-f', file);
-  await waitFor(async () => { await core.readNamespacedServiceAccount({ namespace, name: 'default' }); return true; },
-    { what: `the default ServiceAccount of ${namespace}`, timeoutMs: 30_000 });
+  await waitFor(
+    async () => {
+      await core.readNamespacedServiceAccount({ namespace, name: 'default' });
+      return true;
+    },
+    { what: `the default ServiceAccount of ${namespace}`, timeoutMs: 30_000 },
+  );
 
   const podOf = (p: V1Pod): WorkloadPod => {
     const podName = p.metadata?.name ?? '';
@@ -170,7 +184,10 @@ export async function startWorkload(s: Sandbox, o: WorkloadOptions): Promise<Wor
       fetch(`http://${ip}:${HEALTH_PORT}${path}`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
     const syncerPid = (): Promise<number | undefined> => s.containerPid(namespace, podName, SYNCER);
     return {
-      name: podName, ip, uid: p.metadata?.uid ?? '', createdAt: new Date(p.metadata?.creationTimestamp ?? 0).getTime(),
+      name: podName,
+      ip,
+      uid: p.metadata?.uid ?? '',
+      createdAt: new Date(p.metadata?.creationTimestamp ?? 0).getTime(),
       masterCli: cli,
       showPeers: async () => parseShowPeers(await cli('@1 show peers'))[0],
       showTable: async () => {
@@ -204,21 +221,38 @@ export async function startWorkload(s: Sandbox, o: WorkloadOptions): Promise<Wor
     };
   };
 
-  const pods = async (): Promise<WorkloadPod[]> => (await core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items
-    .filter((p) => p.metadata?.deletionTimestamp === undefined && p.status?.podIP !== undefined).map(podOf);
+  const pods = async (): Promise<WorkloadPod[]> =>
+    (await core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items
+      .filter((p) => p.metadata?.deletionTimestamp === undefined && p.status?.podIP !== undefined)
+      .map(podOf);
 
   const workload: Workload = {
-    namespace, name, pods,
-    scale: async (replicas) => { await s.kubectl('-n', namespace, 'scale', `deployment/${name}`, `--replicas=${replicas}`); },
-    waitConverged: (n, timeoutMs = 180_000) => waitFor(async () => {
-      const live = await pods();
-      return live.length === n && (await meshed(live)) ? live : undefined;
-    }, { what: `${n} meshed replicas of ${namespace}/${name}`, timeoutMs, intervalMs: 100 }),
+    namespace,
+    name,
+    pods,
+    scale: async (replicas) => {
+      await s.kubectl('-n', namespace, 'scale', `deployment/${name}`, `--replicas=${replicas}`);
+    },
+    waitConverged: (n, timeoutMs = 180_000) =>
+      waitFor(
+        async () => {
+          const live = await pods();
+          return live.length === n && (await meshed(live)) ? live : undefined;
+        },
+        { what: `${n} meshed replicas of ${namespace}/${name}`, timeoutMs, intervalMs: 100 },
+      ),
     waitReady: async (names, timeoutMs = 60_000) => {
-      await waitFor(async () => {
-        const list = (await core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items;
-        return names.every((n) => list.find((p) => p.metadata?.name === n)?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-      }, { what: `${names.join(', ')} Ready`, timeoutMs, intervalMs: 100 });
+      await waitFor(
+        async () => {
+          const list = (await core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items;
+          return names.every((n) =>
+            list
+              .find((p) => p.metadata?.name === n)
+              ?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+          );
+        },
+        { what: `${names.join(', ')} Ready`, timeoutMs, intervalMs: 100 },
+      );
     },
     delete: async () => {
       await apps.deleteNamespacedDeployment({ namespace, name }).catch(() => {});
@@ -231,11 +265,20 @@ export async function startWorkload(s: Sandbox, o: WorkloadOptions): Promise<Wor
 
 /** Is this set of pods fully meshed: each section lists exactly the set, every remote link established? */
 export async function meshed(pods: readonly WorkloadPod[]): Promise<boolean> {
-  const names = pods.map((p) => p.name).sort().join(',');
+  const names = pods
+    .map((p) => p.name)
+    .sort()
+    .join(',');
   for (const p of pods) {
     const s = await p.showPeers().catch(() => undefined);
     if (s === undefined) return false;
-    if (s.peers.map((x) => x.name).sort().join(',') !== names) return false;
+    if (
+      s.peers
+        .map((x) => x.name)
+        .sort()
+        .join(',') !== names
+    )
+      return false;
     if (s.peers.filter((x) => !x.local).some((x) => !isEstablished(x))) return false;
   }
   return true;
@@ -253,7 +296,9 @@ export async function containerWorkingSetMb(pid: number): Promise<number> {
   if (v1 !== undefined) {
     const dir = `/sys/fs/cgroup/memory${v1.split(':')[2] ?? ''}`;
     const usage = Number(await readFile(`${dir}/memory.usage_in_bytes`, 'utf8'));
-    const inactive = Number(/^total_inactive_file (\d+)$/m.exec(await readFile(`${dir}/memory.stat`, 'utf8'))?.[1] ?? 0);
+    const inactive = Number(
+      /^total_inactive_file (\d+)$/m.exec(await readFile(`${dir}/memory.stat`, 'utf8'))?.[1] ?? 0,
+    );
     return mb(Math.max(0, usage - inactive));
   }
   const dir = `/sys/fs/cgroup${lines.find((l) => l.startsWith('0::'))?.slice(3) ?? ''}`;

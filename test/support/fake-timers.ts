@@ -9,11 +9,19 @@ export function fakeTimers(): Timers & { advance(ms: number): Promise<void> } {
   let now = 0;
   let next = 1;
   const pending = new Map<number, { at: number; fn: () => void }>();
-  const settle = async (): Promise<void> => { for (let i = 0; i < 20; i++) await Promise.resolve(); };
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+  };
   return {
     now: () => now,
-    setTimeout: (fn, ms) => { const id = next++; pending.set(id, { at: now + ms, fn }); return id; },
-    clearTimeout: (h) => { pending.delete(h as number); },
+    setTimeout: (fn, ms) => {
+      const id = next++;
+      pending.set(id, { at: now + ms, fn });
+      return id;
+    },
+    clearTimeout: (h) => {
+      pending.delete(h as number);
+    },
     async advance(ms) {
       const end = now + ms;
       await settle();

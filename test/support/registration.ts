@@ -21,7 +21,8 @@ export function deployedWebhookConfiguration(): V1MutatingWebhookConfiguration {
 function deployedWebhook(): V1MutatingWebhook {
   const hooks = deployedWebhookConfiguration().webhooks ?? [];
   const [hook] = hooks;
-  if (hooks.length !== 1 || hook === undefined) throw new Error(`${DEPLOYED_CONFIGURATION_FILE.pathname}: expected exactly one webhook`);
+  if (hooks.length !== 1 || hook === undefined)
+    throw new Error(`${DEPLOYED_CONFIGURATION_FILE.pathname}: expected exactly one webhook`);
   return hook;
 }
 
@@ -33,7 +34,9 @@ export interface RegistrationOptions {
   /** metadata.name of the registered object. */
   readonly name: string;
   /** Where the apiserver calls: a Service of that control plane, or a URL (a webhook run on the host). */
-  readonly target: { readonly service: { readonly namespace: string; readonly name: string; readonly port?: number } } | { readonly url: string };
+  readonly target:
+    | { readonly service: { readonly namespace: string; readonly name: string; readonly port?: number } }
+    | { readonly url: string };
   /** Base64 PEM; left out when the caBundle sync under test is to fill it. */
   readonly caBundle?: string | undefined;
   /** Added to the namespaceSelector: fences the registration to the test's namespaces (or to none). */
@@ -56,12 +59,21 @@ export function mutatingWebhookConfiguration(opts: RegistrationOptions): V1Mutat
     clientConfig: {
       ...('url' in opts.target
         ? { url: opts.target.url }
-        : { service: { namespace: opts.target.service.namespace, name: opts.target.service.name, path, port: opts.target.service.port ?? hook.clientConfig.service?.port ?? 443 } }),
+        : {
+            service: {
+              namespace: opts.target.service.namespace,
+              name: opts.target.service.name,
+              path,
+              port: opts.target.service.port ?? hook.clientConfig.service?.port ?? 443,
+            },
+          }),
       ...(opts.caBundle ? { caBundle: opts.caBundle } : {}),
     },
     namespaceSelector: {
       ...hook.namespaceSelector,
-      ...(opts.namespaceLabels ? { matchLabels: { ...hook.namespaceSelector?.matchLabels, ...opts.namespaceLabels } } : {}),
+      ...(opts.namespaceLabels
+        ? { matchLabels: { ...hook.namespaceSelector?.matchLabels, ...opts.namespaceLabels } }
+        : {}),
     },
     ...(opts.objectSelector === false || objectSelector === undefined ? {} : { objectSelector }),
   };

@@ -11,7 +11,7 @@ import type { Logger } from '../../common/logger.ts';
 import { generateCa, generateServingCert } from '../../certs/generate.ts';
 import type { KeyPair } from '../../certs/key-pair.ts';
 import { certificateInfo } from '../../certs/generate.ts';
-import type { InjectorConfig } from '../../webhook/inject.ts';
+import type { InjectorConfig } from '../../webhook/settings.ts';
 
 export const TEST_CONFIG: InjectorConfig = {
   image: 'ghcr.io/haproxy-peer-sync/haproxy-peer-sync:0.0.0-test',
@@ -55,24 +55,51 @@ export function podReview(pod: V1Pod, request: Record<string, unknown> = {}): Re
   };
 }
 
-export interface HttpsResult { status: number; body: string; headers: Record<string, unknown>; peer: PeerCertificate }
+export interface HttpsResult {
+  status: number;
+  body: string;
+  headers: Record<string, unknown>;
+  peer: PeerCertificate;
+}
 
 /** One HTTPS request that trusts only `ca`. */
-export function fetchHttps(url: string, opts: {
-  ca: string; method?: string; headers?: Record<string, string>; body?: string | Buffer; agent?: Agent; maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
-}): Promise<HttpsResult> {
+export function fetchHttps(
+  url: string,
+  opts: {
+    ca: string;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    agent?: Agent;
+    maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+  },
+): Promise<HttpsResult> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, {
-      // A fresh connection unless the caller passes an agent: tests look at the certificate served.
-      method: opts.method ?? 'GET', headers: opts.headers, ca: opts.ca, agent: opts.agent ?? false,
-      ...(opts.maxVersion === undefined ? {} : { maxVersion: opts.maxVersion, minVersion: 'TLSv1' as const }),
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      const peer = (res.socket as TLSSocket).getPeerCertificate();
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers, peer }));
-      res.on('error', reject);
-    });
+    const req = httpsRequest(
+      url,
+      {
+        // A fresh connection unless the caller passes an agent: tests look at the certificate served.
+        method: opts.method ?? 'GET',
+        headers: opts.headers,
+        ca: opts.ca,
+        agent: opts.agent ?? false,
+        ...(opts.maxVersion === undefined ? {} : { maxVersion: opts.maxVersion, minVersion: 'TLSv1' as const }),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        const peer = (res.socket as TLSSocket).getPeerCertificate();
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            headers: res.headers,
+            peer,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(opts.body);
   });
