@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { flagEnv } from './contract.ts';
 import { ConfigError } from './errors.ts';
 
 /**
@@ -7,7 +8,7 @@ import { ConfigError } from './errors.ts';
  */
 export interface OptionSpec<T> {
   readonly flag: string; // without the leading dashes, e.g. "peer-port"
-  readonly env: string; // e.g. "HPS_PEER_PORT"
+  readonly env: string; // its environment variable (common/contract.ts flagEnv)
   readonly description: string;
   readonly parse: (raw: string) => T; // throws an Error whose message says what is wrong
   readonly defaultValue?: T | undefined;
@@ -23,19 +24,22 @@ export type OptionValues<S extends Record<string, OptionSpec<unknown>>> = {
   readonly [K in keyof S]: S[K] extends OptionSpec<infer T> ? (S[K] extends Always<T> ? T : T | undefined) : never;
 };
 
+/** What {@link option} takes: `env` defaults to the flag's own variable (common/contract.ts flagEnv). */
+type OptionInput<T> = Omit<OptionSpec<T>, 'env'> & { readonly env?: string };
+
 /**
  * Declares an option. The overloads keep whether a default or `required: true` was given, so
  * {@link parseOptions} types those values as always present and no loader restates a default.
  */
 export function option<T>(
-  spec: OptionSpec<T> & { readonly defaultValue: T },
+  spec: OptionInput<T> & { readonly defaultValue: T },
 ): OptionSpec<T> & { readonly defaultValue: T };
 export function option<T>(
-  spec: OptionSpec<T> & { readonly required: true },
+  spec: OptionInput<T> & { readonly required: true },
 ): OptionSpec<T> & { readonly required: true };
-export function option<T>(spec: OptionSpec<T>): OptionSpec<T>;
-export function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
-  return spec;
+export function option<T>(spec: OptionInput<T>): OptionSpec<T>;
+export function option<T>(spec: OptionInput<T>): OptionSpec<T> {
+  return { ...spec, env: spec.env ?? flagEnv(spec.flag) };
 }
 
 /**

@@ -71,6 +71,16 @@ export function dataplaneapiUrl(port: number = CONTRACT_DEFAULTS.dataplaneapiPor
 }
 
 /**
+ * Every flag of every role can also come from an environment variable: `HPS_` and the flag's name in
+ * upper case, dashes as underscores (`--peer-port` → `HPS_PEER_PORT`); common/config.ts derives it.
+ */
+export const ENV_PREFIX = 'HPS_';
+
+export function flagEnv(flag: string): string {
+  return `${ENV_PREFIX}${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+/**
  * The environment variables the webhook sets on the containers it adds, each the environment form of
  * a flag of the init or syncer role (the flag wins over the variable). The `POD_*` ones come from the
  * downward API. https://kubernetes.io/docs/concepts/workloads/pods/downward-api/
@@ -88,4 +98,6 @@ export const ENV = {
   healthPort: 'HPS_HEALTH_PORT',
   dataplaneapiUrl: 'HPS_DATAPLANEAPI_URL',
   credentialsFile: 'HPS_CREDENTIALS_FILE',
+  /** The init container's `--dataplaneapi-binary` (dataplaneapi mode, from the pod's annotation). */
+  dataplaneapiBinary: 'HPS_DATAPLANEAPI_BINARY',
 } as const;

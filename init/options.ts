@@ -63,7 +63,7 @@ export const initOptions = {
   }),
   dataplaneapiBinary: option({
     flag: 'dataplaneapi-binary',
-    env: 'HPS_DATAPLANEAPI_BINARY',
+    env: ENV.dataplaneapiBinary,
     description:
       "the Data Plane API executable in the HAProxy image, started by HAProxy's program section (mode dataplaneapi)",
     parse: parse.haproxyPath,
@@ -71,7 +71,6 @@ export const initOptions = {
   }),
   logLevel: option<LevelWithSilent>({
     flag: 'log-level',
-    env: 'HPS_LOG_LEVEL',
     description: 'log level',
     parse: parse.oneOf(...LOG_LEVELS),
     defaultValue: 'info',

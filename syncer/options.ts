@@ -91,21 +91,18 @@ export const syncerOptions = {
   }),
   coalesceWindow: option({
     flag: 'coalesce-window',
-    env: 'HPS_COALESCE_WINDOW',
     description: 'quiet time after a change before reconciling (ms, or with a unit: 250ms, 1s)',
     parse: parse.durationMs,
     defaultValue: 200,
   }),
   coalesceMax: option({
     flag: 'coalesce-max',
-    env: 'HPS_COALESCE_MAX',
     description: 'longest wait after the first change of a burst (ms, or with a unit)',
     parse: parse.durationMs,
     defaultValue: 1000,
   }),
   startupGateMax: option({
     flag: 'startup-gate-max',
-    env: 'HPS_STARTUP_GATE_MAX',
     description: 'longest time /startupz waits for the ready replicas to declare this pod',
     parse: parse.durationMs,
     defaultValue: 30_000,
@@ -119,21 +116,18 @@ export const syncerOptions = {
   }),
   healthAddress: option({
     flag: 'health-address',
-    env: 'HPS_HEALTH_ADDRESS',
     description: 'address the health server binds',
     parse: parse.ipAddress,
     defaultValue: '0.0.0.0',
   }),
   logLevel: option<LevelWithSilent>({
     flag: 'log-level',
-    env: 'HPS_LOG_LEVEL',
     description: 'log level',
     parse: parse.oneOf(...LOG_LEVELS),
     defaultValue: 'info',
   }),
   kubeconfig: option({
     flag: 'kubeconfig',
-    env: 'HPS_KUBECONFIG',
     description: 'kubeconfig file, certificate or token credentials (default: in-cluster service account)',
     parse: parse.absolutePath,
   }),

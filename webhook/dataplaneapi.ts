@@ -13,9 +13,6 @@
 import type { V1Container, V1EnvVar } from '@kubernetes/client-node';
 import { dataplaneapiUrl, ENV, runtimePaths } from '../common/contract.ts';
 
-/** The init container's flag for the executable (init/options.ts `--dataplaneapi-binary`). */
-export const DATAPLANEAPI_BINARY_ENV = 'HPS_DATAPLANEAPI_BINARY';
-
 /** The file HAProxy loads in this mode: the pod contract's userlist file, which also starts the API. */
 export const DATAPLANEAPI_CONFIG = runtimePaths().userlist;
 
@@ -44,6 +41,6 @@ export function dataplaneapiInitEnv(port: number, binary: string | undefined): V
   return [
     { name: ENV.mode, value: 'dataplaneapi' },
     { name: ENV.dataplaneapiUrl, value: dataplaneapiUrl(port) },
-    ...(binary === undefined ? [] : [{ name: DATAPLANEAPI_BINARY_ENV, value: binary }]),
+    ...(binary === undefined ? [] : [{ name: ENV.dataplaneapiBinary, value: binary }]),
   ];
 }
