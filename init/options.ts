@@ -1,8 +1,9 @@
 /** Flags of `haproxy-peer-sync init`; the webhook fills them through the environment variables. */
 import { option, parse, parseOptions } from '../common/config.ts';
+import { podOptions } from '../common/pod-options.ts';
 import { ConfigError } from '../common/errors.ts';
 import { LOG_LEVELS } from '../common/logger.ts';
-import { CONTRACT_DEFAULTS, dataplaneapiUrl, ENV, RUNTIME_DIR, SYNC_MODES, type SyncMode } from '../common/contract.ts';
+import { CONTRACT_DEFAULTS, dataplaneapiUrl, ENV, SYNC_MODES, type SyncMode } from '../common/contract.ts';
 import type { LevelWithSilent } from 'pino';
 
 /** Where the Data Plane API's images put it (haproxytech/haproxy-*); the webhook's annotation overrides it. */
@@ -10,41 +11,7 @@ export const DATAPLANEAPI_BINARY = '/usr/local/bin/dataplaneapi';
 
 /** Every flag of the init role, each with its environment variable (the webhook sets them). */
 export const initOptions = {
-  podName: option({
-    flag: 'pod-name',
-    env: ENV.podName,
-    description: "this pod's name: the local peer name",
-    parse: parse.haproxyName,
-    required: true,
-  }),
-  podIp: option({
-    flag: 'pod-ip',
-    env: ENV.podIp,
-    description: "this pod's IP: the local peer address",
-    parse: parse.ipAddress,
-    required: true,
-  }),
-  peersSection: option({
-    flag: 'peers-section',
-    env: ENV.peersSection,
-    description: 'name of the HAProxy peers section',
-    parse: parse.haproxyName,
-    defaultValue: CONTRACT_DEFAULTS.peersSection,
-  }),
-  peerPort: option({
-    flag: 'peer-port',
-    env: ENV.peerPort,
-    description: 'port every peer listens on',
-    parse: parse.port,
-    defaultValue: CONTRACT_DEFAULTS.peerPort,
-  }),
-  runtimeDir: option({
-    flag: 'runtime-dir',
-    env: ENV.runtimeDir,
-    description: 'the shared volume',
-    parse: parse.haproxyPath,
-    defaultValue: RUNTIME_DIR,
-  }),
+  ...podOptions,
   mode: option<SyncMode>({
     flag: 'mode',
     env: ENV.mode,

@@ -1,16 +1,9 @@
 /** Flags of `haproxy-peer-sync syncer`, each with its environment variable (the webhook sets those). */
 import { option, parse, parseOptions } from '../common/config.ts';
+import { podOptions } from '../common/pod-options.ts';
 import { ConfigError } from '../common/errors.ts';
 import { LOG_LEVELS } from '../common/logger.ts';
-import {
-  CONTRACT_DEFAULTS,
-  dataplaneapiUrl,
-  ENV,
-  RUNTIME_DIR,
-  RUNTIME_FILES,
-  SYNC_MODES,
-  type SyncMode,
-} from '../common/contract.ts';
+import { CONTRACT_DEFAULTS, dataplaneapiUrl, ENV, SYNC_MODES, type SyncMode } from '../common/contract.ts';
 import type { LevelWithSilent } from 'pino';
 
 export const SYNCER_USAGE = `usage: haproxy-peer-sync syncer [flags]
@@ -32,41 +25,7 @@ export const syncerOptions = {
     description: `namespace of the Service (default: ${ENV.podNamespace})`,
     parse: parse.dnsLabel,
   }),
-  podName: option({
-    flag: 'pod-name',
-    env: ENV.podName,
-    description: "this pod's name: the local peer name",
-    parse: parse.haproxyName,
-    required: true,
-  }),
-  podIp: option({
-    flag: 'pod-ip',
-    env: ENV.podIp,
-    description: "this pod's IP: the local peer address",
-    parse: parse.ipAddress,
-    required: true,
-  }),
-  peersSection: option({
-    flag: 'peers-section',
-    env: ENV.peersSection,
-    description: 'name of the HAProxy peers section',
-    parse: parse.haproxyName,
-    defaultValue: CONTRACT_DEFAULTS.peersSection,
-  }),
-  peerPort: option({
-    flag: 'peer-port',
-    env: ENV.peerPort,
-    description: 'port every peer listens on',
-    parse: parse.port,
-    defaultValue: CONTRACT_DEFAULTS.peerPort,
-  }),
-  runtimeDir: option({
-    flag: 'runtime-dir',
-    env: ENV.runtimeDir,
-    description: `shared volume: ${RUNTIME_FILES.peers}, ${RUNTIME_FILES.masterSocket}, ${RUNTIME_FILES.adminSocket}`,
-    parse: parse.haproxyPath,
-    defaultValue: RUNTIME_DIR,
-  }),
+  ...podOptions,
   mode: option<SyncMode>({
     flag: 'mode',
     env: ENV.mode,
