@@ -22,6 +22,7 @@ import { socketCommand } from './haproxy-socket.ts';
 import { parsePeersFile, renderPeersFile, sortPeers, type Peer } from './peers.ts';
 import { dialectFor, type HaproxyDialect } from './haproxy-version.ts';
 import { parseShowPeers, type SectionStatus } from './show-peers.ts';
+import { ownWritesTarget, unackedWrites, type Unacked } from './acks.ts';
 import {
   failureLines,
   masterInstance,
@@ -43,6 +44,11 @@ export interface DirectBackendOptions {
    * just over HAProxy's fixed 5 s resync timeout, the same in 2.6 and 3.0).
    */
   readonly resyncWaitMs?: number;
+  /**
+   * Longest wait before a reload for the peers that stay to acknowledge this worker's own writes
+   * (syncer/acks.ts: what they lack then, they never get). Default 3 s.
+   */
+  readonly ackWaitMs?: number;
 }
 
 /** What one sync did. `applied` are the peers HAProxy (or, before it starts, the file) now holds. */
@@ -54,6 +60,10 @@ export interface SyncResult {
   readonly applied: readonly Peer[];
   /** Time spent waiting for the running worker's resync before the reload (0 when none). */
   readonly resyncWaitedMs?: number;
+  /** Time spent waiting for the peers to acknowledge this worker's writes before the reload (0 when none). */
+  readonly ackWaitedMs?: number;
+  /** What was still unacknowledged when the reload went ahead anyway (the wait ran out): lost to those peers. */
+  readonly unackedAtReload?: readonly Unacked[];
   /**
    * After a reload: the peers section of the worker it replaced, as last read just before the reload
    * (undefined when it could not be read). Whether that worker had been taught decides what the new
@@ -176,7 +186,9 @@ export class DirectBackend implements Backend {
     if (live !== undefined && samePeers(before, desired))
       return { running: true, fileChanged, reloaded: false, before, applied: before, instance, haproxy };
 
-    const { waitedMs: resyncWaitedMs, last: replaced } = await this.#waitForResync(live, haproxy);
+    const { waitedMs: resyncWaitedMs, last: resynced } = await this.#waitForResync(live, haproxy);
+    const acks = await this.#waitForAcks(resynced, desired);
+    const replaced = acks.last;
     try {
       await this.#reload(proc, haproxy, fileChanged && previous !== undefined);
     } catch (err) {
@@ -190,6 +202,8 @@ export class DirectBackend implements Backend {
       before,
       applied: desired,
       resyncWaitedMs,
+      ...(acks.waitedMs > 0 ? { ackWaitedMs: acks.waitedMs } : {}),
+      ...(acks.unacked.length > 0 ? { unackedAtReload: acks.unacked } : {}),
       instance,
       haproxy,
       ...(replaced === undefined ? {} : { replaced }),
@@ -219,6 +233,33 @@ export class DirectBackend implements Backend {
       if (done(last)) break;
     }
     return { waitedMs: Date.now() - started, last };
+  }
+
+  /**
+   * Waits until every peer that stays has acknowledged this worker's writes made so far (syncer/acks.ts),
+   * bounded; a peer that is reloading or reconnecting acknowledges once its new worker is linked again.
+   * Returns the time waited, what is still unacknowledged (empty unless the wait ran out) and the last
+   * section read.
+   */
+  async #waitForAcks(
+    live: SectionStatus | undefined,
+    desired: readonly Peer[],
+  ): Promise<{ waitedMs: number; unacked: Unacked[]; last: SectionStatus | undefined }> {
+    const keep = new Set(desired.map((p) => p.name));
+    const target = ownWritesTarget(live);
+    let last = live;
+    let unacked = unackedWrites(last, keep, target);
+    if (unacked.length === 0) return { waitedMs: 0, unacked, last };
+    const started = Date.now();
+    const deadline = started + (this.#opts.ackWaitMs ?? 3000);
+    while (unacked.length > 0 && Date.now() < deadline) {
+      await sleep(20);
+      const read = await this.showPeers().catch(() => undefined);
+      if (read === undefined) continue;
+      last = read;
+      unacked = unackedWrites(last, keep, target);
+    }
+    return { waitedMs: Date.now() - started, unacked, last };
   }
 
   async showPeers(): Promise<SectionStatus | undefined> {

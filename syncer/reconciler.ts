@@ -208,8 +208,16 @@ export class Reconciler {
             reloaded: result.reloaded,
             haproxyRunning: result.running,
             ...(result.resyncWaitedMs ? { waitedForResyncMs: result.resyncWaitedMs } : {}),
+            ...(result.ackWaitedMs ? { waitedForAcksMs: result.ackWaitedMs } : {}),
           },
           'peers changed',
+        );
+      }
+      if (result.unackedAtReload !== undefined) {
+        // Names come from our own peers file (validated peer names), counts from HAProxy.
+        log.warn(
+          { unacked: result.unackedAtReload.map((u) => `${u.peer}/${u.table}: ${u.writes}`) },
+          "reloaded before every peer acknowledged this replica's writes: those peers lack them until they are written again",
         );
       }
       metrics.reconciles.inc({ result: 'success' });

@@ -26,6 +26,20 @@ export interface PeerStatus {
   readonly appState?: string;
   /** 3.0: `NOTASSIGNED`, `ASSIGNED`, `PROCESSING` or `FINISHED` (a lesson from this peer); absent in 2.6. */
   readonly learnState?: string;
+  /** Each stick-table shared with this peer: how far it acknowledged this worker's own writes. */
+  readonly tables?: readonly SharedTable[];
+}
+
+/**
+ * One table as a peer's "shared tables" lines show it: `update=` on the per-peer line is the last of
+ * this worker's own writes that the peer acknowledged; `localupdate=` on the table line is this worker's
+ * last own write. Learned entries are numbered past `localupdate` and are never pushed one by one, so
+ * the difference is what the peer still lacks of this worker's writes (32-bit counters).
+ */
+export interface SharedTable {
+  readonly id: string;
+  readonly acked: number;
+  readonly localUpdate: number;
 }
 
 /** One peers section as `show peers` reports it. */
@@ -38,6 +52,7 @@ export interface SectionStatus {
 /** Every section in the output, in order. */
 export function parseShowPeers(text: string): SectionStatus[] {
   const sections: { name: string; flags: number; peers: PeerStatus[] }[] = [];
+  let pendingAck: number | undefined;
   for (const line of text.split('\n')) {
     // A section header starts at column 0: "0x..: [date] id=NAME disabled=0 flags=0x6891 ...".
     const header = /^0x[0-9a-f]+: \[[^\]]*\] id=(\S+) .*?\bflags=(0x[0-9a-fA-F]+)/.exec(line);
@@ -65,9 +80,23 @@ export function parseShowPeers(text: string): SectionStatus[] {
       });
       continue;
     }
+    const last = current?.peers.at(-1);
+    // "last_acked=0 last_pushed=0 last_get=0 teaching_origin=0 update=7", then "table:0x.. id=st update=9
+    // localupdate=7 …": one shared table of the last peer.
+    const acked = /^\s+last_acked=\d+ .*\bupdate=(\d+)/.exec(line);
+    if (acked?.[1] !== undefined && last && current) {
+      pendingAck = Number(acked[1]);
+      continue;
+    }
+    const table = /^\s+table:0x[0-9a-f]+ id=(\S+) .*\blocalupdate=(\d+)/.exec(line);
+    if (table?.[1] !== undefined && table[2] !== undefined && pendingAck !== undefined && last && current) {
+      const entry: SharedTable = { id: table[1], acked: pendingAck, localUpdate: Number(table[2]) };
+      current.peers[current.peers.length - 1] = { ...last, tables: [...(last.tables ?? []), entry] };
+      pendingAck = undefined;
+      continue;
+    }
     // "flags=0x200 appctx:0x.. st0=7 st1=0 task_calls=5 state=EST" belongs to the last peer.
     const state = /\bstate=(\w+)/.exec(line);
-    const last = current?.peers.at(-1);
     if (state && last && /^\s+flags=/.test(line) && current) {
       current.peers[current.peers.length - 1] = { ...last, state: state[1] };
     }
