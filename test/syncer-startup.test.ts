@@ -27,28 +27,22 @@ const body = async (p: WorkloadPod, path: string): Promise<{ status: number; tex
   return { status: r.status, text: (await r.text()).trim() };
 };
 /**
- * Rejects (TCP reset) every connection from a pod's network namespace to the `kubernetes` Service, as a
- * network policy or a partition would; returns what lifts it. The pod's own probes are not affected.
+ * Cuts a pod's network namespace off the `kubernetes` Service in both directions, as a network policy
+ * or a partition would: what it sends there is rejected (TCP reset) and what comes from there is
+ * dropped. Rejecting only what it sends is not enough: an open watch keeps receiving events (the data
+ * arrives before the rejected ACK would go out), so the syncer would still learn of changes. Returns
+ * what lifts the cut. The pod's own probes (the kubelet dials in) are not affected.
  */
 async function cutOffApiserver(pid: number): Promise<() => Promise<void>> {
-  const rule = [
-    'OUTPUT',
-    '-d',
-    '10.0.0.1',
-    '-p',
-    'tcp',
-    '--dport',
-    '443',
-    '-j',
-    'REJECT',
-    '--reject-with',
-    'tcp-reset',
+  const rules = [
+    ['OUTPUT', '-d', '10.0.0.1', '-p', 'tcp', '--dport', '443', '-j', 'REJECT', '--reject-with', 'tcp-reset'],
+    ['INPUT', '-s', '10.0.0.1', '-p', 'tcp', '--sport', '443', '-j', 'DROP'],
   ];
   const iptables = (...args: string[]): Promise<unknown> =>
     run('nsenter', [`--net=/proc/${pid}/ns/net`, 'iptables', '-w', ...args]);
-  await iptables('-I', ...rule);
+  for (const rule of rules) await iptables('-I', ...rule);
   return async () => {
-    await iptables('-D', ...rule);
+    for (const rule of rules) await iptables('-D', ...rule);
   };
 }
 const fullVersion = async (p: WorkloadPod): Promise<string> => (await p.masterCli('show version')).trim();
@@ -187,111 +181,97 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
       await lab?.delete();
     });
 
-    // TODO, not hidden: it still runs and reports. Since this session the old replicas' syncers learn the
-    // newcomer despite the apiserver cut below (every link ESTA, no UNKN), on both images, so the case it
-    // checks is no longer produced; the cause (the cut, or a new path to the apiserver) is not found yet.
-    test(
-      'a replica refused (UNKN) by Ready replicas that have not declared it cannot be taught: un-Ready, the reason names them',
-      {
-        todo: 'the apiserver cut no longer keeps the old syncers from declaring the newcomer (see the comment above)',
-      },
-      async (t) => {
-        const old = await wl().waitConverged(2);
-        await old[0]?.setTable('learned', 9);
-        await wl().waitReady(old.map((p) => p.name));
-        // Cut the old replicas off the apiserver: their syncers cannot see (nor declare) the newcomer until
-        // released, while they keep answering their probes, so the old replicas stay Ready.
-        for (const p of old) {
-          const pid = await p.syncerPid();
-          assert.ok(pid !== undefined);
-          cutOff.push(await cutOffApiserver(pid));
-        }
-        await wl().scale(3);
-        const fresh = await newPod(wl(), old);
-        // Without the gate HAProxy starts at once, with the init container's file (this replica alone) unless
-        // the syncer wrote the whole set first. Either way the file soon names the old replicas…
-        await waitFor(
-          async () => (await fresh.peersFile().catch(() => '')).match(/^\s+peer /gm)?.length === 3 || undefined,
-          { what: 'the first file to list 3 peers', timeoutMs: 30_000 },
+    test('a replica refused (UNKN) by Ready replicas that have not declared it cannot be taught: un-Ready, the reason names them', async (t) => {
+      const old = await wl().waitConverged(2);
+      await old[0]?.setTable('learned', 9);
+      await wl().waitReady(old.map((p) => p.name));
+      // Cut the old replicas off the apiserver: their syncers cannot see (nor declare) the newcomer until
+      // released, while they keep answering their probes, so the old replicas stay Ready.
+      for (const p of old) {
+        const pid = await p.syncerPid();
+        assert.ok(pid !== undefined);
+        cutOff.push(await cutOffApiserver(pid));
+      }
+      await wl().scale(3);
+      const fresh = await newPod(wl(), old);
+      // Without the gate HAProxy starts at once, with the init container's file (this replica alone) unless
+      // the syncer wrote the whole set first. Either way the file soon names the old replicas…
+      await waitFor(
+        async () => (await fresh.peersFile().catch(() => '')).match(/^\s+peer /gm)?.length === 3 || undefined,
+        { what: 'the first file to list 3 peers', timeoutMs: 30_000 },
+      );
+      // …and its HAProxy, or the worker the syncer's reload started, dials them and is refused: they do not
+      // know its name yet. HAProxy does not retry after UNKN.
+      let seen = '';
+      await waitFor(
+        async () => {
+          const s = await fresh.showPeers();
+          seen =
+            s === undefined
+              ? 'no section'
+              : `flags=0x${s.flags.toString(16)} ${s.peers.map((x) => `${x.name}(${x.local ? 'local' : 'remote'},${x.active ? 'active' : 'inactive'}) ${x.lastStatus}${x.appState === undefined ? '' : ` ${x.appState}`}`).join(', ')}`;
+          return s && old.every((o) => s.peers.find((x) => x.name === o.name)?.lastStatus === 'UNKN')
+            ? true
+            : undefined;
+        },
+        { what: 'UNKN from the old replicas', timeoutMs: 30_000, intervalMs: 20 },
+      ).catch(async (err: unknown) => {
+        throw new Error(
+          `${(err as Error).message}; last show peers: ${seen}; reloads: ${await fresh.reloadCount().catch(() => '?')}; ` +
+            `/readyz: ${JSON.stringify(await body(fresh, '/readyz').catch(() => undefined))}\nsyncer log:\n${await fresh.log().catch(() => '')}`,
+          { cause: err },
         );
-        // …and its HAProxy, or the worker the syncer's reload started, dials them and is refused: they do not
-        // know its name yet. HAProxy does not retry after UNKN.
-        let seen = '';
-        await waitFor(
-          async () => {
-            const s = await fresh.showPeers();
-            seen =
-              s === undefined
-                ? 'no section'
-                : `flags=0x${s.flags.toString(16)} ${s.peers.map((x) => `${x.name}(${x.local ? 'local' : 'remote'},${x.active ? 'active' : 'inactive'}) ${x.lastStatus}${x.appState === undefined ? '' : ` ${x.appState}`}`).join(', ')}`;
-            return s && old.every((o) => s.peers.find((x) => x.name === o.name)?.lastStatus === 'UNKN')
-              ? true
-              : undefined;
-          },
-          { what: 'UNKN from the old replicas', timeoutMs: 30_000, intervalMs: 20 },
-        ).catch(async (err: unknown) => {
-          throw new Error(
-            `${(err as Error).message}; last show peers: ${seen}; reloads: ${await fresh.reloadCount().catch(() => '?')}; ` +
-              `/readyz: ${JSON.stringify(await body(fresh, '/readyz').catch(() => undefined))}\nsyncer log:\n${await fresh.log().catch(() => '')}`,
-            { cause: err },
-          );
-        });
-        assert.equal(await fresh.readyz(), 503);
-        // HAProxy started with the init container's file and reloaded: its new worker was "taught" by the old
-        // one, which had no one to learn from (2.6 0x1103, 3.0 0x11000003: the lesson says "finished").
-        const reloaded = (await fresh.reloadCount()) > 0;
-        const d = dialectFor(await fullVersion(fresh));
-        assert.ok(d.known);
-        const flags = (await fresh.showPeers())?.flags ?? 0;
-        const master = (await fresh.masterCli('show proc'))
-          .split('\n')
-          .find((l) => /\bmaster\b/.test(l))
-          ?.trim()
-          .replace(/\s+/g, ' ');
-        t.diagnostic(
-          `${reloaded ? "reloaded after starting with the init container's file" : 'started with the whole file'}: ` +
-            `flags 0x${flags.toString(16)} (${describeSectionFlags(flags, d.dialect)}); show proc: ${master ?? '?'}`,
-        );
-        // The reason a user reads: the resync ended without a teacher; after a reload it also says that the
-        // reload passed that untaught table on (the flags then say "taught by the old worker", not "timed out").
-        const untaught = reloaded
-          ? 'resync timed out without a teacher, then a reload passed the untaught table on'
-          : 'resync timed out without a teacher';
-        let last = '';
-        const refused = await waitFor(
-          async () => {
-            const r = await body(fresh, '/readyz');
-            last = `${r.status} ${r.text}`;
-            return r.status === 503 && r.text.startsWith(`${untaught}; no link to ready replicas: `)
-              ? r.text
-              : undefined;
-          },
-          { what: '/readyz naming the replicas that refuse it', timeoutMs: 20_000 },
-        ).catch((err: unknown) => {
-          throw new Error(`${(err as Error).message}; last /readyz: ${last}`, { cause: err });
-        });
-        t.diagnostic(`/readyz: ${refused}`);
-        for (const o of old)
-          assert.ok(
-            refused.includes(`${o.name} (UNKN: it does not declare this replica)`),
-            `the reason names ${o.name}`,
-          );
-        assert.match(await fresh.log(), /ended its table resync without a teacher while ready replicas exist/);
-        // Released, the old replicas reload with the newcomer declared and dial it themselves: the mesh closes…
-        for (const restore of cutOff.splice(0)) await restore();
-        await wl().waitConverged(3);
-        // …but nobody teaches it any more: it never claims readiness with an untaught table.
-        await waitFor(async () => (await body(fresh, '/readyz')).text === untaught || undefined, {
-          what: '/readyz without the refusals',
-          timeoutMs: 10_000,
-        });
-        for (let i = 0; i < 10; i++) {
+      });
+      assert.equal(await fresh.readyz(), 503);
+      // HAProxy started with the init container's file and reloaded: its new worker was "taught" by the old
+      // one, which had no one to learn from (2.6 0x1103, 3.0 0x11000003: the lesson says "finished").
+      const reloaded = (await fresh.reloadCount()) > 0;
+      const d = dialectFor(await fullVersion(fresh));
+      assert.ok(d.known);
+      const flags = (await fresh.showPeers())?.flags ?? 0;
+      const master = (await fresh.masterCli('show proc'))
+        .split('\n')
+        .find((l) => /\bmaster\b/.test(l))
+        ?.trim()
+        .replace(/\s+/g, ' ');
+      t.diagnostic(
+        `${reloaded ? "reloaded after starting with the init container's file" : 'started with the whole file'}: ` +
+          `flags 0x${flags.toString(16)} (${describeSectionFlags(flags, d.dialect)}); show proc: ${master ?? '?'}`,
+      );
+      // The reason a user reads: the resync ended without a teacher; after a reload it also says that the
+      // reload passed that untaught table on (the flags then say "taught by the old worker", not "timed out").
+      const untaught = reloaded
+        ? 'resync timed out without a teacher, then a reload passed the untaught table on'
+        : 'resync timed out without a teacher';
+      let last = '';
+      const refused = await waitFor(
+        async () => {
           const r = await body(fresh, '/readyz');
-          assert.deepEqual([r.status, r.text], [503, untaught]);
-          await new Promise((resolve) => setTimeout(resolve, 300));
-        }
-        assert.equal((await fresh.showTable()).has('learned'), false);
-      },
-    );
+          last = `${r.status} ${r.text}`;
+          return r.status === 503 && r.text.startsWith(`${untaught}; no link to ready replicas: `) ? r.text : undefined;
+        },
+        { what: '/readyz naming the replicas that refuse it', timeoutMs: 20_000 },
+      ).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}; last /readyz: ${last}`, { cause: err });
+      });
+      t.diagnostic(`/readyz: ${refused}`);
+      for (const o of old)
+        assert.ok(refused.includes(`${o.name} (UNKN: it does not declare this replica)`), `the reason names ${o.name}`);
+      assert.match(await fresh.log(), /ended its table resync without a teacher while ready replicas exist/);
+      // Released, the old replicas reload with the newcomer declared and dial it themselves: the mesh closes…
+      for (const restore of cutOff.splice(0)) await restore();
+      await wl().waitConverged(3);
+      // …but nobody teaches it any more: it never claims readiness with an untaught table.
+      await waitFor(async () => (await body(fresh, '/readyz')).text === untaught || undefined, {
+        what: '/readyz without the refusals',
+        timeoutMs: 10_000,
+      });
+      for (let i = 0; i < 10; i++) {
+        const r = await body(fresh, '/readyz');
+        assert.deepEqual([r.status, r.text], [503, untaught]);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      assert.equal((await fresh.showTable()).has('learned'), false);
+    });
   });
 }
