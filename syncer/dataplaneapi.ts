@@ -10,7 +10,7 @@
  * `haproxy -c` on the files that start it (test/dataplaneapi-haproxy.test.ts).
  */
 import type { Logger } from '../common/logger.ts';
-import { dialectOf, showPeers, showProc, type Backend, type SyncResult } from './direct.ts';
+import { dialectOf, showPeers, showProc, waitForAcks, type Backend, type SyncResult } from './direct.ts';
 import { runtimePaths } from '../common/contract.ts';
 import { masterInstance } from './show-proc.ts';
 import { DataplaneClient, DATAPLANEAPI_USER, readCredentialsFile } from './dataplaneapi-client.ts';
@@ -64,13 +64,18 @@ export class DataplaneBackend implements Backend {
     const haproxy = dialectOf(proc);
     const instance = masterInstance(proc, Date.now());
     let replaced: SectionStatus | undefined;
+    let acks: Awaited<ReturnType<typeof waitForAcks>> | undefined;
     const { before, committed } = await this.#client.applyPeers(
       this.#o.section,
       desired,
       this.#o.localPeer ?? '',
       async () => {
-        // What the worker about to be replaced holds: whether its lesson to the next one counts (show-peers.ts).
-        replaced = await this.showPeers().catch(() => undefined);
+        // Just before the commit's reload: the peers that stay acknowledge this worker's writes (as in
+        // direct mode), and what the worker about to be replaced holds decides whether its lesson to the
+        // next one counts (show-peers.ts).
+        const live = await this.showPeers().catch(() => undefined);
+        acks = await waitForAcks(() => this.showPeers(), live, desired);
+        replaced = acks.last;
       },
     );
     if (!committed)
@@ -84,6 +89,8 @@ export class DataplaneBackend implements Backend {
       instance,
       haproxy,
       ...(replaced === undefined ? {} : { replaced }),
+      ...(acks !== undefined && acks.waitedMs > 0 ? { ackWaitedMs: acks.waitedMs } : {}),
+      ...(acks !== undefined && acks.unacked.length > 0 ? { unackedAtReload: acks.unacked } : {}),
     };
   }
 

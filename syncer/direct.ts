@@ -145,6 +145,34 @@ export function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {
   return key(a) === key(b);
 }
 
+/**
+ * Waits until every peer that stays has acknowledged this worker's writes made so far (syncer/acks.ts),
+ * bounded (default 3 s); a peer that is reloading or reconnecting acknowledges once its new worker is
+ * linked again. Both backends call it just before their reload. Returns the time waited, what is still
+ * unacknowledged (empty unless the wait ran out) and the last section read.
+ */
+export async function waitForAcks(
+  read: () => Promise<SectionStatus | undefined>,
+  live: SectionStatus | undefined,
+  desired: readonly Peer[],
+  maxMs = 3000,
+): Promise<{ waitedMs: number; unacked: Unacked[]; last: SectionStatus | undefined }> {
+  const keep = new Set(desired.map((p) => p.name));
+  const target = ownWritesTarget(live);
+  let last = live;
+  let unacked = unackedWrites(last, keep, target);
+  if (unacked.length === 0) return { waitedMs: 0, unacked, last };
+  const started = Date.now();
+  while (unacked.length > 0 && Date.now() < started + maxMs) {
+    await sleep(20);
+    const section = await read().catch(() => undefined);
+    if (section === undefined) continue;
+    last = section;
+    unacked = unackedWrites(last, keep, target);
+  }
+  return { waitedMs: Date.now() - started, unacked, last };
+}
+
 export class DirectBackend implements Backend {
   readonly peersFile: string;
   readonly masterSocket: string;
@@ -187,7 +215,7 @@ export class DirectBackend implements Backend {
       return { running: true, fileChanged, reloaded: false, before, applied: before, instance, haproxy };
 
     const { waitedMs: resyncWaitedMs, last: resynced } = await this.#waitForResync(live, haproxy);
-    const acks = await this.#waitForAcks(resynced, desired);
+    const acks = await waitForAcks(() => this.showPeers(), resynced, desired, this.#opts.ackWaitMs);
     const replaced = acks.last;
     try {
       await this.#reload(proc, haproxy, fileChanged && previous !== undefined);
@@ -233,33 +261,6 @@ export class DirectBackend implements Backend {
       if (done(last)) break;
     }
     return { waitedMs: Date.now() - started, last };
-  }
-
-  /**
-   * Waits until every peer that stays has acknowledged this worker's writes made so far (syncer/acks.ts),
-   * bounded; a peer that is reloading or reconnecting acknowledges once its new worker is linked again.
-   * Returns the time waited, what is still unacknowledged (empty unless the wait ran out) and the last
-   * section read.
-   */
-  async #waitForAcks(
-    live: SectionStatus | undefined,
-    desired: readonly Peer[],
-  ): Promise<{ waitedMs: number; unacked: Unacked[]; last: SectionStatus | undefined }> {
-    const keep = new Set(desired.map((p) => p.name));
-    const target = ownWritesTarget(live);
-    let last = live;
-    let unacked = unackedWrites(last, keep, target);
-    if (unacked.length === 0) return { waitedMs: 0, unacked, last };
-    const started = Date.now();
-    const deadline = started + (this.#opts.ackWaitMs ?? 3000);
-    while (unacked.length > 0 && Date.now() < deadline) {
-      await sleep(20);
-      const read = await this.showPeers().catch(() => undefined);
-      if (read === undefined) continue;
-      last = read;
-      unacked = unackedWrites(last, keep, target);
-    }
-    return { waitedMs: Date.now() - started, unacked, last };
   }
 
   async showPeers(): Promise<SectionStatus | undefined> {
