@@ -141,37 +141,30 @@ describe('faults of the node and the network', () => {
         `${refused} FailedCreate event(s) (admission refused while the killed replica was still an endpoint; the ReplicaSet retried)`,
     );
 
-    // Known loss, not the webhook's: entries written while many replicas reload (a 3 → 20 burst) have been
-    // found missing on some replicas for good (2 of 3 runs). The check runs and reports every time; it is
-    // marked TODO, so it cannot turn the suite red, until the syncer closes that window.
-    await t.test(
-      'every entry written during the burst is on every replica',
-      {
-        todo: 'known: entries written while replicas reload can be lost (README "Failure modes")',
-      },
-      async (sub) => {
-        const everyone = await Promise.all(pods.map((p) => replicaTable(sb(), w.namespace, p.name, DEFAULT_TABLE)));
-        const c = await waitEveryEntryEverywhere(everyone, result.written, 'after the scale-out', {
-          since: meshedAt,
-        }).catch(async (err: unknown) => {
-          const peers = await Promise.all(
-            first.map(
-              async (p) =>
-                `${p.name} (writer): ${(await p.masterCli('@1 show peers').catch(() => ''))
-                  .split('\n')
-                  .filter((l) => /^\s+0x/.test(l))
-                  .map((l) => l.trim().replace(/\s+/g, ' ').slice(0, 160))
-                  .join('\n  ')}`,
-            ),
-          );
-          throw new Error(
-            `${(err as Error).message}\nwriters: ${first.map((p) => p.name).join(' ')}\n${peers.join('\n')}`,
-            { cause: err },
-          );
-        });
-        sub.diagnostic(closingLine('webhook replica killed during 3 → 20', result, c));
-      },
-    );
+    // Every replica reloads while entries are written. Each waits, before its reload, until the others
+    // acknowledged its own writes (syncer/acks.ts); without that wait, entries went missing for good.
+    await t.test('every entry written during the burst is on every replica', async (sub) => {
+      const everyone = await Promise.all(pods.map((p) => replicaTable(sb(), w.namespace, p.name, DEFAULT_TABLE)));
+      const c = await waitEveryEntryEverywhere(everyone, result.written, 'after the scale-out', {
+        since: meshedAt,
+      }).catch(async (err: unknown) => {
+        const peers = await Promise.all(
+          first.map(
+            async (p) =>
+              `${p.name} (writer): ${(await p.masterCli('@1 show peers').catch(() => ''))
+                .split('\n')
+                .filter((l) => /^\s+0x/.test(l))
+                .map((l) => l.trim().replace(/\s+/g, ' ').slice(0, 160))
+                .join('\n  ')}`,
+          ),
+        );
+        throw new Error(
+          `${(err as Error).message}\nwriters: ${first.map((p) => p.name).join(' ')}\n${peers.join('\n')}`,
+          { cause: err },
+        );
+      });
+      sub.diagnostic(closingLine('webhook replica killed during 3 → 20', result, c));
+    });
     await w.delete();
   });
 });
