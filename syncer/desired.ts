@@ -2,10 +2,15 @@
  * The desired peer set, from the cached EndpointSlices of the headless Service. Pure.
  *
  * Follows discovery.k8s.io/v1 (https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/):
- * a nil `ready` means ready; `terminating` marks an endpoint going away. A replica that is starting
- * (not Ready yet) is included on purpose, so it can learn the tables before it takes traffic.
+ * a nil `ready` or `serving` means true, a nil `terminating` false. A replica that is starting (not Ready
+ * yet) is included on purpose, so it can learn the tables before it takes traffic. A terminating one stays
+ * while it is still `serving` (its pod still Ready: HAProxy runs out its drain), so an entry it takes then
+ * still reaches the others; it is dropped once `serving` turns false (its HAProxy exited, so the pod is no
+ * longer Ready) or it leaves the slice. The EndpointSlice controller publishes `serving` as the pod's Ready
+ * condition and `ready` as `serving && !terminating`, or always true when the Service sets
+ * `publishNotReadyAddresses` (kubernetes staging/src/k8s.io/endpointslice/utils.go, `podToEndpoint`).
  */
-import type { V1EndpointSlice } from '@kubernetes/client-node';
+import type { V1Endpoint, V1EndpointSlice } from '@kubernetes/client-node';
 import { PEER_NAME, sortPeers, type Peer } from './peers.ts';
 
 /** This pod, from the downward API: always a peer, whatever the slices say. */
@@ -43,9 +48,30 @@ interface Candidate extends Peer {
 }
 
 /**
- * Every endpoint with an address that is not terminating, ready or not, plus `self`; deduplicated by
- * pod name (a pod can sit in two slices for a moment while the controller moves it: the Ready copy
- * wins). Slices are read in name order so the outcome does not depend on cache order.
+ * Whether a terminating endpoint is still serving. Without the condition (a publisher older than
+ * discovery.k8s.io/v1's `serving`) the API's rule holds: nil means serving, so the replica stays declared
+ * until it leaves the slice — a dead peer line for a while costs nothing, an early drop can lose entries.
+ */
+function stillServing(conditions: V1Endpoint['conditions']): boolean {
+  return conditions?.serving !== false;
+}
+
+/**
+ * Peer readiness, for the start-up gate and for this replica's own readiness: Ready and not leaving.
+ * `serving` is the pod's Ready condition whatever the Service says; `ready` stands in for it only when a
+ * publisher leaves `serving` out. A terminating replica never counts: a newcomer must not wait for one
+ * that is about to stop, nor learn from it.
+ */
+function peerReady(conditions: V1Endpoint['conditions']): boolean {
+  if (conditions?.terminating === true) return false;
+  return (conditions?.serving ?? conditions?.ready) !== false;
+}
+
+/**
+ * Every endpoint with an address that is not terminating, or terminating but still serving, ready or
+ * not, plus `self`; deduplicated by pod name (a pod can sit in two slices for a moment while the
+ * controller moves it: the Ready copy wins). Slices are read in name order so the outcome does not
+ * depend on cache order.
  */
 export function desiredPeers(slices: readonly V1EndpointSlice[], self: Self, port: number): Desired {
   const warnings: string[] = [];
@@ -62,7 +88,7 @@ export function desiredPeers(slices: readonly V1EndpointSlice[], self: Self, por
       continue;
     }
     for (const [i, ep] of (slice.endpoints ?? []).entries()) {
-      if (ep.conditions?.terminating === true) continue; // going away: normal, not worth a warning
+      if (ep.conditions?.terminating === true && !stillServing(ep.conditions)) continue; // gone: normal, no warning
       const where = `slice ${sliceName} endpoint ${i}`;
       const name = ep.targetRef?.name;
       if (name === undefined || name === '') {
@@ -83,7 +109,7 @@ export function desiredPeers(slices: readonly V1EndpointSlice[], self: Self, por
         warnings.push(`${where} (${name}): "${first}" is not an IP address, skipped`);
         continue;
       }
-      const ready = ep.conditions?.ready !== false;
+      const ready = peerReady(ep.conditions);
       const candidate: Candidate = { name, host, port, ready, rank: ready ? 1 : 0 };
       const seen = best.get(name);
       if (seen === undefined || candidate.rank > seen.rank) best.set(name, candidate);
