@@ -10,7 +10,7 @@
  * the runs, with `<name>_min` / `<name>_max` (bench/stats.ts, acrossRuns).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, type V1EndpointSlice } from '@kubernetes/client-node';
@@ -39,10 +39,16 @@ const FLAGS = {
     min: 1,
     description: 'how many times every scenario runs (the JSON line gives the median and the spread)',
   },
+  'trace-dir': {
+    kind: 'string',
+    description:
+      "write, per scenario, every EndpointSlice change this process saw (changes-<run>-<n>.json) and the existing replicas' syncer logs (<run>-<n>-<pod>.log) there, for a breakdown of the convergence time",
+  },
 } as const;
 let runs: number;
+let traceDir: string | undefined;
 try {
-  ({ runs } = parseFlags(FLAGS, process.argv.slice(2)));
+  ({ runs, 'trace-dir': traceDir } = parseFlags(FLAGS, process.argv.slice(2)));
 } catch (err) {
   if (!(err instanceof FlagError)) throw err;
   process.stderr.write(`bench: ${err.problems.join('; ')}\nusage: npm run bench -- [flags]\n${describeFlags(FLAGS)}\n`);
@@ -116,7 +122,7 @@ async function scenario(
   name: string,
   target: number,
   sliceSet: () => { set: string; at: number },
-): Promise<ScenarioResult> {
+): Promise<{ result: ScenarioResult; began: number; changeAt: number; existing: WorkloadPod[] }> {
   const reloadsBefore = new Map<string, number>();
   for (const p of await lab.pods()) reloadsBefore.set(p.name, await p.reloadCount().catch(() => 0));
   const probes = probeNewReplicas(lab, (n) => !reloadsBefore.has(n));
@@ -137,16 +143,21 @@ async function scenario(
     if (change === undefined && s.at >= began && s.set.split(',').filter(Boolean).length === target) change = s;
     const live = await lab.pods();
     if (change !== undefined && live.length === target && sortedNames(live.map((p) => p.name)) === change.set) {
-      for (const p of live) {
-        if (!fileAt.has(p.name)) {
-          const file = parsePeersFile(await p.peersFile().catch(() => ''));
-          if (sortedNames(file.peers.map((x) => x.name)) === change.set) fileAt.set(p.name, Date.now());
-        } else if (!sectionAt.has(p.name)) {
-          const section = await p.showPeers().catch(() => undefined);
-          if (section && sortedNames(section.peers.map((x) => x.name)) === change.set)
-            sectionAt.set(p.name, Date.now());
-        }
-      }
+      const set = change.set;
+      // Every replica at once: one after the other, 20 replicas took a few hundred ms per round, which
+      // the figures then included.
+      await Promise.all(
+        live.map(async (p) => {
+          if (!fileAt.has(p.name)) {
+            const file = parsePeersFile(await p.peersFile().catch(() => ''));
+            if (sortedNames(file.peers.map((x) => x.name)) === set) fileAt.set(p.name, Date.now());
+          }
+          if (!sectionAt.has(p.name)) {
+            const section = await p.showPeers().catch(() => undefined);
+            if (section && sortedNames(section.peers.map((x) => x.name)) === set) sectionAt.set(p.name, Date.now());
+          }
+        }),
+      );
       if (linksAt === undefined && sectionAt.size === target && (await meshed(live))) linksAt = Date.now();
     }
     await sleep(10);
@@ -182,7 +193,7 @@ async function scenario(
     // Seen before the scale returned at the earliest: the observer lists every 50 ms from before it.
     return { ...observed, ...probed, seen: observed?.seen ?? p.createdAt, sectionComplete: sectionAt.get(p.name) };
   });
-  return {
+  const result: ScenarioResult = {
     name,
     replicas: target,
     fileMs: existing.map((p) => since(fileAt.get(p.name))),
@@ -197,6 +208,7 @@ async function scenario(
     workingSetMbMax,
     fresh: times,
   };
+  return { result, began, changeAt, existing };
 }
 
 function procStatusMb(pid: number, field: string, file = 'status'): number {
@@ -219,11 +231,28 @@ async function settle(pods: Iterable<WorkloadPod>): Promise<void> {
   }
 }
 
+/** --trace-dir: the slice changes since `began` and the existing replicas' syncer logs. */
+async function writeTrace(
+  dir: string,
+  id: string,
+  began: number,
+  changeAt: number,
+  existing: readonly WorkloadPod[],
+): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const events = sliceEvents.filter((e) => e.at >= began);
+  const initial = sliceEvents.filter((e) => e.at < began).at(-1)?.set ?? '';
+  writeFileSync(join(dir, `changes-${id}.json`), JSON.stringify({ began, changeAt, initial, events }));
+  for (const p of existing) writeFileSync(join(dir, `${id}-${p.name}.log`), await p.log().catch(() => ''));
+}
+
 // Everything as in a cluster: the image built from the Dockerfile, injected by the webhook from deploy/.
 const sandbox = await startSandbox();
 await sandbox.installWebhook();
 const lab = await startWorkload(sandbox, { replicas: 3, name: 'bench' });
 let current = { set: '', at: 0 };
+/** Every change of the slices this process saw: when, and the live replica set after it (--trace-dir). */
+const sliceEvents: { at: number; set: string }[] = [];
 const watch = watchEndpointSlices({
   access: await kubeconfigAccess(sandbox.controlPlane.kubeconfigPath),
   namespace: lab.namespace,
@@ -231,6 +260,7 @@ const watch = watchEndpointSlices({
   log: createLogger('bench', 'silent'),
   onChange: () => {
     const set = names(watch.slices() ?? []);
+    if (traceDir !== undefined) sliceEvents.push({ at: Date.now(), set });
     if (set !== current.set) current = { set, at: Date.now() };
   },
 });
@@ -249,7 +279,9 @@ try {
     ] as const) {
       await settle(await lab.pods());
       process.stderr.write(`bench: run ${run}/${runs}: ${label}…\n`);
-      these.push(await scenario(lab, pods, label, target, () => current));
+      const { result, began, changeAt, existing } = await scenario(lab, pods, label, target, () => current);
+      these.push(result);
+      if (traceDir !== undefined) await writeTrace(traceDir, `${run}-${these.length}`, began, changeAt, existing);
     }
     results.push(these);
   }

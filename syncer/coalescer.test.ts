@@ -112,19 +112,27 @@ test('a steady trickle is applied at most the maximum after its window opened', 
   ]);
 });
 
-test('idle again: a quiet window after a lone pass, the maximum after a coalesced one', async () => {
+test('idle again only after the maximum without a change, and a quiet window after a pass that applied one', async () => {
+  const soon = driver(30);
+  await soon.play([0, 300]); // 300 ms after a change: part of its burst, coalesced (a quiet window)
+  assert.deepEqual(soon.starts(), [0, 500]);
+
   const lone = driver(30);
-  await lone.play([0, 300]); // 270 ms after the first pass ended
-  assert.deepEqual(lone.starts(), [0, 300]);
+  await lone.play([0, 1000]); // a change the maximum after the last: from idle, at once
+  assert.deepEqual(lone.starts(), [0, 1000]);
 
   const burst = driver(30);
-  // A burst (0, 100: coalesced at 300), then a change 470 ms after that pass ended: still the same burst.
+  // A burst (0, 100: coalesced at 300), then a change 700 ms after the last: still the same burst.
   await burst.play([0, 100, 800]);
   assert.deepEqual(burst.starts(), [0, 300, 1000]);
 
   const calm = driver(30);
-  await calm.play([0, 100, 1400]); // 1070 ms after the coalesced pass ended: a new burst, led at once
+  await calm.play([0, 100, 1400]); // 1300 ms after the last change: a new burst, led at once
   assert.deepEqual(calm.starts(), [0, 300, 1400]);
+
+  const slow = driver(1500);
+  await slow.play([0, 1600]); // the leading pass ended 100 ms before: coalesced, a quiet window later
+  assert.deepEqual(slow.starts(), [0, 1800]);
 });
 
 test('a change made during a pass waits for it, then for its window', async () => {

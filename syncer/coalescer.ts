@@ -3,29 +3,29 @@
  * a fake clock.
  *
  * Leading edge: a change that finds the syncer idle is applied at once — a lone pod added or removed
- * costs no waiting. Idle means no pass running, no burst pending, and calm since the last pass ended:
- * the quiet window (`quietMs`) after a lone pass, `maxMs` after a pass that closed a coalesced burst.
+ * costs no waiting. Idle means no pass running, no change pending, no change for `maxMs`, and
+ * `quietMs` since the end of the last pass that applied changes.
  *
- * Trailing edge: changes that follow within that calm (or arrive while a pass runs) are coalesced into
- * one more pass, a quiet window after the last of them, but never later than `maxMs` after the first
- * (so a steady trickle, a rollout adding a pod every 150 ms, still converges). A change that arrives
- * during a pass waits for the pass to end and opens its window then: a burst that outlasts one reload
- * costs one more reload, not one per event.
+ * Trailing edge: everything else — the changes after a leading one, changes during a pass — is coalesced
+ * into one more pass, a quiet window after the last of them, but never later than `maxMs` after the
+ * first (so a steady trickle, a rollout adding a pod every 150 ms, still converges). A change that
+ * arrives during a pass waits for the pass to end and opens its window then: a burst that outlasts one
+ * reload costs one more reload, not one per event.
  *
- * Why the longer calm after a coalesced pass: changes often come in clusters (pods of one scale-out get
- * their IPs in waves). With the quiet window alone, every cluster after a pause would cost a leading
- * pass and a trailing one where a trailing edge alone cost one — twice the reloads. Reloads matter:
- * each one restarts the worker's table resync, and the next reload must wait for it.
+ * Why idle needs `maxMs` without a change (measured from the last change, not from the last pass):
+ * changes come in clusters (the pods of one scale-out get their IPs in waves, then turn Ready). A
+ * quiet window alone made the second wave of a burst a leading pass of its own, and a third pass for
+ * what followed it: a burst of 3 pods cost 3 reloads per replica on the real node where the trailing
+ * edge alone cost 2. Reloads matter: each one restarts the worker's table resync, and the next reload
+ * must wait for it.
  *
  * The bound, against a trailing edge alone with the same window and maximum (the coalescer before issue
- * 11), on the same changes: at most one more pass per burst — the leading one — where a burst ends only
- * with a calm of `maxMs` after its last pass; a lone change costs one pass, as before. No leading edge
- * can do better: two changes 50 ms apart, the first from idle, need two passes when the first is applied
- * before the second exists. The longest wait is as before: at most `maxMs` after the window opens,
- * which is when its first change arrives or, for a change made during a pass, when the pass ends. A
- * change that finds the syncer idle waits for nothing; on a given sequence another change can come out
- * later than before, since the windows fall elsewhere (never beyond that longest wait).
- * syncer/coalescer.test.ts measures both against that reference.
+ * 11), on the same changes: at most one more pass per burst — the leading one; a lone change costs one
+ * pass, as before. No leading edge can do better: two changes 50 ms apart, the first from idle, need
+ * two passes when the first is applied before the second exists. The longest wait is as before: at most
+ * `maxMs` after the window opens, which is when its first change arrives or, for a change made during a
+ * pass, when the pass ends. syncer/coalescer.test.ts measures both against that reference, and
+ * bench/replay.ts replays the changes a bench run recorded.
  */
 
 /** The clock and timer functions the coalescer needs; `globalThis` fits. */
@@ -50,26 +50,39 @@ export interface CoalescerOptions {
    * call passStarted() before it reads the changes it applies.
    */
   readonly fire: () => void;
-  /**
-   * Apply a change that finds the syncer idle at once. Off in the syncer for now: on the real node a
-   * burst of 3 pods within a second then cost 3 reloads per replica instead of 2 (test/syncer-cluster),
-   * and the issue asks for never more than before. The unit tests keep the leading edge's bound.
-   */
+  /** Apply a change that finds the syncer idle at once (see the header); off: the trailing edge only. */
   readonly leading?: boolean;
+}
+
+/** What a pass settled (passStarted): who started it and the changes it reads, for the timing log. */
+export interface Settled {
+  /** 'leading': a change from idle; 'trailing': a coalesced burst; undefined: started elsewhere. */
+  readonly kind: 'leading' | 'trailing' | undefined;
+  /** Changes it reads (0: a periodic or retry pass with nothing new). */
+  readonly changes: number;
+  /** When the first and the last of them arrived (timers.now()); undefined when none. */
+  readonly firstAt: number | undefined;
+  readonly lastAt: number | undefined;
 }
 
 export class Coalescer {
   readonly #opts: CoalescerOptions;
   #running = false;
-  /** When the last pass ended (-Infinity: none yet). */
-  #lastEnd = Number.NEGATIVE_INFINITY;
-  /** Whether the last pass was one this coalescer fired to close a burst (then idle needs `maxMs` of calm). */
-  #lastClosedBurst = false;
+  /**
+   * Before this time a change is part of the current burst, not from idle: `maxMs` after the last
+   * change, and at least `quietMs` after the end of a pass that applied changes.
+   */
+  #calmAt = Number.NEGATIVE_INFINITY;
   /** Set while fire() runs, so passStarted knows who started the pass. */
   #firing: 'leading' | 'trailing' | undefined;
+  /** Whether the running pass was started for changes (its end then counts as activity). */
+  #passForChanges = false;
   /** First and last change not yet read by a pass; undefined when none is pending. */
   #firstAt: number | undefined;
   #lastAt = 0;
+  #changes = 0;
+  /** When the changes pending at the end of a pass really arrived (their window opens at the end). */
+  #arrivedAt: number | undefined;
   #handle: unknown;
 
   constructor(opts: CoalescerOptions) {
@@ -80,33 +93,53 @@ export class Coalescer {
   poke(): void {
     const { timers, quietMs, maxMs } = this.#opts;
     const now = timers.now();
-    const calm = this.#lastClosedBurst ? Math.max(maxMs, quietMs) : quietMs;
-    if (this.#opts.leading === true && !this.#running && this.#firstAt === undefined && now - this.#lastEnd > calm) {
+    const idle = !this.#running && this.#firstAt === undefined && now >= this.#calmAt;
+    this.#calmAt = Math.max(this.#calmAt, now + Math.max(maxMs, quietMs));
+    this.#changes++;
+    if (this.#opts.leading === true && idle) {
+      this.#firstAt = now;
+      this.#lastAt = now;
+      this.#arrivedAt = now;
       this.#start('leading');
+      // No pass started (nothing listed yet, or stopping): the pass that comes later reads it anyway.
+      if (!this.#running) this.cancel();
       return;
     }
-    this.#firstAt ??= now;
+    if (this.#firstAt === undefined) {
+      this.#firstAt = now;
+      this.#arrivedAt = now;
+    }
     this.#lastAt = now;
     if (!this.#running) this.#arm();
   }
 
   /**
    * A pass begins (fired here, or started by a retry, the periodic resync, start-up). It reads every
-   * change made so far, so a pending burst is settled by it.
+   * change made so far, so a pending burst is settled by it. Returns what it settled.
    */
-  passStarted(): void {
+  passStarted(): Settled {
+    const settled: Settled = {
+      kind: this.#firing,
+      changes: this.#changes,
+      firstAt: this.#firstAt === undefined ? undefined : this.#arrivedAt,
+      lastAt: this.#firstAt === undefined ? undefined : this.#lastAt,
+    };
     this.#running = true;
-    this.#lastClosedBurst = this.#firing === 'trailing';
+    this.#passForChanges = this.#changes > 0;
     this.#firing = undefined;
     this.#clearTimer();
     this.#firstAt = undefined;
+    this.#arrivedAt = undefined;
+    this.#changes = 0;
+    return settled;
   }
 
   /** The pass ended: changes that arrived meanwhile open a window now (see the header). */
   passEnded(): void {
-    const now = this.#opts.timers.now();
+    const { timers, quietMs } = this.#opts;
+    const now = timers.now();
     this.#running = false;
-    this.#lastEnd = now;
+    if (this.#passForChanges) this.#calmAt = Math.max(this.#calmAt, now + quietMs);
     if (this.#firstAt !== undefined) {
       this.#firstAt = now;
       this.#lastAt = now;
@@ -123,6 +156,8 @@ export class Coalescer {
   cancel(): void {
     this.#clearTimer();
     this.#firstAt = undefined;
+    this.#arrivedAt = undefined;
+    this.#changes = 0;
   }
 
   #arm(): void {

@@ -65,6 +65,12 @@ export interface SyncResult {
   /** What was still unacknowledged when the reload went ahead anyway (the wait ran out): lost to those peers. */
   readonly unackedAtReload?: readonly Unacked[];
   /**
+   * Where the sync's time went, in ms since it began (for the 'peers changed' log line): the file
+   * written, HAProxy's live section read, the reload sent, the reload confirmed (the new worker's
+   * section live). Only the steps taken.
+   */
+  readonly timing?: SyncTiming;
+  /**
    * After a reload: the peers section of the worker it replaced, as last read just before the reload
    * (undefined when it could not be read). Whether that worker had been taught decides what the new
    * worker's lesson from it is worth (show-peers.ts, WorkerHistory).
@@ -78,6 +84,14 @@ export interface SyncResult {
   readonly instance?: MasterInstance;
   /** The running HAProxy's version and what its answers mean; undefined when HAProxy is not up. */
   readonly haproxy?: HaproxyDialect;
+}
+
+/** See SyncResult.timing. */
+export interface SyncTiming {
+  readonly fileWrittenMs?: number;
+  readonly liveReadMs?: number;
+  readonly reloadSentMs?: number;
+  readonly reloadDoneMs?: number;
 }
 
 /** HAProxy refused the configuration on reload; the previous worker keeps serving. */
@@ -188,6 +202,8 @@ export class DirectBackend implements Backend {
   }
 
   async sync(desired: readonly Peer[]): Promise<SyncResult> {
+    const began = Date.now();
+    const timing: { -readonly [K in keyof SyncTiming]: SyncTiming[K] } = {};
     const content = renderPeersFile({
       localPeer: this.#opts.localPeer,
       adminSocket: this.adminSocket,
@@ -199,26 +215,32 @@ export class DirectBackend implements Backend {
       throw new HaproxyError(ERRORS.HPS_PEERS_FILE, `reading ${this.peersFile}: ${err.message}`, { cause: err });
     });
     const fileChanged = content !== previous;
-    if (fileChanged) await this.#write(content);
+    if (fileChanged) {
+      await this.#write(content);
+      timing.fileWrittenMs = Date.now() - began;
+    }
 
     const proc = await this.#showProc().catch(() => undefined);
     if (proc === undefined) {
       // HAProxy is not up yet: it will read the file we just wrote when it starts.
       const before = previous === undefined ? [] : parsePeersFile(previous).peers;
-      return { running: false, fileChanged, reloaded: false, before, applied: desired };
+      return { running: false, fileChanged, reloaded: false, before, applied: desired, timing };
     }
     const haproxy = dialectOf(proc);
     const instance = masterInstance(proc, Date.now());
     const live = await this.showPeers();
     const before = live?.peers.map(statusToPeer) ?? [];
+    timing.liveReadMs = Date.now() - began;
     if (live !== undefined && samePeers(before, desired))
-      return { running: true, fileChanged, reloaded: false, before, applied: before, instance, haproxy };
+      return { running: true, fileChanged, reloaded: false, before, applied: before, instance, haproxy, timing };
 
     const { waitedMs: resyncWaitedMs, last: resynced } = await this.#waitForResync(live, haproxy);
     const acks = await waitForAcks(() => this.showPeers(), resynced, desired, this.#opts.ackWaitMs);
     const replaced = acks.last;
     try {
+      timing.reloadSentMs = Date.now() - began;
       await this.#reload(proc, haproxy, fileChanged && previous !== undefined);
+      timing.reloadDoneMs = Date.now() - began;
     } catch (err) {
       if (fileChanged && previous !== undefined) await this.#write(previous).catch(() => undefined);
       throw err;
@@ -234,6 +256,7 @@ export class DirectBackend implements Backend {
       ...(acks.unacked.length > 0 ? { unackedAtReload: acks.unacked } : {}),
       instance,
       haproxy,
+      timing,
       ...(replaced === undefined ? {} : { replaced }),
     };
   }
@@ -256,7 +279,8 @@ export class DirectBackend implements Backend {
     const deadline = started + (this.#opts.resyncWaitMs ?? 6000);
     let last = live;
     while (Date.now() < deadline) {
-      await sleep(100);
+      // A `show peers` through the master costs next to nothing; the reload follows the resync's end closely.
+      await sleep(25);
       last = await this.showPeers().catch(() => undefined);
       if (done(last)) break;
     }

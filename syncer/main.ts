@@ -109,6 +109,7 @@ export async function main(argv: string[]): Promise<void> {
     metrics,
     quietMs: cfg.coalesceWindowMs,
     maxMs: cfg.coalesceMaxMs,
+    leadingEdge: cfg.coalesceLeading,
     onOutcome,
   });
   const masterCli = (command: string): Promise<string | undefined> =>

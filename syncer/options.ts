@@ -60,6 +60,13 @@ export const syncerOptions = {
     parse: parse.durationMs,
     defaultValue: 1000,
   }),
+  coalesceLeading: option({
+    flag: 'coalesce-leading',
+    description:
+      'apply a change that finds the syncer idle (no change for --coalesce-max) at once; the changes that follow it are coalesced (true or false)',
+    parse: parse.boolean,
+    defaultValue: false,
+  }),
   startupGateMax: option({
     flag: 'startup-gate-max',
     description: 'longest time /startupz waits for the ready replicas to declare this pod',
@@ -105,6 +112,7 @@ export interface SyncerConfig {
   readonly credentialsFile: string | undefined;
   readonly coalesceWindowMs: number;
   readonly coalesceMaxMs: number;
+  readonly coalesceLeading: boolean;
   readonly startupGateMaxMs: number;
   readonly healthPort: number;
   readonly healthAddress: string;
@@ -147,6 +155,7 @@ export function loadSyncerConfig(
     credentialsFile: v.credentialsFile,
     coalesceWindowMs: v.coalesceWindow,
     coalesceMaxMs: v.coalesceMax,
+    coalesceLeading: v.coalesceLeading,
     startupGateMaxMs: v.startupGateMax,
     healthPort: v.healthPort,
     healthAddress: v.healthAddress,

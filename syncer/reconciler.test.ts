@@ -98,9 +98,9 @@ test('with the leading edge on: nothing happens before the first list; the first
   cache = [slice('a')];
   reconciler.notify(); // the watch's first list
   assert.equal(backend.calls.length, 1);
-  await timers.advance(500);
+  await timers.advance(1000);
   cache = [slice('a', 'b')];
-  reconciler.notify(); // a lone change, 500 ms later: no quiet window to wait for
+  reconciler.notify(); // a lone change, a second later (the maximum): no quiet window to wait for
   assert.deepEqual(
     backend.calls.map((c) => c.map((p) => p.name)),
     [

@@ -12,9 +12,9 @@ import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { AppError, ERRORS, RELOAD_FAILURE_CODES } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
-import { Coalescer, realTimers, type Timers } from './coalescer.ts';
+import { Coalescer, realTimers, type Settled, type Timers } from './coalescer.ts';
 import { desiredPeers, peersToDeclare, type Self } from './desired.ts';
-import { ReloadRejectedError, UnknownVersionError, type Backend } from './direct.ts';
+import { ReloadRejectedError, UnknownVersionError, type Backend, type SyncTiming } from './direct.ts';
 import { KNOWN_BRANCHES, describeSectionFlags, type HaproxyDialect } from './haproxy-version.ts';
 import type { SyncerMetrics } from './metrics.ts';
 import { diffPeers, formatAddress, isEmptyDiff, type Peer } from './peers.ts';
@@ -30,7 +30,7 @@ export interface ReconcilerOptions {
   readonly log: Logger;
   readonly metrics: SyncerMetrics;
   readonly quietMs: number;
-  /** Apply a change that finds the syncer idle at once (Coalescer `leading`); off by default. */
+  /** Apply a change that finds the syncer idle at once (Coalescer `leading`; the flag --coalesce-leading). */
   readonly leadingEdge?: boolean;
   readonly maxMs: number;
   readonly timers?: Timers;
@@ -153,8 +153,8 @@ export class Reconciler {
     // No pass before the first list (the watch notifies after it), so the first list is applied at once.
     if (this.#o.slices() === undefined) return;
     // Every pass, whoever starts it, reads the whole cache: the coalescer counts it (idle, pending changes).
-    this.#coalescer.passStarted();
-    this.#inFlight = this.#pass().finally(() => {
+    const settled = this.#coalescer.passStarted();
+    this.#inFlight = this.#pass(settled).finally(() => {
       this.#inFlight = undefined;
       // Changes that arrived during the pass open a coalescing window now: a burst that outlasts one
       // reload then costs one more reload, not one per event.
@@ -176,7 +176,8 @@ export class Reconciler {
     }, ms);
   }
 
-  async #pass(): Promise<void> {
+  async #pass(settled: Settled): Promise<void> {
+    const startedAt = this.#timers.now();
     const slices = this.#o.slices();
     if (slices === undefined) return; // see #kick
     const { metrics, log, self } = this.#o;
@@ -210,6 +211,7 @@ export class Reconciler {
             haproxyRunning: result.running,
             ...(result.resyncWaitedMs ? { waitedForResyncMs: result.resyncWaitedMs } : {}),
             ...(result.ackWaitedMs ? { waitedForAcksMs: result.ackWaitedMs } : {}),
+            timing: passTiming(settled, startedAt, this.#timers.now(), result.timing),
           },
           'peers changed',
         );
@@ -445,6 +447,25 @@ export class Reconciler {
     };
     void check();
   }
+}
+
+/**
+ * Where a change's time went before HAProxy held it, for the 'peers changed' line: who started the
+ * pass and how long its changes waited for it (from the first and the last of them, as the watch
+ * delivered them), then the backend's steps from the pass start, and the pass's end. `passAt` is the
+ * wall clock at the pass start (to line it up with other processes' clocks, e.g. the bench's).
+ */
+function passTiming(settled: Settled, startedAt: number, endedAt: number, steps: SyncTiming | undefined): object {
+  const since = (t: number | undefined): number | undefined => (t === undefined ? undefined : startedAt - t);
+  return {
+    by: settled.kind ?? 'pass',
+    changes: settled.changes,
+    waitedFromFirstMs: since(settled.firstAt),
+    waitedFromLastMs: since(settled.lastAt),
+    ...steps,
+    passMs: endedAt - startedAt,
+    passAt: Date.now() - (endedAt - startedAt),
+  };
 }
 
 function show(p: Peer): string {
