@@ -122,7 +122,13 @@ async function scenario(
   name: string,
   target: number,
   sliceSet: () => { set: string; at: number },
-): Promise<{ result: ScenarioResult; began: number; changeAt: number; existing: WorkloadPod[] }> {
+): Promise<{
+  result: ScenarioResult;
+  began: number;
+  changeAt: number;
+  existing: WorkloadPod[];
+  seen: { file: Record<string, number>; section: Record<string, number> };
+}> {
   const reloadsBefore = new Map<string, number>();
   for (const p of await lab.pods()) reloadsBefore.set(p.name, await p.reloadCount().catch(() => 0));
   const probes = probeNewReplicas(lab, (n) => !reloadsBefore.has(n));
@@ -208,7 +214,8 @@ async function scenario(
     workingSetMbMax,
     fresh: times,
   };
-  return { result, began, changeAt, existing };
+  const seen = { file: Object.fromEntries(fileAt), section: Object.fromEntries(sectionAt) };
+  return { result, began, changeAt, existing, seen };
 }
 
 function procStatusMb(pid: number, field: string, file = 'status'): number {
@@ -235,14 +242,13 @@ async function settle(pods: Iterable<WorkloadPod>): Promise<void> {
 async function writeTrace(
   dir: string,
   id: string,
-  began: number,
-  changeAt: number,
+  at: { began: number; changeAt: number; seen: unknown },
   existing: readonly WorkloadPod[],
 ): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const events = sliceEvents.filter((e) => e.at >= began);
-  const initial = sliceEvents.filter((e) => e.at < began).at(-1)?.set ?? '';
-  writeFileSync(join(dir, `changes-${id}.json`), JSON.stringify({ began, changeAt, initial, events }));
+  const events = sliceEvents.filter((e) => e.at >= at.began);
+  const initial = sliceEvents.filter((e) => e.at < at.began).at(-1)?.set ?? '';
+  writeFileSync(join(dir, `changes-${id}.json`), JSON.stringify({ ...at, initial, events }));
   for (const p of existing) writeFileSync(join(dir, `${id}-${p.name}.log`), await p.log().catch(() => ''));
 }
 
@@ -279,9 +285,10 @@ try {
     ] as const) {
       await settle(await lab.pods());
       process.stderr.write(`bench: run ${run}/${runs}: ${label}…\n`);
-      const { result, began, changeAt, existing } = await scenario(lab, pods, label, target, () => current);
+      const { result, began, changeAt, existing, seen } = await scenario(lab, pods, label, target, () => current);
       these.push(result);
-      if (traceDir !== undefined) await writeTrace(traceDir, `${run}-${these.length}`, began, changeAt, existing);
+      if (traceDir !== undefined)
+        await writeTrace(traceDir, `${run}-${these.length}`, { began, changeAt, seen }, existing);
     }
     results.push(these);
   }
