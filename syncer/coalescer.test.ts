@@ -90,12 +90,12 @@ test('a lone change from idle is applied at once, not a quiet window later', asy
   ); // what it cost before
 });
 
-test('changes that follow within the window are coalesced into one more pass, a quiet window after the last', async () => {
+test('the changes after a leading pass are coalesced into one more pass, the maximum after the first of them', async () => {
   const d = driver(30);
-  await d.play([0, 50, 100, 150]);
+  await d.play([0, 50, 100, 150, 700]);
   assert.deepEqual(d.passes, [
     { at: 0, sees: 1, led: true },
-    { at: 350, sees: 4 },
+    { at: 1050, sees: 5 },
   ]);
   assert.equal(d.coalescer.pending, false);
 });
@@ -114,25 +114,30 @@ test('a steady trickle is applied at most the maximum after its window opened', 
 
 test('idle again only after the maximum without a change, and a quiet window after a pass that applied one', async () => {
   const soon = driver(30);
-  await soon.play([0, 300]); // 300 ms after a change: part of its burst, coalesced (a quiet window)
-  assert.deepEqual(soon.starts(), [0, 500]);
+  await soon.play([0, 300]); // 300 ms after a change: part of its burst, coalesced
+  assert.deepEqual(soon.starts(), [0, 1300]);
 
   const lone = driver(30);
   await lone.play([0, 1000]); // a change the maximum after the last: from idle, at once
   assert.deepEqual(lone.starts(), [0, 1000]);
 
   const burst = driver(30);
-  // A burst (0, 100: coalesced at 300), then a change 700 ms after the last: still the same burst.
+  // A burst: 100 and 800 in the window after the leading pass.
   await burst.play([0, 100, 800]);
-  assert.deepEqual(burst.starts(), [0, 300, 1000]);
+  assert.deepEqual(burst.starts(), [0, 1100]);
+
+  const after = driver(30);
+  // After the window that followed the leading pass, quiet windows again (1500: from 1130 + 200).
+  await after.play([0, 100, 1200, 1300]);
+  assert.deepEqual(after.starts(), [0, 1100, 1500]);
 
   const calm = driver(30);
   await calm.play([0, 100, 1400]); // 1300 ms after the last change: a new burst, led at once
-  assert.deepEqual(calm.starts(), [0, 300, 1400]);
+  assert.deepEqual(calm.starts(), [0, 1100, 1400]);
 
   const slow = driver(1500);
-  await slow.play([0, 1600]); // the leading pass ended 100 ms before: coalesced, a quiet window later
-  assert.deepEqual(slow.starts(), [0, 1800]);
+  await slow.play([0, 1600]); // the leading pass ended 100 ms before: coalesced
+  assert.deepEqual(slow.starts(), [0, 2600]);
 });
 
 test('a change made during a pass waits for it, then for its window', async () => {
@@ -140,8 +145,8 @@ test('a change made during a pass waits for it, then for its window', async () =
   await d.play([0, 100]);
   assert.deepEqual(d.passes, [
     { at: 0, sees: 1, led: true },
-    { at: 600, sees: 2 },
-  ]); // the pass ends at 400; + the quiet window
+    { at: 1400, sees: 2 },
+  ]); // the leading pass ends at 400; + the window after a leading pass
 });
 
 test('a pass started elsewhere (retry, periodic resync) takes the pending changes with it', async () => {
@@ -207,6 +212,7 @@ test('the bound on many random sequences: at most one pass more than the trailin
     return seed / 2147483648;
   };
   let extraPasses = 0;
+  const tally = { more: 0, fewer: 0, same: 0 };
   for (let run = 0; run < 300; run++) {
     const passMs = [5, 30, 100, 300, 800][run % 5] ?? 30;
     const mean = 30 + random() * 1500; // dense bursts to lone changes
@@ -227,6 +233,8 @@ test('the bound on many random sequences: at most one pass more than the trailin
       `run ${run}: ${d.passes.length} passes > ${before.length} + ${bursts} bursts ${JSON.stringify({ at, passMs, now: d.passes, before })}`,
     );
     extraPasses += d.passes.length - before.length;
+    const diff = d.passes.length - before.length;
+    tally[diff > 0 ? 'more' : diff < 0 ? 'fewer' : 'same']++;
     // Every change applied within the longest wait: the window's maximum after a pass still running.
     at.forEach((changeAt, k) => {
       const applied = d.passes.find((p) => p.sees > k);
@@ -236,5 +244,8 @@ test('the bound on many random sequences: at most one pass more than the trailin
       );
     });
   }
-  assert.ok(extraPasses > 0); // the sequences do include bursts from idle
+  // Over all of them, fewer passes than the trailing edge alone (the full window after a leading pass
+  // takes in what the quiet windows split), though some sequences cost one more; and both happen.
+  assert.ok(extraPasses < 0, JSON.stringify({ extraPasses, tally }));
+  assert.ok(tally.more > 0 && tally.fewer > 0, JSON.stringify(tally));
 });
