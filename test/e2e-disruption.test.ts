@@ -17,6 +17,7 @@ import {
   bringUpExample,
   haproxyPods,
   missingEntries,
+  waitEntriesEverywhere,
   peerProblems,
   podReady,
   setEntries,
@@ -37,16 +38,11 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[])
       sandbox = await startSandbox();
       const replicas = await bringUpExample(sandbox, HAPROXY_IMAGES[branch]);
       await setEntries(sandbox, replicas[0]?.pod ?? '', KEYS);
-      await waitFor(
-        async () =>
-          Object.keys(
-            await missingEntries(
-              sb(),
-              replicas.map((r) => r.pod),
-              KEYS,
-            ),
-          ).length === 0,
-        { what: 'the entries on the 3 replicas', timeoutMs: 60_000, intervalMs: 250 },
+      await waitEntriesEverywhere(
+        sb(),
+        replicas.map((r) => r.pod),
+        KEYS,
+        'the entries on the 3 replicas',
       );
     });
     after(async () => {

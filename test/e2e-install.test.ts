@@ -18,7 +18,7 @@ import {
   SYNCER_INIT,
   haproxyPods,
   kubectlWithStderr,
-  missingEntries,
+  waitEntriesEverywhere,
   podReady,
   setEntries,
   tableKeys,
@@ -180,11 +180,7 @@ test("a fresh replica stays un-Ready while its syncer's /readyz is 503, and hold
   const keys = Array.from({ length: 100 }, (_, i) => `ready-${String(i).padStart(3, '0')}`);
   await setEntries(sb(), first?.metadata?.name ?? '', keys);
   const old = new Set((await haproxyPods(sb())).map((p) => p.metadata?.name));
-  await waitFor(async () => Object.keys(await missingEntries(sb(), [...old].map(String), keys)).length === 0, {
-    what: 'the 100 entries on the 3 replicas',
-    timeoutMs: 60_000,
-    intervalMs: 250,
-  });
+  await waitEntriesEverywhere(sb(), [...old].map(String), keys, 'the 100 entries on the 3 replicas');
 
   await sb().kubectl('scale', 'deployment/haproxy', '--replicas=4');
   // Sample the new pod as a user would (pod status first, then its syncer's /readyz): the syncer latches
@@ -275,16 +271,12 @@ test('requests with a sticky key stay on one backend across every HAProxy replic
   for (const key of keys) await record(key);
   // A session's first request creates its entry on one replica; peers push it to the others in the
   // background. Like a browser's next click, the following requests come once that happened.
-  await waitFor(
-    async () =>
-      Object.keys(
-        await missingEntries(
-          sb(),
-          replicas.map((r) => r.pod),
-          keys,
-        ),
-      ).length === 0,
-    { what: "the sessions' entries on every replica", timeoutMs: 60_000, intervalMs: 100 },
+  await waitEntriesEverywhere(
+    sb(),
+    replicas.map((r) => r.pod),
+    keys,
+    "the sessions' entries on every replica",
+    100,
   );
   // One key at a time: consecutive requests round-robin over the replicas, so every key meets every one.
   const counted = async (): Promise<number[]> => Promise.all(replicas.map((r) => frontendRequests(sb(), r.pod)));

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { waitFor } from './harness/processes.ts';
 import { sandboxForTests } from './harness/sandbox.ts';
-import { bringUpExample, missingEntries, waitConverged } from './harness/e2e-example.ts';
+import { bringUpExample, waitConverged, waitEntriesEverywhere } from './harness/e2e-example.ts';
 import { lbAddress, lbGet } from './harness/e2e-lb.ts';
 import { startStream, type StreamResult } from './harness/request-stream.ts';
 import { HAPROXY_IMAGES, type HaproxyBranch } from './harness/workload.ts';
@@ -41,16 +41,12 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[])
       for (const key of SESSIONS) owners.set(key, (await lbGet(lb, key)).backend);
       // A session's first request creates its entry on one replica, and peers push it to the other; the
       // user's next click comes after that.
-      await waitFor(
-        async () =>
-          Object.keys(
-            await missingEntries(
-              sb(),
-              replicas.map((r) => r.pod),
-              SESSIONS,
-            ),
-          ).length === 0,
-        { what: 'every session on both replicas', timeoutMs: 60_000, intervalMs: 100 },
+      await waitEntriesEverywhere(
+        sb(),
+        replicas.map((r) => r.pod),
+        SESSIONS,
+        'every session on both replicas',
+        100,
       );
     });
 

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { waitFor } from './harness/processes.ts';
 import { sandboxForTests } from './harness/sandbox.ts';
-import { NS, SYNCER, bringUpExample, missingEntries, setEntries, waitConverged } from './harness/e2e-example.ts';
+import { NS, SYNCER, bringUpExample, waitEntriesEverywhere, setEntries, waitConverged } from './harness/e2e-example.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../bin/haproxy-peer-sync.ts', import.meta.url).pathname;
@@ -43,16 +43,11 @@ test('converged: one correct line per replica, as HAProxy itself tells it, and e
   await bringUpExample(sb());
   const replicas = await sb().replicas();
   await setEntries(sb(), replicas[0]?.pod ?? '', KEYS);
-  await waitFor(
-    async () =>
-      Object.keys(
-        await missingEntries(
-          sb(),
-          replicas.map((r) => r.pod),
-          KEYS,
-        ),
-      ).length === 0,
-    { what: 'the entries on the 3 replicas', timeoutMs: 60_000, intervalMs: 250 },
+  await waitEntriesEverywhere(
+    sb(),
+    replicas.map((r) => r.pod),
+    KEYS,
+    'the entries on the 3 replicas',
   );
 
   const byWorkload = await status('-n', NS, 'deployment/haproxy');

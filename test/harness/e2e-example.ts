@@ -167,6 +167,21 @@ export async function missingEntries(
   return missing;
 }
 
+/** Waits (up to a minute) until every key is in the stick-table of every pod named. */
+export async function waitEntriesEverywhere(
+  s: Sandbox,
+  pods: readonly string[],
+  keys: readonly string[],
+  what: string,
+  intervalMs = 250,
+): Promise<void> {
+  await waitFor(async () => Object.keys(await missingEntries(s, pods, keys)).length === 0, {
+    what,
+    timeoutMs: 60_000,
+    intervalMs,
+  });
+}
+
 /** The `peer <name> <ip>:<port>` lines of a replica's peers.cfg on the shared volume. */
 export async function peersFile(s: Sandbox, pod: string): Promise<Map<string, string>> {
   const text = await readFile(join(await s.volumePath(NS, pod, RUNTIME_VOLUME), 'peers.cfg'), 'utf8');
