@@ -13,7 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { ERRORS } from '../common/errors.ts';
 import type { InjectorConfig } from './settings.ts';
 import type { WebhookMetrics } from './metrics.ts';
-import { decodeReview, review, reviewEnvelope, type AccessWarnings } from './review.ts';
+import { decodeReview, review, serializeReview, type AccessWarnings } from './review.ts';
 import { deniedChannel } from './events.ts';
 
 export interface MutateRouteOptions {
@@ -70,7 +70,8 @@ export function registerMutateRoute(app: FastifyInstance, opts: MutateRouteOptio
       },
       'admission reviewed',
     );
-    return reply.code(200).send(reviewEnvelope(result.response));
+    // Serialized here (review.ts), with the content type fastify gives an object it serializes itself.
+    return reply.code(200).type('application/json; charset=utf-8').send(serializeReview(result.response));
   });
 }
 

@@ -283,3 +283,20 @@ export function reviewEnvelope(response: AdmissionResponse): {
 } {
   return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
 }
+
+const ENVELOPE_HEAD = `{"apiVersion":${JSON.stringify(ADMISSION_API_VERSION)},"kind":"AdmissionReview","response":`;
+
+/**
+ * `JSON.stringify(reviewEnvelope(response))`, byte for byte, without JSON.stringify reading the patch:
+ * the patch is base64 (letters, digits, `+`, `/`, `=`: nothing JSON escapes), and it is most of the
+ * answer (4 of 4.4 KB for an injected pod), which JSON.stringify would scan for characters to escape.
+ */
+export function serializeReview(response: AdmissionResponse): string {
+  const { patch } = response;
+  if (patch === undefined) return `${ENVELOPE_HEAD}${JSON.stringify(response)}}`;
+  const rest = JSON.stringify({ ...response, patch: '' });
+  // `"patch":""` is in `rest` exactly once: the other keys' values are a UID (a JSON string, its quotes
+  // escaped), booleans, a fixed patch type and the warnings/status after it.
+  const at = rest.indexOf('"patch":""') + '"patch":"'.length;
+  return `${ENVELOPE_HEAD}${rest.slice(0, at)}${patch}${rest.slice(at)}}`;
+}
