@@ -4,9 +4,18 @@
  * kube-apiserver, ignores the CN). Pure apart from randomness; the clock is passed in.
  * https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#contacting-the-webhook
  */
-import forge from 'node-forge';
+import type Forge from 'node-forge';
 import { randomBytes, X509Certificate, createPrivateKey } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
+
+/**
+ * node-forge, loaded on the first certificate generated: only generateCa and generateServingCert use
+ * it, and a webhook that reads its pair from files or from an existing Secret never does (forge's 42
+ * modules are 1.5 MB of heap that such a process would otherwise hold for its whole life).
+ */
+let loadedForge: typeof Forge | undefined;
+const forgeModule = (): typeof Forge => (loadedForge ??= createRequire(import.meta.url)('node-forge') as typeof Forge);
 
 export interface PemPair {
   readonly certPem: string;
@@ -32,7 +41,8 @@ function randomSerial(): string {
   return bytes.toString('hex');
 }
 
-function newCertificate(now: Date, validityDays: number): { cert: forge.pki.Certificate; keys: forge.pki.rsa.KeyPair } {
+function newCertificate(now: Date, validityDays: number): { cert: Forge.pki.Certificate; keys: Forge.pki.rsa.KeyPair } {
+  const forge = forgeModule();
   const keys = forge.pki.rsa.generateKeyPair({ bits: 2048, e: 0x10001 });
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
@@ -45,6 +55,7 @@ function newCertificate(now: Date, validityDays: number): { cert: forge.pki.Cert
 
 /** A self-signed CA allowed to sign server certificates only (pathLen 0). */
 export function generateCa(opts: { commonName: string; validityDays: number; now: Date }): PemPair {
+  const forge = forgeModule();
   const { cert, keys } = newCertificate(opts.now, opts.validityDays);
   const subject = [{ name: 'commonName', value: opts.commonName }];
   cert.setSubject(subject);
@@ -65,6 +76,7 @@ export function generateServingCert(opts: {
   validityDays: number;
   now: Date;
 }): PemPair {
+  const forge = forgeModule();
   const caCert = forge.pki.certificateFromPem(opts.ca.certPem);
   const caKey = forge.pki.privateKeyFromPem(opts.ca.keyPem);
   const { cert, keys } = newCertificate(opts.now, opts.validityDays);
