@@ -58,8 +58,9 @@ export function registerMutateRoute(app: FastifyInstance, opts: MutateRouteOptio
         reqId: request.id,
         uid: req.uid,
         outcome: outcome.kind,
-        ...(outcome.kind === 'skipped' ? { reason: outcome.reason } : {}),
-        ...(outcome.kind === 'denied' ? { message: outcome.message } : {}),
+        // Undefined fields are left out of the line (pino), in one object shape for every admission.
+        reason: outcome.kind === 'skipped' ? outcome.reason : undefined,
+        message: outcome.kind === 'denied' ? outcome.message : undefined,
         kind: clip(req.kind.kind),
         operation: req.operation,
         namespace: clip(req.namespace),

@@ -40,6 +40,9 @@ export function shouldInject(pod: V1Pod): { inject: true } | { inject: false; re
   return { inject: true };
 }
 
+/** Our annotations, to warn about a misspelt one (built once, not per admission). */
+const KNOWN_ANNOTATIONS: ReadonlySet<string> = new Set<string>(Object.values(ANNOTATIONS));
+
 type Validation = { ok: true; settings: InjectSettings; warnings: string[] } | { ok: false; problems: string[] };
 
 /**
@@ -53,9 +56,8 @@ export function validate(pod: V1Pod, config: InjectorConfig): Validation {
   const labels = pod.metadata?.labels ?? {};
   const containers = pod.spec?.containers ?? [];
 
-  const known = new Set<string>(Object.values(ANNOTATIONS));
   for (const key of Object.keys(annotations)) {
-    if (key.startsWith(PREFIX) && !known.has(key))
+    if (key.startsWith(PREFIX) && !KNOWN_ANNOTATIONS.has(key))
       warnings.push(`annotation ${key} is not one haproxy-peer-sync knows; it is ignored`);
   }
 
