@@ -10,7 +10,8 @@
  *   4. `--after` seconds without a request → RSS, and whether it still grew in that window;
  *   5. the baseline: a bare fastify HTTPS server (bench/bare-webhook.ts) with the same key pair, TLS
  *      minimum, body limit and NODE_OPTIONS, under the same body and connections for `--bare-duration`
- *      seconds → its admissions/s, and our webhook's share of it (`webhook_vs_bare_rps_ratio`).
+ *      seconds → its admissions/s, and our webhook's share of it (`webhook_vs_bare_rps_ratio`), and its peak RSS
+ *      (`bare_rss_mb_max`: what fastify over HTTPS alone holds under that load, the floor of ours).
  * Default `--mode=cluster`: a real control plane (test/harness/control-plane.ts), the webhook
  * generating its chain into a Secret, keeping a MutatingWebhookConfiguration's caBundle and asking
  * SubjectAccessReviews, as deploy/ runs it. `--mode=files` needs no apiserver: mounted certificate files,
@@ -430,6 +431,8 @@ interface LoadFigures {
   p99: number;
   errors: number;
   cpuUs: number;
+  /** The bare server's highest VmRSS during its load (100 ms samples and VmHWM), MB. */
+  rssPeak: number;
 }
 
 interface Target {
@@ -466,8 +469,11 @@ async function bareRun(n: number, target: Target, ca: string, dir: string): Prom
             .catch(() => 0)) === 200,
         { what: 'the bare server', timeoutMs: 30_000, process: proc },
       );
+      const peak = sampler(proc.pid);
       const load = await withCpu(proc.pid, () => sustained(pool, bareDurationS, connections));
+      const rssPeak = Math.max(peak.stop().rss, memoryOf(proc.pid).hwm);
       return {
+        rssPeak,
         rps: load.requests / load.seconds,
         p50: percentile(load.latencies, 50),
         p99: percentile(load.latencies, 99),
@@ -625,7 +631,7 @@ try {
         `RSS idle ${r.rssIdle.toFixed(1)} MB, peak ${r.rssPeak.toFixed(1)} MB (VmHWM ${r.hwm.toFixed(1)}; anon ${r.anonPeak.toFixed(1)}), after ${r.rssAfter.toFixed(1)} MB (last ${afterS / 2} s: ${r.rssAfterGrowth >= 0 ? '+' : ''}${r.rssAfterGrowth.toFixed(1)} MB; anon ${r.anonAfter.toFixed(1)} MB)` +
         (r.bare === undefined
           ? ''
-          : `; bare fastify ${Math.round(r.bare.rps)} admissions/s (${Math.round(r.bare.cpuUs)} µs of CPU each), p50 ${r.bare.p50.toFixed(1)} ms, p99 ${r.bare.p99.toFixed(1)} ms (ratio ${(r.rps / r.bare.rps).toFixed(2)})`),
+          : `; bare fastify ${Math.round(r.bare.rps)} admissions/s (${Math.round(r.bare.cpuUs)} µs of CPU each), p50 ${r.bare.p50.toFixed(1)} ms, p99 ${r.bare.p99.toFixed(1)} ms, RSS peak ${r.bare.rssPeak.toFixed(1)} MB (ratio ${(r.rps / r.bare.rps).toFixed(2)})`),
     );
   }
 } catch (err) {
@@ -659,6 +665,8 @@ function figures(r: RunResult): Record<string, number> {
     out.bare_latency_ms_p50 = round(r.bare.p50, 2);
     out.bare_latency_ms_p99 = round(r.bare.p99, 2);
     out.bare_cpu_us_per_admission = Math.round(r.bare.cpuUs);
+    // What a fastify HTTPS server alone holds under the same load: the floor of webhook_rss_mb_max.
+    out.bare_rss_mb_max = round(r.bare.rssPeak);
     out.webhook_vs_bare_rps_ratio = round(r.rps / r.bare.rps, 2);
   }
   return out;
