@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseShowPeers, type SectionStatus } from './show-peers.ts';
 import { ownWritesTarget, unackedWrites } from './acks.ts';
+import { waitForAcks } from './direct.ts';
 
 const section = (name: string): SectionStatus => {
   const [s] = parseShowPeers(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8'));
@@ -78,4 +79,32 @@ test("HAProxy's 32-bit counters: an acknowledgement past a wrapped target counts
   assert.deepEqual(unackedWrites(peer(0xfffffffe, 2), keep, new Map([['t', 2]])), [
     { peer: 'x', table: 't', writes: 4 },
   ]);
+});
+
+test('waitForAcks reads show peers until the peer that was away acknowledged, and reports nothing lost', async () => {
+  const reads = [section('show-peers-2.6-writes-unacked.txt'), section('show-peers-2.6-writes-reacked.txt')];
+  const live = section('show-peers-2.6-writes-unacked.txt');
+  const peers = [...both].map((name) => ({ name, host: '127.0.0.1', port: 14000 }));
+  const r = await waitForAcks(async () => reads.shift(), live, peers, 5000);
+  assert.deepEqual(r.unacked, []);
+  assert.ok(r.waitedMs > 0);
+  assert.equal(reads.length, 0, 'read until acknowledged');
+});
+
+test('waitForAcks gives up after its bound and names what each peer still lacks; no wait when nothing is owed', async () => {
+  const unacked = section('show-peers-3.0-writes-unacked.txt');
+  const peers = [...both].map((name) => ({ name, host: '127.0.0.1', port: 14000 }));
+  const r = await waitForAcks(async () => unacked, unacked, peers, 60);
+  assert.deepEqual(r.unacked, [{ peer: 'p2', table: 'b', writes: 2 }]);
+  const acked = section('show-peers-3.0-writes-acked.txt');
+  let calls = 0;
+  const none = await waitForAcks(
+    async () => {
+      calls++;
+      return acked;
+    },
+    acked,
+    peers,
+  );
+  assert.deepEqual([none.waitedMs, none.unacked, calls], [0, [], 0]);
 });

@@ -167,7 +167,11 @@ function drainOnClose(app: FastifyInstance, sockets: ReadonlySet<Socket>): void 
  * handler.ts's own logger), only rejected and failed requests do. One object per request, its methods
  * on the prototype (a closure per level cost 8 allocations per request).
  */
-function lazyChildLogger(logger: FastifyBaseLogger, bindings: Bindings, opts: ChildLoggerOptions): FastifyBaseLogger {
+export function lazyChildLogger(
+  logger: FastifyBaseLogger,
+  bindings: Bindings,
+  opts: ChildLoggerOptions,
+): FastifyBaseLogger {
   return new LazyChild(logger, bindings, opts);
 }
 
