@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1EndpointSlice, V1Endpoint } from '@kubernetes/client-node';
-import { desiredPeers, normalizeIp, peersToDeclare } from './desired.ts';
-import type { Peer } from './peers.ts';
+import { desiredPeers, normalizeIp } from './desired.ts';
 import { evaluateGate } from './startup.ts';
 
 const ep = (
@@ -185,17 +184,4 @@ test('the start-up gate of a new replica does not wait for a draining one', asyn
   );
   assert.deepEqual(asked, ['web-b']);
   assert.equal(v.open, true);
-});
-
-test('until taught, a replica declares only the ready replicas (it must learn from one that was taught itself); then all', () => {
-  const peer = (name: string, ready: boolean): Peer => ({ name, host: '10.88.0.1', port: 10000, ready });
-  const all = [peer('new-a', false), peer('new-b', false), peer('old-1', true), peer('old-2', true)];
-  assert.deepEqual(
-    peersToDeclare(all, 'new-a', false).map((p) => p.name),
-    ['new-a', 'old-1', 'old-2'],
-  );
-  assert.deepEqual(peersToDeclare(all, 'new-a', true), all);
-  // A workload starting at once: no one is ready, no one has anything to teach — every peer declared.
-  const starting = [peer('a', false), peer('b', false), peer('c', false)];
-  assert.deepEqual(peersToDeclare(starting, 'a', false), starting);
 });

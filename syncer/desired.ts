@@ -121,18 +121,3 @@ export function desiredPeers(slices: readonly V1EndpointSlice[], self: Self, por
   const peers = sortPeers([...best.values()].map(({ name, host, port: p, ready }) => ({ name, host, port: p, ready })));
   return { peers, warnings };
 }
-
-/**
- * The peers to declare, given whether this replica's tables have been taught yet. Until then only the
- * ready replicas (and self): HAProxy learns its whole table from one declared peer that answers its
- * resync request, and a replica that is still starting answers too — with the part it has learned so
- * far, calling it finished. Seen in a 3 → 20 burst: a newcomer taught by another newcomer lacked 270 of
- * 1,245 entries for good. Ready replicas were taught themselves (their readiness says so). Once taught,
- * every peer: the starting ones learn from it in turn. When no other replica is ready (a workload
- * starting at once), there is nothing to learn and every peer is declared.
- */
-export function peersToDeclare(peers: readonly Peer[], selfName: string, taught: boolean): readonly Peer[] {
-  if (taught) return peers;
-  const learnFrom = peers.filter((p) => p.name === selfName || p.ready === true);
-  return learnFrom.some((p) => p.name !== selfName) ? learnFrom : peers;
-}

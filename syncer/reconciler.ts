@@ -13,7 +13,7 @@ import { AppError, ERRORS, RELOAD_FAILURE_CODES } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { Coalescer, realTimers, type Settled, type Timers } from './coalescer.ts';
-import { desiredPeers, peersToDeclare, type Self } from './desired.ts';
+import { desiredPeers, type Self } from './desired.ts';
 import { ReloadRejectedError, UnknownVersionError, type Backend, type SyncTiming } from './direct.ts';
 import { KNOWN_BRANCHES, describeSectionFlags, type HaproxyDialect } from './haproxy-version.ts';
 import type { SyncerMetrics } from './metrics.ts';
@@ -182,8 +182,7 @@ export class Reconciler {
     if (slices === undefined) return; // see #kick
     const { metrics, log, self } = this.#o;
     const desired = desiredPeers(slices, self, this.#o.port);
-    const declared = peersToDeclare(desired.peers, self.name, this.#taught);
-    this.#desired = declared;
+    this.#desired = desired.peers;
     this.#passed = true;
     const warnings = desired.warnings.join('\n');
     if (warnings !== this.#lastWarnings) {
@@ -193,20 +192,20 @@ export class Reconciler {
     metrics.desiredPeers.set(desired.peers.length);
     const endTimer = metrics.duration.startTimer();
     try {
-      const result = await this.#o.backend.sync(declared);
+      const result = await this.#o.backend.sync(desired.peers);
       metrics.appliedPeers.set(result.applied.length);
       if (result.reloaded) {
         metrics.reloads.inc({ result: 'succeeded' });
         metrics.reloadFailure.clear();
       }
-      const diff = diffPeers(result.before, declared, self.name);
+      const diff = diffPeers(result.before, desired.peers, self.name);
       if ((result.fileChanged || result.reloaded) && !isEmptyDiff(diff)) {
         log.info(
           {
             added: diff.added.map(show),
             removed: diff.removed.map(show),
             changed: diff.changed.map(show),
-            peers: declared.length,
+            peers: desired.peers.length,
             reloaded: result.reloaded,
             haproxyRunning: result.running,
             ...(result.resyncWaitedMs ? { waitedForResyncMs: result.resyncWaitedMs } : {}),
@@ -265,7 +264,7 @@ export class Reconciler {
       metrics.lastSuccess.set(Date.now() / 1000);
       if (!this.#firstSuccess) {
         this.#firstSuccess = true;
-        this.#noReadyOtherAtStart = !declared.some((p) => p.name !== self.name && p.ready === true);
+        this.#noReadyOtherAtStart = !desired.peers.some((p) => p.name !== self.name && p.ready === true);
         this.#reason = 'waiting for the tables to be taught';
       }
       if (result.reloaded) {
@@ -422,8 +421,6 @@ export class Reconciler {
           'tables taught: ready',
         );
         this.#readinessLoop = false;
-        // Until now only the ready replicas were declared (peersToDeclare): a pass adds the starting ones.
-        this.#kick();
         return;
       }
       if (reason !== this.#reason) {
