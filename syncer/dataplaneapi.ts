@@ -10,7 +10,7 @@
  * `haproxy -c` on the files that start it (test/dataplaneapi-haproxy.test.ts).
  */
 import type { Logger } from '../common/logger.ts';
-import { dialectOf, showPeers, showProc, waitForAcks, type Backend, type SyncResult } from './direct.ts';
+import { ackFields, dialectOf, showPeers, showProc, waitForAcks, type Backend, type SyncResult } from './direct.ts';
 import { runtimePaths } from '../common/contract.ts';
 import { masterInstance } from './show-proc.ts';
 import { DataplaneClient, DATAPLANEAPI_USER, readCredentialsFile } from './dataplaneapi-client.ts';
@@ -89,8 +89,7 @@ export class DataplaneBackend implements Backend {
       instance,
       haproxy,
       ...(replaced === undefined ? {} : { replaced }),
-      ...(acks !== undefined && acks.waitedMs > 0 ? { ackWaitedMs: acks.waitedMs } : {}),
-      ...(acks !== undefined && acks.unacked.length > 0 ? { unackedAtReload: acks.unacked } : {}),
+      ...(acks === undefined ? {} : ackFields(acks)),
     };
   }
 

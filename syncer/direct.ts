@@ -160,10 +160,34 @@ export function samePeers(a: readonly Peer[], b: readonly Peer[]): boolean {
 }
 
 /**
+ * Reads the section every `stepMs` until `done` holds for a read or `maxMs` has passed (the waits before
+ * a reload: the running worker's resync, the peers' acknowledgements). Returns the time waited and the
+ * last section read.
+ */
+async function readUntil(
+  read: () => Promise<SectionStatus | undefined>,
+  first: SectionStatus | undefined,
+  done: (s: SectionStatus | undefined) => boolean,
+  maxMs: number,
+  stepMs: number,
+): Promise<{ waitedMs: number; last: SectionStatus | undefined }> {
+  if (done(first)) return { waitedMs: 0, last: first };
+  const started = Date.now();
+  let last = first;
+  while (Date.now() < started + maxMs) {
+    await sleep(stepMs);
+    last = await read();
+    if (done(last)) break;
+  }
+  return { waitedMs: Date.now() - started, last };
+}
+
+/**
  * Waits until every peer that stays has acknowledged this worker's writes made so far (syncer/acks.ts),
  * bounded (default 3 s); a peer that is reloading or reconnecting acknowledges once its new worker is
  * linked again. Both backends call it just before their reload. Returns the time waited, what is still
- * unacknowledged (empty unless the wait ran out) and the last section read.
+ * unacknowledged (empty unless the wait ran out) and the last section read (a failed read keeps the one
+ * before it).
  */
 export async function waitForAcks(
   read: () => Promise<SectionStatus | undefined>,
@@ -173,18 +197,23 @@ export async function waitForAcks(
 ): Promise<{ waitedMs: number; unacked: Unacked[]; last: SectionStatus | undefined }> {
   const keep = new Set(desired.map((p) => p.name));
   const target = ownWritesTarget(live);
-  let last = live;
-  let unacked = unackedWrites(last, keep, target);
-  if (unacked.length === 0) return { waitedMs: 0, unacked, last };
-  const started = Date.now();
-  while (unacked.length > 0 && Date.now() < started + maxMs) {
-    await sleep(20);
-    const section = await read().catch(() => undefined);
-    if (section === undefined) continue;
-    last = section;
-    unacked = unackedWrites(last, keep, target);
-  }
-  return { waitedMs: Date.now() - started, unacked, last };
+  let good = live;
+  const readGood = async (): Promise<SectionStatus | undefined> =>
+    (good = (await read().catch(() => undefined)) ?? good);
+  const owed = (s: SectionStatus | undefined): Unacked[] => unackedWrites(s, keep, target);
+  const { waitedMs, last } = await readUntil(readGood, live, (s) => owed(s).length === 0, maxMs, 20);
+  return { waitedMs, unacked: owed(last), last };
+}
+
+/** The fields of a SyncResult that report the acknowledgement wait (both backends). */
+export function ackFields(acks: {
+  readonly waitedMs: number;
+  readonly unacked: readonly Unacked[];
+}): Pick<SyncResult, 'ackWaitedMs' | 'unackedAtReload'> {
+  return {
+    ...(acks.waitedMs > 0 ? { ackWaitedMs: acks.waitedMs } : {}),
+    ...(acks.unacked.length > 0 ? { unackedAtReload: acks.unacked } : {}),
+  };
 }
 
 export class DirectBackend implements Backend {
@@ -252,8 +281,7 @@ export class DirectBackend implements Backend {
       before,
       applied: desired,
       resyncWaitedMs,
-      ...(acks.waitedMs > 0 ? { ackWaitedMs: acks.waitedMs } : {}),
-      ...(acks.unacked.length > 0 ? { unackedAtReload: acks.unacked } : {}),
+      ...ackFields(acks),
       instance,
       haproxy,
       timing,
@@ -274,17 +302,9 @@ export class DirectBackend implements Backend {
   ): Promise<{ waitedMs: number; last: SectionStatus | undefined }> {
     const over = d.sectionFlags.localResyncDone | d.sectionFlags.remoteResyncDone;
     const done = (s: SectionStatus | undefined): boolean => s === undefined || (s.flags & over) === over;
-    if (done(live)) return { waitedMs: 0, last: live };
-    const started = Date.now();
-    const deadline = started + (this.#opts.resyncWaitMs ?? 6000);
-    let last = live;
-    while (Date.now() < deadline) {
-      // A `show peers` through the master costs next to nothing; the reload follows the resync's end closely.
-      await sleep(25);
-      last = await this.showPeers().catch(() => undefined);
-      if (done(last)) break;
-    }
-    return { waitedMs: Date.now() - started, last };
+    // A `show peers` through the master costs next to nothing; the reload follows the resync's end closely.
+    const read = (): Promise<SectionStatus | undefined> => this.showPeers().catch(() => undefined);
+    return readUntil(read, live, done, this.#opts.resyncWaitMs ?? 6000, 25);
   }
 
   async showPeers(): Promise<SectionStatus | undefined> {
