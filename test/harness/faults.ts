@@ -9,7 +9,8 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -73,6 +74,8 @@ export async function replicaTable(s: Sandbox, namespace: string, pod: string, t
 /** What a write stream did: the keys HAProxy accepted, and the writes that failed (fault in progress). */
 export interface WriteResult {
   readonly written: readonly string[];
+  /** When each key was accepted (epoch ms): the diagnosis of a loss sets them beside the syncers' logs. */
+  readonly writtenAt: ReadonlyMap<string, number>;
   readonly failedWrites: number;
   readonly seconds: number;
 }
@@ -96,6 +99,7 @@ export function startWrites(
 ): WriteStream {
   const { batch = 5, gapMs = 250 } = opts;
   const written: string[] = [];
+  const writtenAt = new Map<string, number>();
   let failedWrites = 0;
   let stopping = false;
   const began = Date.now();
@@ -105,6 +109,8 @@ export function startWrites(
       try {
         await t.set(keys);
         written.push(...keys);
+        const at = Date.now();
+        for (const k of keys) writtenAt.set(k, at);
       } catch {
         failedWrites++;
       }
@@ -117,7 +123,7 @@ export function startWrites(
     async stop() {
       stopping = true;
       await running;
-      return { written: [...written], failedWrites, seconds: (Date.now() - began) / 1000 };
+      return { written: [...written], writtenAt, failedWrites, seconds: (Date.now() - began) / 1000 };
     },
   };
 }
@@ -137,6 +143,48 @@ export async function missingOn(
     }),
   );
   return missing;
+}
+
+/**
+ * Where a loss happened, for the failure message: per replica lacking keys, per writer (the key's middle
+ * part), how many and when they were written (ISO times, to set beside the syncers' logs).
+ */
+export async function lossByWriter(
+  tables: readonly ReplicaTable[],
+  w: Pick<WriteResult, 'written' | 'writtenAt'>,
+): Promise<string[]> {
+  const lines: string[] = [];
+  for (const t of tables) {
+    const held = await t.keys().catch(() => new Set<string>());
+    const byWriter = new Map<string, number[]>();
+    for (const k of w.written) {
+      if (held.has(k)) continue;
+      const writer = k.split('-').at(-2) ?? '?';
+      byWriter.set(writer, [...(byWriter.get(writer) ?? []), w.writtenAt.get(k) ?? 0]);
+    }
+    for (const [writer, times] of byWriter) {
+      const iso = (ms: number): string => new Date(ms).toISOString().slice(11, 23);
+      lines.push(
+        `${t.pod} lacks ${times.length} of writer ${writer}'s keys, written ${iso(Math.min(...times))}–${iso(Math.max(...times))}`,
+      );
+    }
+  }
+  return lines;
+}
+
+/**
+ * Every container log of `pods` (`kubectl logs --all-containers --timestamps`, the syncer's included),
+ * copied to a directory that outlives the sandbox; returns its path.
+ */
+export async function keepSyncerLogs(s: Sandbox, namespace: string, pods: readonly string[]): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'hps-loss-logs-'));
+  for (const pod of pods) {
+    const text = await s
+      .kubectl('logs', '-n', namespace, pod, '--all-containers', '--timestamps', '--prefix')
+      .catch((err: unknown) => String(err));
+    writeFileSync(join(dir, `${pod}.log`), text);
+  }
+  return dir;
 }
 
 /** The closing numbers of one fault. */
