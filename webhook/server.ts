@@ -12,13 +12,7 @@
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SecureVersion } from 'node:tls';
-import Fastify, {
-  LogController,
-  type FastifyBaseLogger,
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyRequest,
-} from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { ERRORS, errorMessage, type ErrorSpec } from '../common/errors.ts';
 import type { Bindings, ChildLoggerOptions } from 'pino';
 import type { Logger } from '../common/logger.ts';
@@ -27,6 +21,7 @@ import type { InjectorConfig } from './settings.ts';
 import { jsonSizeProblem, type AccessWarnings } from './review.ts';
 import { createMetrics, type WebhookMetrics } from './metrics.ts';
 import { registerMutateRoute } from './handler.ts';
+import { InflightRequests } from './inflight-requests.ts';
 
 /**
  * The admission body limit: the apiserver's own limit on a write request's body (3 MiB, twice etcd's
@@ -50,6 +45,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   const metrics = opts.metrics ?? createMetrics();
   let tlsServer: HttpsServer | undefined;
   const sockets = new Set<Socket>();
+  const inflight = new InflightRequests();
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps the app's type the default one.
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- without it tsc infers a pino-typed app
@@ -62,7 +58,10 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
       const pair = opts.keyPairs.current();
       tlsServer = createHttpsServer(
         { minVersion: MIN_TLS, ...(pair === undefined ? {} : { key: pair.keyPem, cert: pair.certPem }) },
-        handler,
+        (req, res) => {
+          inflight.started(res);
+          handler(req, res);
+        },
       );
       tlsServer.on('connection', (socket: Socket) => {
         sockets.add(socket);
@@ -71,7 +70,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
       return tlsServer;
     },
   });
-  drainOnClose(app, sockets);
+  drainOnClose(app, sockets, inflight);
   const unsubscribe = opts.keyPairs.subscribe((pair) => {
     tlsServer?.setSecureContext({ key: pair.keyPem, cert: pair.certPem, minVersion: MIN_TLS });
     app.log.info({ notAfter: pair.notAfter.toISOString() }, 'serving certificate loaded');
@@ -131,32 +130,9 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
  * requests in flight to be answered (fastify answers new ones 503 meanwhile), then destroy the
  * remaining connections, which by then carry no request.
  */
-function drainOnClose(app: FastifyInstance, sockets: ReadonlySet<Socket>): void {
-  const inflight = new Set<FastifyRequest>();
-  let drained: (() => void) | undefined;
-  const done = (request: FastifyRequest): void => {
-    inflight.delete(request);
-    if (inflight.size === 0) drained?.();
-  };
-  // Callback hooks rather than async ones: these run on every request, and an async hook costs a promise
-  // and a turn of the microtask queue each time.
-  app.addHook('onRequest', (request, _reply, next) => {
-    inflight.add(request);
-    next();
-  });
-  app.addHook('onResponse', (request, _reply, next) => {
-    done(request);
-    next();
-  });
-  app.addHook('onRequestAbort', (request, next) => {
-    done(request);
-    next();
-  });
+function drainOnClose(app: FastifyInstance, sockets: ReadonlySet<Socket>, inflight: InflightRequests): void {
   app.addHook('preClose', async () => {
-    if (inflight.size > 0)
-      await new Promise<void>((resolve) => {
-        drained = resolve;
-      });
+    await inflight.drained();
     for (const socket of sockets) socket.destroy();
   });
 }
