@@ -9,8 +9,17 @@ import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { waitFor } from './harness/processes.ts';
+import { cutPeerTraffic } from './harness/faults.ts';
 import { sandboxForTests } from './harness/sandbox.ts';
-import { NS, SYNCER, bringUpExample, waitEntriesEverywhere, setEntries, waitConverged } from './harness/e2e-example.ts';
+import {
+  NS,
+  SYNCER,
+  bringUpExample,
+  describeExample,
+  waitEntriesEverywhere,
+  setEntries,
+  waitConverged,
+} from './harness/e2e-example.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../bin/haproxy-peer-sync.ts', import.meta.url).pathname;
@@ -89,29 +98,37 @@ test('converged: one correct line per replica, as HAProxy itself tells it, and e
 
 test('right after a scale-out, exit 1 while the newcomer is not yet taught, then 0 with four replicas', async (t) => {
   const old = new Set((await sb().replicas()).map((r) => r.pod));
-  // Hold the newcomer back: with the old replicas' syncers paused (SIGSTOP; the lab shares the host's pid
-  // namespace) none declares it, so its start-up gate keeps HAProxy waiting and it cannot be taught. Left
-  // alone it is taught within about a second, faster than the command runs. The pause stays well under
-  // the syncer's liveness window (3 × 10 s).
-  const paused = (await Promise.all([...old].map((p) => sb().containerPid(NS, p, SYNCER)))).filter(
+  // Hold the newcomer back: with the old replicas' peer traffic cut (in their network namespaces; a
+  // reload's old worker still teaches the new one over loopback) its start-up gate hears from none of
+  // them, so HAProxy waits and it cannot be taught. Left alone it is taught within about a second, faster
+  // than the command runs. (Pausing the old syncers instead also failed their readiness probes: with no
+  // other replica Ready the gate opened, and the newcomer could end its resync untaught.)
+  const pids = (await Promise.all([...old].map((p) => sb().containerPid(NS, p, SYNCER)))).filter(
     (p) => p !== undefined,
   );
-  assert.equal(paused.length, 3);
-  for (const pid of paused) process.kill(pid, 'SIGSTOP');
+  assert.equal(pids.length, 3);
+  const heals = await Promise.all(pids.map((pid) => cutPeerTraffic(pid)));
   let caught: { pod: string; code: number; stdout: string } | undefined;
+  let seen = '';
   try {
     await sb().kubectl('scale', 'deployment/haproxy', '--replicas=4');
     caught = await waitFor(
       async () => {
-        // The paused syncers do not answer: a short timeout keeps each sample short.
+        // A syncer not started yet may leave the apiserver's proxy waiting: a short timeout keeps each
+        // sample short, so the newcomer is caught (and its peers healed) well before its gate gives up.
         const s = await status('-n', NS, '--timeout', '1', 'deployment/haproxy');
+        seen = s.stdout + s.stderr;
         const fresh = [...s.rows.entries()].find(([pod]) => !old.has(pod));
         return fresh?.[1][1] === 'no' ? { pod: fresh[0], code: s.code, stdout: s.stdout } : false;
       },
-      { what: "the newcomer's syncer to answer, not ready", timeoutMs: 18_000, intervalMs: 0 },
-    );
+      { what: "the newcomer's syncer to answer, not ready", timeoutMs: 45_000, intervalMs: 0 },
+    ).catch(async (err: unknown) => {
+      throw new Error(`${(err as Error).message}\nlast output:\n${seen}\n${await describeExample(sb())}`, {
+        cause: err,
+      });
+    });
   } finally {
-    for (const pid of paused) process.kill(pid, 'SIGCONT');
+    for (const heal of heals) await heal();
   }
   t.diagnostic(`caught while not taught:\n${caught.stdout}`);
   assert.equal(caught.code, 1, caught.stdout);
@@ -120,13 +137,19 @@ test('right after a scale-out, exit 1 while the newcomer is not yet taught, then
   assert.match(caught.stdout, /^not in agreement:$/m);
 
   await waitConverged(sb(), 4, 'after scaling to 4');
+  let last = '';
   const after = await waitFor(
     async () => {
       const s = await status('-n', NS, 'deployment/haproxy');
+      last = s.stdout + s.stderr;
       return s.code === 0 ? s : false;
     },
     { what: 'status to exit 0 with 4 replicas', timeoutMs: 60_000, intervalMs: 500 },
-  );
+  ).catch(async (err: unknown) => {
+    throw new Error(`${(err as Error).message}\nlast output:\n${last}\n${await describeExample(sb())}`, {
+      cause: err,
+    });
+  });
   assert.equal(after.rows.size, 4);
   for (const cells of after.rows.values())
     assert.deepEqual(cells.slice(1, 4), ['yes', '4/4', '3/3'], cells.join(' | '));
