@@ -17,7 +17,7 @@ import { startWorkload } from './harness/workload.ts';
 import {
   closingLine,
   cutPeerTraffic,
-  keepSyncerLogs,
+  keepPodLogs,
   lossByWriter,
   replicaTable,
   startWrites,
@@ -173,7 +173,7 @@ describe('faults of the node and the network', () => {
           ),
         );
         const losses = await lossByWriter(everyone, result);
-        const logs = await keepSyncerLogs(
+        const logs = await keepPodLogs(
           sb(),
           w.namespace,
           pods.map((p) => p.name),

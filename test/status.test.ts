@@ -46,6 +46,39 @@ async function status(
   return { ...out, rows };
 }
 
+type StatusRun = Awaited<ReturnType<typeof status>>;
+
+/**
+ * Runs the command until `accept` takes its answer (the command is a snapshot: a user runs it again).
+ * Returns the accepted answer and every answer before it; on a timeout the error carries the last output
+ * and every replica's state.
+ */
+async function statusUntil<T>(
+  args: readonly string[],
+  accept: (s: StatusRun) => T | false,
+  what: string,
+  timeoutMs: number,
+  intervalMs: number,
+): Promise<{ value: T; before: string[] }> {
+  const before: string[] = [];
+  try {
+    const value = await waitFor(
+      async () => {
+        const s = await status(...args);
+        const v = accept(s);
+        if (v === false) before.push(s.stdout + s.stderr);
+        return v;
+      },
+      { what, timeoutMs, intervalMs },
+    );
+    return { value, before };
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nlast output:\n${before.at(-1) ?? ''}\n${await describeExample(sb())}`, {
+      cause: err,
+    });
+  }
+}
+
 const KEYS = Array.from({ length: 50 }, (_, i) => `status-${i}`);
 
 test('converged: one correct line per replica, as HAProxy itself tells it, and exit 0', async (t) => {
@@ -61,18 +94,13 @@ test('converged: one correct line per replica, as HAProxy itself tells it, and e
 
   // A peer link can drop for a moment on a busy node (HAProxy reconnects it within seconds): the command
   // is a snapshot, so a user runs it again. What it printed before agreeing is reported.
-  const disagreed: string[] = [];
-  const byWorkload = await waitFor(
-    async () => {
-      const s = await status('-n', NS, 'deployment/haproxy');
-      if (s.code === 0) return s;
-      disagreed.push(s.stdout + s.stderr);
-      return false;
-    },
-    { what: 'status to exit 0 with the 3 converged replicas', timeoutMs: 30_000, intervalMs: 1_000 },
-  ).catch((err: unknown) => {
-    throw new Error(`${(err as Error).message}\nlast output:\n${disagreed.at(-1) ?? ''}`, { cause: err });
-  });
+  const { value: byWorkload, before: disagreed } = await statusUntil(
+    ['-n', NS, 'deployment/haproxy'],
+    (s) => (s.code === 0 ? s : false),
+    'status to exit 0 with the 3 converged replicas',
+    30_000,
+    1_000,
+  );
   if (disagreed.length > 0) t.diagnostic(`not in agreement ${disagreed.length} time(s) first:\n${disagreed[0]}`);
   t.diagnostic(byWorkload.stdout);
   assert.match(byWorkload.stdout, /^service default\/haproxy · peers haproxy-peers$/m);
@@ -109,24 +137,22 @@ test('right after a scale-out, exit 1 while the newcomer is not yet taught, then
   assert.equal(pids.length, 3);
   const heals = await Promise.all(pids.map((pid) => cutPeerTraffic(pid)));
   let caught: { pod: string; code: number; stdout: string } | undefined;
-  let seen = '';
   try {
     await sb().kubectl('scale', 'deployment/haproxy', '--replicas=4');
-    caught = await waitFor(
-      async () => {
-        // A syncer not started yet may leave the apiserver's proxy waiting: a short timeout keeps each
-        // sample short, so the newcomer is caught (and its peers healed) well before its gate gives up.
-        const s = await status('-n', NS, '--timeout', '1', 'deployment/haproxy');
-        seen = s.stdout + s.stderr;
-        const fresh = [...s.rows.entries()].find(([pod]) => !old.has(pod));
-        return fresh?.[1][1] === 'no' ? { pod: fresh[0], code: s.code, stdout: s.stdout } : false;
-      },
-      { what: "the newcomer's syncer to answer, not ready", timeoutMs: 45_000, intervalMs: 0 },
-    ).catch(async (err: unknown) => {
-      throw new Error(`${(err as Error).message}\nlast output:\n${seen}\n${await describeExample(sb())}`, {
-        cause: err,
-      });
-    });
+    // A syncer not started yet may leave the apiserver's proxy waiting: a short timeout keeps each
+    // sample short, so the newcomer is caught (and its peers healed) well before its gate gives up.
+    caught = (
+      await statusUntil(
+        ['-n', NS, '--timeout', '1', 'deployment/haproxy'],
+        (s) => {
+          const fresh = [...s.rows.entries()].find(([pod]) => !old.has(pod));
+          return fresh?.[1][1] === 'no' ? { pod: fresh[0], code: s.code, stdout: s.stdout } : false;
+        },
+        "the newcomer's syncer to answer, not ready",
+        45_000,
+        0,
+      )
+    ).value;
   } finally {
     for (const heal of heals) await heal();
   }
@@ -137,19 +163,13 @@ test('right after a scale-out, exit 1 while the newcomer is not yet taught, then
   assert.match(caught.stdout, /^not in agreement:$/m);
 
   await waitConverged(sb(), 4, 'after scaling to 4');
-  let last = '';
-  const after = await waitFor(
-    async () => {
-      const s = await status('-n', NS, 'deployment/haproxy');
-      last = s.stdout + s.stderr;
-      return s.code === 0 ? s : false;
-    },
-    { what: 'status to exit 0 with 4 replicas', timeoutMs: 60_000, intervalMs: 500 },
-  ).catch(async (err: unknown) => {
-    throw new Error(`${(err as Error).message}\nlast output:\n${last}\n${await describeExample(sb())}`, {
-      cause: err,
-    });
-  });
+  const { value: after } = await statusUntil(
+    ['-n', NS, 'deployment/haproxy'],
+    (s) => (s.code === 0 ? s : false),
+    'status to exit 0 with 4 replicas',
+    60_000,
+    500,
+  );
   assert.equal(after.rows.size, 4);
   for (const cells of after.rows.values())
     assert.deepEqual(cells.slice(1, 4), ['yes', '4/4', '3/3'], cells.join(' | '));

@@ -160,10 +160,12 @@ export async function lossByWriter(
     for (const k of w.written) {
       if (held.has(k)) continue;
       const writer = k.split('-').at(-2) ?? '?';
-      byWriter.set(writer, [...(byWriter.get(writer) ?? []), w.writtenAt.get(k) ?? 0]);
+      const times = byWriter.get(writer) ?? [];
+      times.push(w.writtenAt.get(k) ?? 0);
+      byWriter.set(writer, times);
     }
+    const iso = (ms: number): string => new Date(ms).toISOString().slice(11, 23);
     for (const [writer, times] of byWriter) {
-      const iso = (ms: number): string => new Date(ms).toISOString().slice(11, 23);
       lines.push(
         `${t.pod} lacks ${times.length} of writer ${writer}'s keys, written ${iso(Math.min(...times))}–${iso(Math.max(...times))}`,
       );
@@ -176,7 +178,7 @@ export async function lossByWriter(
  * Every container log of `pods` (`kubectl logs --all-containers --timestamps`, the syncer's included),
  * copied to a directory that outlives the sandbox; returns its path.
  */
-export async function keepSyncerLogs(s: Sandbox, namespace: string, pods: readonly string[]): Promise<string> {
+export async function keepPodLogs(s: Sandbox, namespace: string, pods: readonly string[]): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'hps-loss-logs-'));
   for (const pod of pods) {
     const text = await s
