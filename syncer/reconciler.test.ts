@@ -64,7 +64,7 @@ const slice = (...names: string[]): V1EndpointSlice => ({
   })),
 });
 
-function setup(slices: () => V1EndpointSlice[] | undefined, self = 'me', leadingEdge = false) {
+function setup(slices: () => V1EndpointSlice[] | undefined, self = 'me', leadingEdge = false, resyncMs = 60_000) {
   const timers = fakeTimers();
   const backend = new FakeBackend();
   const metrics = createMetrics(false);
@@ -80,7 +80,7 @@ function setup(slices: () => V1EndpointSlice[] | undefined, self = 'me', leading
     quietMs: 200,
     maxMs: 1000,
     backoff: { baseMs: 100, maxMs: 1000 },
-    resyncMs: 60_000,
+    resyncMs,
     leadingEdge,
     onOutcome: (o) => outcomes.push(o),
   });
@@ -120,6 +120,27 @@ test('with the leading edge on: nothing happens before the first list; the first
   assert.deepEqual(
     backend.calls[2]?.map((p) => p.name),
     ['a', 'b', 'c4', 'me'],
+  );
+  await reconciler.stop();
+});
+
+test('the periodic pass leaves changes waiting for their window to it: one pass for the burst, not two', async () => {
+  let cache = [slice('a')];
+  const { timers, backend, reconciler } = setup(() => cache, 'me', false, 1000);
+  reconciler.start(); // a pass at 0, the periodic one every 1000
+  await timers.advance(900);
+  cache = [slice('a', 'b')];
+  reconciler.notify(); // due at 1100
+  await timers.advance(150);
+  cache = [slice('a', 'b', 'c')];
+  reconciler.notify(); // due at 1250; the periodic tick at 1000 found them pending and left them
+  await timers.advance(300);
+  assert.deepEqual(
+    backend.calls.map((c) => c.map((p) => p.name)),
+    [
+      ['a', 'me'],
+      ['a', 'b', 'c', 'me'],
+    ],
   );
   await reconciler.stop();
 });

@@ -111,7 +111,9 @@ export class Reconciler {
     const every = this.#o.resyncMs ?? 5_000;
     const tick = (): void => {
       if (this.#stopped) return;
-      this.#kick();
+      // Changes waiting for their window: their pass comes within --coalesce-max and reads everything; a
+      // periodic pass now would split the burst and cost one more reload.
+      if (!this.#coalescer.pending) this.#kick();
       this.#resync = this.#timers.setTimeout(tick, every);
     };
     this.#resync = this.#timers.setTimeout(tick, every);
