@@ -12,6 +12,7 @@ test('nearest-rank percentiles', () => {
 const scaleOut: ScenarioResult = {
   name: 'scale 3→10',
   replicas: 10,
+  declaredAfterMs: 3400,
   fileMs: [200, 210],
   sectionMs: [250, 300],
   newMs: [1500],
@@ -27,7 +28,7 @@ const scaleOut: ScenarioResult = {
 test('table and summary', () => {
   assert.match(
     renderTable([scaleOut]),
-    /scale 3→10\s+10\s+200 ms\s+210 ms\s+250 ms\s+300 ms\s+1500 ms\s+900 ms\s+1\/2\s+41\.2 MB\s+33\.0 MB\s+30\.0 MB\s+45\.3 MB/,
+    /scale 3→10\s+10\s+3400 ms\s+200 ms\s+210 ms\s+250 ms\s+300 ms\s+1500 ms\s+900 ms\s+1\/2\s+41\.2 MB\s+33\.0 MB\s+30\.0 MB\s+45\.3 MB/,
   );
   assert.deepEqual(summary([scaleOut]), {
     convergence_ms_p50: 250,

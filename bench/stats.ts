@@ -52,6 +52,11 @@ export const NEW_REPLICA_STAGES = [
 export interface ScenarioResult {
   readonly name: string;
   readonly replicas: number;
+  /**
+   * From the scale command to the slices declaring the final set (the change the other figures start
+   * from): new pods created and given an IP, or leaving pods drained and stopped.
+   */
+  readonly declaredAfterMs?: number;
   readonly fileMs: readonly number[];
   readonly sectionMs: readonly number[];
   readonly newMs: readonly number[];
@@ -77,6 +82,7 @@ export function renderTable(results: readonly ScenarioResult[]): string {
   const head = [
     'scenario',
     'replicas',
+    'declared after',
     'file p50',
     'file max',
     'section p50',
@@ -92,6 +98,7 @@ export function renderTable(results: readonly ScenarioResult[]): string {
   const rows = results.map((r) => [
     r.name,
     String(r.replicas),
+    r.declaredAfterMs === undefined ? '-' : ms(r.declaredAfterMs),
     ms(percentile(r.fileMs, 50)),
     ms(Math.max(...r.fileMs)),
     ms(percentile(r.sectionMs, 50)),

@@ -74,6 +74,16 @@ function peerReady(conditions: V1Endpoint['conditions']): boolean {
  * depend on cache order.
  */
 export function desiredPeers(slices: readonly V1EndpointSlice[], self: Self, port: number): Desired {
+  const { peers: declared, warnings } = peersInSlices(slices, port);
+  // Self comes from the downward API, which is authoritative for our own address.
+  const selfHost = normalizeIp(self.ip) ?? self.ip;
+  const ready = declared.find((p) => p.name === self.name)?.ready ?? false;
+  const others = declared.filter((p) => p.name !== self.name);
+  return { peers: sortPeers([...others, { name: self.name, host: selfHost, port, ready }]), warnings };
+}
+
+/** The peers the slices declare (the rule above), without self; the bench measures against the same set. */
+export function peersInSlices(slices: readonly V1EndpointSlice[], port: number): Desired {
   const warnings: string[] = [];
   const best = new Map<string, Candidate>();
   const ordered = [...slices].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
@@ -115,9 +125,6 @@ export function desiredPeers(slices: readonly V1EndpointSlice[], self: Self, por
       if (seen === undefined || candidate.rank > seen.rank) best.set(name, candidate);
     }
   }
-  // Self comes from the downward API, which is authoritative for our own address.
-  const selfHost = normalizeIp(self.ip) ?? self.ip;
-  best.set(self.name, { name: self.name, host: selfHost, port, ready: best.get(self.name)?.ready ?? false, rank: 2 });
   const peers = sortPeers([...best.values()].map(({ name, host, port: p, ready }) => ({ name, host, port: p, ready })));
   return { peers, warnings };
 }

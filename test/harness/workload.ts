@@ -69,6 +69,8 @@ export interface Workload {
   readonly name: string;
   /** The live (not terminating) pods that have an IP, by name, as of the last call. */
   pods(): Promise<WorkloadPod[]>;
+  /** The same from pods listed elsewhere (a watch's cache), without a call to the apiserver. */
+  podsOf(items: readonly V1Pod[]): WorkloadPod[];
   scale(replicas: number): Promise<void>;
   /** Waits until exactly `n` live pods each list exactly the others, all links established. */
   waitConverged(n: number, timeoutMs?: number): Promise<WorkloadPod[]>;
@@ -221,15 +223,19 @@ export async function startWorkload(s: Sandbox, o: WorkloadOptions): Promise<Wor
     };
   };
 
-  const pods = async (): Promise<WorkloadPod[]> =>
-    (await core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items
-      .filter((p) => p.metadata?.deletionTimestamp === undefined && p.status?.podIP !== undefined)
+  const podsOf = (items: readonly V1Pod[]): WorkloadPod[] =>
+    items
+      .filter((p) => p.metadata?.deletionTimestamp == null && p.status?.podIP != null)
+      .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
       .map(podOf);
+  const pods = async (): Promise<WorkloadPod[]> =>
+    podsOf((await core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items);
 
   const workload: Workload = {
     namespace,
     name,
     pods,
+    podsOf,
     scale: async (replicas) => {
       await s.kubectl('-n', namespace, 'scale', `deployment/${name}`, `--replicas=${replicas}`);
     },
