@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: a benchmark, not a test. On the sandbox (real control plane, one real node, the webhook
  * from deploy/ injecting a labelled HAProxy Deployment, so each pod runs our image's syncer beside
- * HAProxy) it scales 3 → 10 → 3 and 3 → 20 → 3, `--runs` times (default 3), and measures per replica the
+ * HAProxy) it scales 3 → 4 → 3 (one pod at a time, a rolling update's step), 3 → 10 → 3 and 3 → 20 → 3,
+ * `--runs` times (default 3), and measures per replica the
  * time from the EndpointSlice change (the moment the slice first holds the final replica set, seen by a
  * watch in this process) to its peers file and to its live peers section (after the reload) holding
  * that set, and to every link established; reloads per replica (master `show proc`); syncer memory; and
@@ -287,6 +288,9 @@ const watch = watchEndpointSlices({
   },
 });
 const BURST = 'burst 3→20';
+/** One pod in, one out: a rolling update's step, with the node otherwise at rest. */
+const LONE_OUT = 'lone 3→4';
+const LONE_IN = 'lone 4→3';
 const results: ScenarioResult[][] = [];
 const pods = observePods(await kubeconfigAccess(sandbox.controlPlane.kubeconfigPath), lab.namespace, `app=${lab.name}`);
 await pods.listed;
@@ -295,6 +299,8 @@ try {
   for (let run = 1; run <= runs; run++) {
     const these: ScenarioResult[] = [];
     for (const [label, target] of [
+      [LONE_OUT, 4],
+      [LONE_IN, 3],
       ['scale 3→10', 10],
       ['scale 10→3', 3],
       [BURST, 20],
@@ -322,7 +328,12 @@ results.forEach((these, i) => {
   console.log(renderTable(these));
   console.log('');
 });
-console.log(renderNewReplicaTable(results.flat().flatMap((r) => r.fresh ?? [])));
+const isLone = (r: ScenarioResult): boolean => r.name === LONE_OUT || r.name === LONE_IN;
+console.log('scale 3→10 and burst 3→20:');
+console.log(renderNewReplicaTable(results.flat().flatMap((r) => (isLone(r) ? [] : (r.fresh ?? [])))));
+console.log('');
+console.log('lone 3→4 (one pod at a time, as in a rolling update):');
+console.log(renderNewReplicaTable(results.flat().flatMap((r) => (isLone(r) ? (r.fresh ?? []) : []))));
 console.log('');
 console.log(
   'file / section: per replica that existed before the change, EndpointSlice change → its peers file rewritten /',
@@ -353,7 +364,7 @@ if (restarts.length > 0) console.log(`containers restarted or OOM-killed: ${rest
 console.log(
   JSON.stringify({
     runs,
-    ...acrossRuns(results.map((these) => summary(these, BURST))),
+    ...acrossRuns(results.map((these) => summary(these, BURST, [LONE_OUT, LONE_IN]))),
     container_restarts: restarts.length,
   }),
 );

@@ -85,6 +85,24 @@ test("the burst's reloads are reported on their own; new replicas' stages as p50
   assert.match(renderNewReplicaTable(burst.fresh ?? []), /ready\s+2600 ms\s+3400 ms\s+2/);
 });
 
+test('lone scenarios are summarised apart and leave the burst figures alone', () => {
+  const lone: ScenarioResult = {
+    ...scaleOut,
+    name: 'lone 3→4',
+    replicas: 4,
+    sectionMs: [90, 120, 4000],
+    newMs: [2000],
+    fresh: [{ seen: 500, ready: 3700 }],
+  };
+  const s = summary([scaleOut, lone], undefined, ['lone 3→4']);
+  assert.equal(s.convergence_ms_p50, 250, 'the burst figure without the lone scenario');
+  assert.equal(s.convergence_ms_max, 300);
+  assert.equal(s.lone_convergence_ms_p50, 120);
+  assert.equal(s.lone_convergence_ms_max, 4000);
+  assert.equal(s.lone_new_replica_ready_ms_p50, 3200);
+  assert.equal(summary([scaleOut]).lone_convergence_ms_p50, undefined);
+});
+
 test('across runs: the median and the spread of every figure', () => {
   const out = acrossRuns([
     { rps: 900, p99: 4 },

@@ -130,9 +130,15 @@ export function newReplicaStageMs(fresh: readonly NewReplicaTimes[]): Map<string
 
 /**
  * One run's figures for the JSON line. convergence = EndpointSlice change → every existing replica's live
- * peers section updated; `burst` names the scenario whose reloads the issue bounds (3 → 20).
+ * peers section updated; `burst` names the scenario whose reloads the issue bounds (3 → 20); the `lone`
+ * scenarios (one pod in or out) are summarised apart, as `lone_*`.
  */
-export function summary(results: readonly ScenarioResult[], burst?: string): Record<string, number> {
+export function summary(
+  scenarios: readonly ScenarioResult[],
+  burst?: string,
+  lone: readonly string[] = [],
+): Record<string, number> {
+  const results = scenarios.filter((r) => !lone.includes(r.name));
   const all = results.flatMap((r) => r.sectionMs);
   const burstResult = results.find((r) => r.name === burst);
   const stages = newReplicaStageMs(results.flatMap((r) => r.fresh ?? []));
@@ -156,6 +162,15 @@ export function summary(results: readonly ScenarioResult[], burst?: string): Rec
   };
   for (const [name, values] of stages) {
     if (values.length > 0) out[`new_replica_${name}_ms_p50`] = Math.round(percentile(values, 50));
+  }
+  // One pod added or removed at a time (a rollout's step): apart, so the bursts' figures stay comparable.
+  const single = scenarios.filter((r) => lone.includes(r.name));
+  if (single.length > 0) {
+    const sections = single.flatMap((r) => r.sectionMs);
+    out['lone_convergence_ms_p50'] = Math.round(percentile(sections, 50));
+    out['lone_convergence_ms_max'] = Math.round(Math.max(...sections));
+    const ready = newReplicaStageMs(single.flatMap((r) => r.fresh ?? [])).get('ready') ?? [];
+    if (ready.length > 0) out['lone_new_replica_ready_ms_p50'] = Math.round(percentile(ready, 50));
   }
   return out;
 }
