@@ -70,7 +70,7 @@ export function observePods(access: KubeAccess, namespace: string, labelSelector
         for (;;) {
           await watchLines(
             access,
-            `${path}&watch=true&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(rv)}`,
+            `${path}&watch=true&allowWatchBookmarks=true&timeoutSeconds=240&resourceVersion=${encodeURIComponent(rv)}`,
             (ev) => {
               const p = ev.object as V1Pod & { code?: number };
               if (ev.type === 'ERROR') throw new Error(`pod watch: error event ${p.code ?? '?'}`);
@@ -83,7 +83,7 @@ export function observePods(access: KubeAccess, namespace: string, labelSelector
               }
             },
             stop.signal,
-            60_000,
+            300_000, // quiet pods send nothing but a bookmark about once a minute
           );
           if (stop.signal.aborted) return;
         }
