@@ -124,6 +124,34 @@ test('with the leading edge on: nothing happens before the first list; the first
   await reconciler.stop();
 });
 
+test('an event that leaves the peers file as it is starts no pass, and a real change after it is still applied at once', async () => {
+  const notReady = (...names: string[]): V1EndpointSlice => {
+    const s = slice(...names);
+    return { ...s, endpoints: s.endpoints.map((e) => ({ ...e, conditions: { ready: false, serving: false } })) };
+  };
+  let cache: V1EndpointSlice[] | undefined = [notReady('a')];
+  const { timers, backend, reconciler } = setup(() => cache, 'me', true);
+  reconciler.start(); // the first list: applied at once
+  assert.equal(backend.calls.length, 1);
+  assert.equal(reconciler.desiredPeers()?.find((p) => p.name === 'a')?.ready, false);
+  await timers.advance(1500);
+  cache = [slice('a')]; // a turns Ready: same names and addresses
+  reconciler.notify();
+  await timers.advance(300);
+  assert.equal(backend.calls.length, 1, 'no pass for a readiness change');
+  assert.equal(reconciler.desiredPeers()?.find((p) => p.name === 'a')?.ready, true, 'the gate sees it at once');
+  cache = [slice('a', 'b')];
+  reconciler.notify(); // 300 ms after the readiness event: still idle, so at once
+  assert.deepEqual(
+    backend.calls.map((c) => c.map((p) => p.name)),
+    [
+      ['a', 'me'],
+      ['a', 'b', 'me'],
+    ],
+  );
+  await reconciler.stop();
+});
+
 test('the periodic pass leaves changes waiting for their window to it: one pass for the burst, not two', async () => {
   let cache = [slice('a')];
   const { timers, backend, reconciler } = setup(() => cache, 'me', false, 1000);

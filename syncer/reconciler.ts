@@ -66,6 +66,8 @@ export class Reconciler {
   #lastWarnings = '';
   #desired: readonly Peer[] = [];
   #passed = false;
+  /** The peers (name, address, port) at the last notify that started a change; see notify(). */
+  #notifiedKey: string | undefined;
   #firstSuccess = false;
   /** Whether any other replica was Ready when HAProxy was first seen running (see taughtVerdict). */
   #noReadyOtherAtStart = false;
@@ -101,9 +103,26 @@ export class Reconciler {
     });
   }
 
-  /** The slice cache changed: reconcile now when idle, else when the burst it belongs to is over. */
+  /**
+   * The slice cache changed: reconcile now when idle, else when the burst it belongs to is over. An event
+   * that leaves the peers file as it is (a replica turning Ready, a slice rewritten with the same
+   * endpoints) only refreshes the peers' readiness, for the start-up gate: counted as a change it would
+   * start passes for nothing, and keep the leading edge from finding the syncer idle when the next real
+   * change comes (seen on the real node: a lone pod's change waited its window behind such an event).
+   */
   notify(): void {
-    if (!this.#stopped) this.#coalescer.poke();
+    if (this.#stopped) return;
+    const slices = this.#o.slices();
+    if (slices !== undefined && this.#passed) {
+      const desired = desiredPeers(slices, this.#o.self, this.#o.port).peers;
+      const key = peersKey(desired);
+      if (key === this.#notifiedKey) {
+        this.#desired = desired;
+        return;
+      }
+      this.#notifiedKey = key;
+    }
+    this.#coalescer.poke();
   }
 
   /** Starts the periodic pass and runs one at once (a no-op until the first list). */
@@ -185,6 +204,7 @@ export class Reconciler {
     const { metrics, log, self } = this.#o;
     const desired = desiredPeers(slices, self, this.#o.port);
     this.#desired = desired.peers;
+    this.#notifiedKey = peersKey(desired.peers);
     this.#passed = true;
     const warnings = desired.warnings.join('\n');
     if (warnings !== this.#lastWarnings) {
@@ -469,4 +489,9 @@ function passTiming(settled: Settled, startedAt: number, endedAt: number, steps:
 
 function show(p: Peer): string {
   return `${p.name}=${formatAddress(p.host, p.port)}`;
+}
+
+/** What the peers file says of a peer set: names, addresses and ports, not readiness. */
+function peersKey(peers: readonly Peer[]): string {
+  return peers.map((p) => `${p.name}=${p.host}:${p.port}`).join(',');
 }
