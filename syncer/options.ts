@@ -65,7 +65,7 @@ export const syncerOptions = {
     description:
       'apply a change that finds the syncer idle (no change for --coalesce-max) at once; the changes that follow it are coalesced (true or false)',
     parse: parse.boolean,
-    defaultValue: true,
+    defaultValue: false,
   }),
   startupGateMax: option({
     flag: 'startup-gate-max',
