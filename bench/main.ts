@@ -341,9 +341,7 @@ console.log(
 console.log(
   'its live HAProxy peers section holding the new set (after the reload). new replica: first seen by this process (a',
 );
-console.log(
-  "pod watch) → its live section complete; the breakdown above: first seen → each stage (every run's new",
-);
+console.log("pod watch) → its live section complete; the breakdown above: first seen → each stage (every run's new");
 console.log(
   'replicas together). links up: change → every link of every replica ESTA. reloads: master `show proc`; in the JSON',
 );

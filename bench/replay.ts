@@ -86,6 +86,8 @@ export async function replay(trace: Trace, setting: Setting, reloadMs: number): 
 
 export const SETTINGS: readonly Setting[] = [
   { name: 'trailing 200/1000', quietMs: 200, maxMs: 1000, leading: false },
+  { name: 'trailing 100/1000', quietMs: 100, maxMs: 1000, leading: false },
+  { name: 'trailing 50/1000', quietMs: 50, maxMs: 1000, leading: false },
   { name: 'leading 200/1000', quietMs: 200, maxMs: 1000, leading: true },
   { name: 'leading 100/1000', quietMs: 100, maxMs: 1000, leading: true },
   { name: 'leading 50/1000', quietMs: 50, maxMs: 1000, leading: true },

@@ -127,7 +127,10 @@ test('with the leading edge on: nothing happens before the first list; the first
 test('an event that leaves the peers file as it is starts no pass, and a real change after it is still applied at once', async () => {
   const notReady = (...names: string[]): V1EndpointSlice => {
     const s = slice(...names);
-    return { ...s, endpoints: s.endpoints.map((e) => ({ ...e, conditions: { ready: false, serving: false } })) };
+    return {
+      ...s,
+      endpoints: (s.endpoints ?? []).map((e) => ({ ...e, conditions: { ready: false, serving: false } })),
+    };
   };
   let cache: V1EndpointSlice[] | undefined = [notReady('a')];
   const { timers, backend, reconciler } = setup(() => cache, 'me', true);
