@@ -143,11 +143,18 @@ test('an event that leaves the peers file as it is starts no pass, and a real ch
   await timers.advance(300);
   assert.equal(backend.calls.length, 1, 'no pass for a readiness change');
   assert.equal(reconciler.desiredPeers()?.find((p) => p.name === 'a')?.ready, true, 'the gate sees it at once');
+  const bad = slice('a');
+  cache = [{ ...bad, endpoints: [...(bad.endpoints ?? []), { addresses: ['nonsense'], targetRef: { name: 'x' } }] }];
+  reconciler.notify(); // a skipped endpoint: same peers, but its warning is due
+  await timers.advance(200);
+  assert.equal(backend.calls.length, 2, 'a pass for the new warning');
+  await timers.advance(1000);
   cache = [slice('a', 'b')];
-  reconciler.notify(); // 300 ms after the readiness event: still idle, so at once
+  reconciler.notify(); // idle again: at once
   assert.deepEqual(
     backend.calls.map((c) => c.map((p) => p.name)),
     [
+      ['a', 'me'],
       ['a', 'me'],
       ['a', 'b', 'me'],
     ],

@@ -114,9 +114,10 @@ export class Reconciler {
     if (this.#stopped) return;
     const slices = this.#o.slices();
     if (slices !== undefined && this.#passed) {
-      const desired = desiredPeers(slices, this.#o.self, this.#o.port).peers;
+      const { peers: desired, warnings } = desiredPeers(slices, this.#o.self, this.#o.port);
       const key = peersKey(desired);
-      if (key === this.#notifiedKey) {
+      // A new skipped endpoint is still a change: its pass logs the warning now, not at the periodic one.
+      if (key === this.#notifiedKey && warnings.join('\n') === this.#lastWarnings) {
         this.#desired = desired;
         return;
       }
