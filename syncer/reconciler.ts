@@ -14,7 +14,7 @@ import type { Logger } from '../common/logger.ts';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { Coalescer, realTimers, type Settled, type Timers } from './coalescer.ts';
 import { desiredPeers, type Self } from './desired.ts';
-import { ReloadRejectedError, UnknownVersionError, type Backend, type SyncTiming } from './direct.ts';
+import { ReloadRejectedError, samePeers, UnknownVersionError, type Backend, type SyncTiming } from './direct.ts';
 import { KNOWN_BRANCHES, describeSectionFlags, type HaproxyDialect } from './haproxy-version.ts';
 import type { SyncerMetrics } from './metrics.ts';
 import { diffPeers, formatAddress, isEmptyDiff, type Peer } from './peers.ts';
@@ -66,8 +66,8 @@ export class Reconciler {
   #lastWarnings = '';
   #desired: readonly Peer[] = [];
   #passed = false;
-  /** The peers (name, address, port) at the last notify that started a change; see notify(). */
-  #notifiedKey: string | undefined;
+  /** The peers at the last notify that started a change, or the last pass; see notify(). */
+  #notifiedPeers: readonly Peer[] | undefined;
   #firstSuccess = false;
   /** Whether any other replica was Ready when HAProxy was first seen running (see taughtVerdict). */
   #noReadyOtherAtStart = false;
@@ -115,13 +115,14 @@ export class Reconciler {
     const slices = this.#o.slices();
     if (slices !== undefined && this.#passed) {
       const { peers: desired, warnings } = desiredPeers(slices, this.#o.self, this.#o.port);
-      const key = peersKey(desired);
-      // A new skipped endpoint is still a change: its pass logs the warning now, not at the periodic one.
-      if (key === this.#notifiedKey && warnings.join('\n') === this.#lastWarnings) {
+      // Names, addresses and ports as the peers file has them. A new skipped endpoint is still a change:
+      // its pass logs the warning now, not at the periodic one.
+      const unchanged = this.#notifiedPeers !== undefined && samePeers(desired, this.#notifiedPeers);
+      if (unchanged && warnings.join('\n') === this.#lastWarnings) {
         this.#desired = desired;
         return;
       }
-      this.#notifiedKey = key;
+      this.#notifiedPeers = desired;
     }
     this.#coalescer.poke();
   }
@@ -205,7 +206,7 @@ export class Reconciler {
     const { metrics, log, self } = this.#o;
     const desired = desiredPeers(slices, self, this.#o.port);
     this.#desired = desired.peers;
-    this.#notifiedKey = peersKey(desired.peers);
+    this.#notifiedPeers = desired.peers;
     this.#passed = true;
     const warnings = desired.warnings.join('\n');
     if (warnings !== this.#lastWarnings) {
@@ -490,9 +491,4 @@ function passTiming(settled: Settled, startedAt: number, endedAt: number, steps:
 
 function show(p: Peer): string {
   return `${p.name}=${formatAddress(p.host, p.port)}`;
-}
-
-/** What the peers file says of a peer set: names, addresses and ports, not readiness. */
-function peersKey(peers: readonly Peer[]): string {
-  return peers.map((p) => `${p.name}=${p.host}:${p.port}`).join(',');
 }
