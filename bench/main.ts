@@ -276,8 +276,10 @@ const lab = await startWorkload(sandbox, { replicas: 3, name: 'bench' });
 let current = { set: '', at: 0 };
 /** Every change of the slices this process saw: when, and the live replica set after it (--trace-dir). */
 const sliceEvents: { at: number; set: string }[] = [];
+/** One client for both watches of this process (the slices and the pods). */
+const access = await kubeconfigAccess(sandbox.controlPlane.kubeconfigPath);
 const watch = watchEndpointSlices({
-  access: await kubeconfigAccess(sandbox.controlPlane.kubeconfigPath),
+  access,
   namespace: lab.namespace,
   service: lab.name,
   log: createLogger('bench', 'silent'),
@@ -291,8 +293,9 @@ const BURST = 'burst 3→20';
 /** One pod in, one out: a rolling update's step, with the node otherwise at rest. */
 const LONE_OUT = 'lone 3→4';
 const LONE_IN = 'lone 4→3';
+const LONE: readonly string[] = [LONE_OUT, LONE_IN];
 const results: ScenarioResult[][] = [];
-const pods = observePods(await kubeconfigAccess(sandbox.controlPlane.kubeconfigPath), lab.namespace, `app=${lab.name}`);
+const pods = observePods(access, lab.namespace, `app=${lab.name}`);
 await pods.listed;
 let restarts: string[] = [];
 try {
@@ -328,7 +331,7 @@ results.forEach((these, i) => {
   console.log(renderTable(these));
   console.log('');
 });
-const isLone = (r: ScenarioResult): boolean => r.name === LONE_OUT || r.name === LONE_IN;
+const isLone = (r: ScenarioResult): boolean => LONE.includes(r.name);
 console.log('scale 3→10 and burst 3→20:');
 console.log(renderNewReplicaTable(results.flat().flatMap((r) => (isLone(r) ? [] : (r.fresh ?? [])))));
 console.log('');
@@ -362,7 +365,7 @@ if (restarts.length > 0) console.log(`containers restarted or OOM-killed: ${rest
 console.log(
   JSON.stringify({
     runs,
-    ...acrossRuns(results.map((these) => summary(these, BURST, [LONE_OUT, LONE_IN]))),
+    ...acrossRuns(results.map((these) => summary(these, BURST, LONE))),
     container_restarts: restarts.length,
   }),
 );
