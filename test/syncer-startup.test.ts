@@ -118,7 +118,14 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
           timeoutMs: 10_000,
         });
       await wl().waitReady(old.map((p) => p.name));
-      await wl().scale(3);
+      // A rollout to regular sidecars: with two replicas it adds one pod (maxSurge 25 % rounds up) and
+      // removes none until that one is Ready (maxUnavailable rounds down to 0), which it never becomes.
+      await sb().kubectl(
+        ...['-n', wl().namespace, 'patch', `deployment/${wl().name}`, '--type=merge', '-p'],
+        JSON.stringify({
+          spec: { template: { metadata: { annotations: { 'haproxy-peer-sync.io/sidecar-mode': 'regular' } } } },
+        }),
+      );
       const fresh = await newPod(wl(), old);
       // HAProxy's master socket answers once the kubelet started it, after the sidecar's startupProbe.
       const upAt = await waitFor(
@@ -161,7 +168,7 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
     });
   });
 
-  describe(`haproxy:${branch}, HAProxy started without the gate (sidecar-mode regular)`, () => {
+  describe(`haproxy:${branch}, a newcomer's HAProxy started without the gate (sidecar-mode regular)`, () => {
     let lab: Workload | undefined;
     const cutOff: (() => Promise<void>)[] = [];
     const wl = (): Workload => {
@@ -169,12 +176,10 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
       return lab;
     };
     before(async () => {
-      lab = await startWorkload(sb(), {
-        replicas: 2,
-        haproxy: branch,
-        sidecarMode: 'regular',
-        name: `unkn${branch.replace('.', '')}`,
-      });
+      // The old replicas pass the gate (native sidecars): two regular-mode replicas started together both
+      // become Ready only when neither is Ready before the other's syncer first sees its HAProxy running,
+      // a race (README, "Known"); only the newcomer is regular (a rollout of that annotation, below).
+      lab = await startWorkload(sb(), { replicas: 2, haproxy: branch, name: `unkn${branch.replace('.', '')}` });
     });
     after(async () => {
       for (const restore of cutOff.splice(0)) await restore().catch(() => {});
@@ -192,7 +197,14 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
         assert.ok(pid !== undefined);
         cutOff.push(await cutOffApiserver(pid));
       }
-      await wl().scale(3);
+      // A rollout to regular sidecars: with two replicas it adds one pod (maxSurge 25 % rounds up) and
+      // removes none until that one is Ready (maxUnavailable rounds down to 0), which it never becomes.
+      await sb().kubectl(
+        ...['-n', wl().namespace, 'patch', `deployment/${wl().name}`, '--type=merge', '-p'],
+        JSON.stringify({
+          spec: { template: { metadata: { annotations: { 'haproxy-peer-sync.io/sidecar-mode': 'regular' } } } },
+        }),
+      );
       const fresh = await newPod(wl(), old);
       // Without the gate HAProxy starts at once, with the init container's file (this replica alone) unless
       // the syncer wrote the whole set first. Either way the file soon names the old replicas…

@@ -55,6 +55,8 @@ export interface WorkloadPod {
   peersFile(): Promise<string>;
   /** Status code of the syncer's health endpoints (0 when nothing answers). */
   readyz(): Promise<number>;
+  /** The status and the reason /readyz gives, for failure messages ('no answer' when nothing answers). */
+  readyzText(): Promise<string>;
   startupz(): Promise<number>;
   metrics(): Promise<string>;
   log(): Promise<string>;
@@ -211,6 +213,10 @@ export async function startWorkload(s: Sandbox, o: WorkloadOptions): Promise<Wor
       },
       peersFile: () => readFile(`${volume}/peers.cfg`, 'utf8'),
       readyz: async () => (await health('/readyz'))?.status ?? 0,
+      readyzText: async () => {
+        const r = await health('/readyz');
+        return r === undefined ? 'no answer' : `${r.status} ${(await r.text()).trim()}`;
+      },
       startupz: async () => (await health('/startupz'))?.status ?? 0,
       metrics: async () => (await (await health('/metrics'))?.text()) ?? '',
       log: () => s.kubectl('logs', '-n', namespace, podName, '-c', SYNCER),
@@ -258,7 +264,15 @@ export async function startWorkload(s: Sandbox, o: WorkloadOptions): Promise<Wor
           );
         },
         { what: `${names.join(', ')} Ready`, timeoutMs, intervalMs: 100 },
-      );
+      ).catch(async (err: unknown) => {
+        // What each syncer said about itself: the reason a replica stays un-Ready is in its /readyz body.
+        const said = await Promise.all(
+          (await pods().catch(() => []))
+            .filter((p) => names.includes(p.name))
+            .map(async (p) => `${p.name}: /readyz ${await p.readyzText()}`),
+        );
+        throw new Error(`${(err as Error).message}\n${said.join('\n')}`, { cause: err });
+      });
     },
     delete: async () => {
       await apps.deleteNamespacedDeployment({ namespace, name }).catch(() => {});
