@@ -20,7 +20,18 @@ async function readableEverywhere(key: string, pods: readonly WorkloadPod[]): Pr
     await waitFor(async () => (await p.showTable()).get(key), { what: `${key} on ${p.name}`, timeoutMs: 20_000 });
 }
 const ready = (p: WorkloadPod): Promise<true> =>
-  waitFor(async () => (await p.readyz()) === 200 || undefined, { what: `${p.name} /readyz 200`, timeoutMs: 30_000 });
+  waitFor(async () => (await p.readyz()) === 200 || undefined, {
+    what: `${p.name} /readyz 200`,
+    timeoutMs: 30_000,
+  }).catch(async (err: unknown) => {
+    // The syncer's reason and what it logged (its readiness verdicts are in its log) say why.
+    const log = await p.log().catch(() => '');
+    throw new Error(
+      `${(err as Error).message}; /readyz ${await p.readyzText()}; show peers:\n` +
+        `${await p.masterCli('@1 show peers').catch(() => '?')}\nsyncer log:\n${log.split('\n').slice(-40).join('\n')}`,
+      { cause: err },
+    );
+  });
 
 for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
   describe(`haproxy:${branch}`, () => {

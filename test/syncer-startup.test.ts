@@ -118,14 +118,7 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
           timeoutMs: 10_000,
         });
       await wl().waitReady(old.map((p) => p.name));
-      // A rollout to regular sidecars: with two replicas it adds one pod (maxSurge 25 % rounds up) and
-      // removes none until that one is Ready (maxUnavailable rounds down to 0), which it never becomes.
-      await sb().kubectl(
-        ...['-n', wl().namespace, 'patch', `deployment/${wl().name}`, '--type=merge', '-p'],
-        JSON.stringify({
-          spec: { template: { metadata: { annotations: { 'haproxy-peer-sync.io/sidecar-mode': 'regular' } } } },
-        }),
-      );
+      await wl().scale(3);
       const fresh = await newPod(wl(), old);
       // HAProxy's master socket answers once the kubelet started it, after the sidecar's startupProbe.
       const upAt = await waitFor(
