@@ -1,13 +1,13 @@
 /**
- * Watches a workload's pods from this process (one list, then a watch: the apiserver pushes each change)
+ * Watches a workload's pods from this process (common/list-watch.ts: the apiserver pushes each change)
  * and remembers when each pod was first seen, scheduled, given its IP, had its init container finish,
  * and turned Ready. It is also the bench's only pod list: polling the apiserver for pods from several
  * loops (the bench once listed ~170 times a second, each list ~200 KB with 20 injected pods) took CPU
  * from the node it measures.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { listAll, watchLines, type KubeAccess } from '../common/kube-client.ts';
+import type { KubeAccess } from '../common/kube-client.ts';
+import { listWatch } from '../common/list-watch.ts';
 
 /** The init container the webhook injects (webhook/inject.ts). */
 const INIT_CONTAINER = 'haproxy-peer-sync-init';
@@ -32,8 +32,6 @@ export interface PodObserver {
 
 export function observePods(access: KubeAccess, namespace: string, labelSelector: string): PodObserver {
   const seen = new Map<string, PodMoments>();
-  const current = new Map<string, V1Pod>();
-  const stop = new AbortController();
   let onListed = (): void => {};
   const listed = new Promise<void>((resolve) => (onListed = resolve));
   const note = (p: V1Pod, now: number): void => {
@@ -54,53 +52,25 @@ export function observePods(access: KubeAccess, namespace: string, labelSelector
     if (m.ready === undefined && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
       m.ready = now;
   };
-  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?labelSelector=${encodeURIComponent(labelSelector)}`;
-  const loop = (async () => {
-    while (!stop.signal.aborted) {
-      try {
-        const list = await listAll<V1Pod>(access, path, { signal: stop.signal });
-        const now = Date.now();
-        current.clear();
-        for (const p of list.items) {
-          current.set(p.metadata?.name ?? '', p);
-          note(p, now);
-        }
+  const watch = listWatch<V1Pod>({
+    access,
+    path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?labelSelector=${encodeURIComponent(labelSelector)}`,
+    onChange: (change) => {
+      const now = Date.now();
+      if (change.kind === 'listed') {
+        for (const p of change.items) note(p, now);
         onListed();
-        let rv = list.resourceVersion;
-        for (;;) {
-          await watchLines(
-            access,
-            `${path}&watch=true&allowWatchBookmarks=true&timeoutSeconds=240&resourceVersion=${encodeURIComponent(rv)}`,
-            (ev) => {
-              const p = ev.object as V1Pod & { code?: number };
-              if (ev.type === 'ERROR') throw new Error(`pod watch: error event ${p.code ?? '?'}`);
-              rv = p.metadata?.resourceVersion ?? rv;
-              const name = p.metadata?.name ?? '';
-              if (ev.type === 'DELETED') current.delete(name);
-              else if (ev.type === 'ADDED' || ev.type === 'MODIFIED') {
-                current.set(name, p);
-                note(p, Date.now());
-              }
-            },
-            stop.signal,
-            300_000, // quiet pods send nothing but a bookmark about once a minute
-          );
-          if (stop.signal.aborted) return;
-        }
-      } catch (err) {
-        if (stop.signal.aborted) return;
-        process.stderr.write(`bench: pod watch: ${(err as Error).message}; relisting\n`);
-        await sleep(100);
-      }
-    }
-  })();
+      } else if (change.type !== 'DELETED') note(change.object, now);
+    },
+    onError: (err, retryInMs) =>
+      process.stderr.write(`bench: pod watch: ${(err as Error).message}; relisting in ${retryInMs} ms\n`),
+    retryDelay: () => 100,
+    watchTimeoutSeconds: 240,
+  });
   return {
     moments: (name) => seen.get(name),
-    pods: () => [...current.values()],
+    pods: () => watch.items() ?? [],
     listed,
-    stop: async () => {
-      stop.abort();
-      await loop;
-    },
+    stop: () => watch.stop(),
   };
 }

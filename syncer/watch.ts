@@ -1,19 +1,17 @@
 /**
  * List+watch of the Service's EndpointSlices, kept in a cache of every slice (a Service with more than
- * 100 endpoints has several). I/O.
+ * 100 endpoints has several): common/list-watch.ts's loop, with the syncer's logs and backoff. I/O.
  *
- * "The first list is done" is tracked (the reconciler must not mistake an unlisted cache for an empty
- * Service and drop every peer), and every failure path relists: after a 410 Gone, an apiserver restart
- * or a network error the cache is replaced by a fresh list, so no stale slice survives. A watch the
- * server simply ends (its timeout) resumes from the last resourceVersion seen. Never exits on errors;
- * retries with backoff. https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
+ * The cache is undefined until the first list (the reconciler must not mistake an unlisted cache for an
+ * empty Service and drop every peer), and every failure relists, so no stale slice survives a 410 Gone,
+ * an apiserver restart or a network error. Never exits on errors; retries with backoff.
  */
 import type { V1EndpointSlice } from '@kubernetes/client-node';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError, ERRORS } from '../common/errors.ts';
+import type { ApiError } from '../common/errors.ts';
+import { listWatch } from '../common/list-watch.ts';
 import type { Logger } from '../common/logger.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
-import { listAll, watchLines, type KubeAccess } from './kube-client.ts';
+import type { KubeAccess } from './kube-client.ts';
 
 export interface SliceWatchOptions {
   readonly access: KubeAccess;
@@ -40,74 +38,24 @@ export interface SliceWatch {
 export function watchEndpointSlices(opts: SliceWatchOptions): SliceWatch {
   const base = `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(opts.namespace)}/endpointslices`;
   const selector = `labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${opts.service}`)}`;
-  const timeoutSeconds = opts.watchTimeoutSeconds ?? 300;
-  let cache: Map<string, V1EndpointSlice> | undefined;
-  let rv = '';
-  const stop = new AbortController();
-
-  const onEvent = (ev: { type: string; object: unknown }): void => {
-    const obj = ev.object as V1EndpointSlice & { code?: number };
-    if (ev.type === 'ERROR')
-      throw new ApiError(ERRORS.HPS_KUBE_API, `watch error event: ${obj.code ?? '?'}`, { status: obj.code });
-    // Every event, bookmarks included, moves the version the next watch resumes from.
-    rv = obj.metadata?.resourceVersion ?? rv;
-    const name = obj.metadata?.name;
-    if (name === undefined || cache === undefined) return;
-    if (ev.type === 'ADDED' || ev.type === 'MODIFIED') cache.set(name, obj);
-    else if (ev.type === 'DELETED') cache.delete(name);
-    else return; // BOOKMARK
-    opts.onChange();
-  };
-
-  const pause = (ms: number): Promise<void> => sleep(ms, undefined, { signal: stop.signal }).catch(() => undefined);
-
-  const run = async (): Promise<void> => {
-    let attempt = 0;
-    while (!stop.signal.aborted) {
-      try {
-        // Page by page (a continue token that expired answers 410: relisted below, like a lost watch).
-        const list = await listAll<V1EndpointSlice>(opts.access, `${base}?${selector}`, { signal: stop.signal });
-        cache = new Map(list.items.map((s) => [s.metadata?.name ?? '', s]));
-        rv = list.resourceVersion;
-        opts.log.info({ slices: cache.size, attempt }, 'listed EndpointSlices');
-        opts.onChange();
-        for (;;) {
-          const startedAt = Date.now();
-          await watchLines(
-            opts.access,
-            `${base}?${selector}&watch=true&allowWatchBookmarks=true&timeoutSeconds=${timeoutSeconds}&resourceVersion=${encodeURIComponent(rv)}`,
-            onEvent,
-            stop.signal,
-            (timeoutSeconds + 30) * 1000,
-          );
-          if (stop.signal.aborted) return;
-          // A watch that ends at once (an apiserver shutting down) must not spin: back off a little.
-          if (Date.now() - startedAt < 1000) await pause(backoffDelay(attempt++, opts.backoff));
-          else attempt = 0;
-        }
-      } catch (err) {
-        if (stop.signal.aborted) break;
-        if (err instanceof ApiError && err.status === 410) {
-          opts.log.info('watch expired (410 Gone): relisting');
-          continue;
-        }
-        opts.onError?.(err);
-        const delay = backoffDelay(attempt++, opts.backoff);
-        opts.log.warn(
-          { err: { message: (err as Error).message, status: (err as ApiError).status }, retryInMs: delay, attempt },
-          'EndpointSlice list/watch failed; retrying',
-        );
-        await pause(delay);
-      }
-    }
-  };
-  const done = run();
-
-  return {
-    slices: () => (cache === undefined ? undefined : [...cache.values()]),
-    stop: async () => {
-      stop.abort();
-      await done;
+  const watch = listWatch<V1EndpointSlice>({
+    access: opts.access,
+    path: `${base}?${selector}`,
+    onChange: (change) => {
+      if (change.kind === 'listed')
+        opts.log.info({ slices: change.items.length, attempt: change.attempt }, 'listed EndpointSlices');
+      opts.onChange();
     },
-  };
+    onExpired: () => opts.log.info('watch expired (410 Gone): relisting'),
+    onError: (err, retryInMs, attempt) => {
+      opts.onError?.(err);
+      opts.log.warn(
+        { err: { message: (err as Error).message, status: (err as ApiError).status }, retryInMs, attempt },
+        'EndpointSlice list/watch failed; retrying',
+      );
+    },
+    retryDelay: (attempt) => backoffDelay(attempt, opts.backoff),
+    ...(opts.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: opts.watchTimeoutSeconds }),
+  });
+  return { slices: () => watch.items(), stop: () => watch.stop() };
 }
