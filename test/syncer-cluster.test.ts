@@ -26,8 +26,9 @@ const ready = (p: WorkloadPod): Promise<true> =>
   }).catch(async (err: unknown) => {
     // The syncer's reason and what it logged (its readiness verdicts are in its log) say why.
     const log = await p.log().catch(() => '');
+    const r = await p.readyzBody();
     throw new Error(
-      `${(err as Error).message}; /readyz ${await p.readyzText()}; show peers:\n` +
+      `${(err as Error).message}; /readyz ${r.status} ${r.text}; show peers:\n` +
         `${await p.masterCli('@1 show peers').catch(() => '?')}\nsyncer log:\n${log.split('\n').slice(-40).join('\n')}`,
       { cause: err },
     );

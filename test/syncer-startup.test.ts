@@ -22,10 +22,6 @@ import {
 const run = promisify(execFile);
 const sb = sandboxForTests({ webhook: true });
 
-const body = async (p: WorkloadPod, path: string): Promise<{ status: number; text: string }> => {
-  const r = await fetch(`http://${p.ip}:8585${path}`, { signal: AbortSignal.timeout(2000) });
-  return { status: r.status, text: (await r.text()).trim() };
-};
 /**
  * Cuts a pod's network namespace off the `kubernetes` Service in both directions, as a network policy
  * or a partition would: what it sends there is rejected (TCP reset) and what comes from there is
@@ -223,7 +219,7 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
       ).catch(async (err: unknown) => {
         throw new Error(
           `${(err as Error).message}; last show peers: ${seen}; reloads: ${await fresh.reloadCount().catch(() => '?')}; ` +
-            `/readyz: ${JSON.stringify(await body(fresh, '/readyz').catch(() => undefined))}\nsyncer log:\n${await fresh.log().catch(() => '')}`,
+            `/readyz: ${JSON.stringify(await fresh.readyzBody())}\nsyncer log:\n${await fresh.log().catch(() => '')}`,
           { cause: err },
         );
       });
@@ -251,7 +247,7 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
       let last = '';
       const refused = await waitFor(
         async () => {
-          const r = await body(fresh, '/readyz');
+          const r = await fresh.readyzBody();
           last = `${r.status} ${r.text}`;
           return r.status === 503 && r.text.startsWith(`${untaught}; no link to ready replicas: `) ? r.text : undefined;
         },
@@ -267,12 +263,12 @@ for (const branch of Object.keys(HAPROXY_IMAGES) as HaproxyBranch[]) {
       for (const restore of cutOff.splice(0)) await restore();
       await wl().waitConverged(3);
       // …but nobody teaches it any more: it never claims readiness with an untaught table.
-      await waitFor(async () => (await body(fresh, '/readyz')).text === untaught || undefined, {
+      await waitFor(async () => (await fresh.readyzBody()).text === untaught || undefined, {
         what: '/readyz without the refusals',
         timeoutMs: 10_000,
       });
       for (let i = 0; i < 10; i++) {
-        const r = await body(fresh, '/readyz');
+        const r = await fresh.readyzBody();
         assert.deepEqual([r.status, r.text], [503, untaught]);
         await new Promise((resolve) => setTimeout(resolve, 300));
       }

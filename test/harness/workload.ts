@@ -27,8 +27,6 @@ export interface WorkloadOptions {
   readonly name?: string;
   /** Default 2.6. */
   readonly haproxy?: HaproxyBranch;
-  /** `haproxy-peer-sync.io/sidecar-mode`: `regular` starts HAProxy without waiting for the syncer. */
-  readonly sidecarMode?: 'native' | 'regular';
   /**
    * Default true: the HAProxy container sets a hardened securityContext (uid 99, read-only root, no
    * capabilities). False: no securityContext at all, HAProxy runs as its image's USER.
@@ -55,8 +53,8 @@ export interface WorkloadPod {
   peersFile(): Promise<string>;
   /** Status code of the syncer's health endpoints (0 when nothing answers). */
   readyz(): Promise<number>;
-  /** The status and the reason /readyz gives, for failure messages ('no answer' when nothing answers). */
-  readyzText(): Promise<string>;
+  /** The status and the reason /readyz gives (status 0 and 'no answer' when nothing answers). */
+  readyzBody(): Promise<{ status: number; text: string }>;
   startupz(): Promise<number>;
   metrics(): Promise<string>;
   log(): Promise<string>;
@@ -135,7 +133,7 @@ spec:
       labels: { app: ${name}, haproxy-peer-sync.io/inject: "true" }
       annotations:
         haproxy-peer-sync.io/service: ${name}
-        haproxy-peer-sync.io/sidecar-mode: ${o.sidecarMode ?? 'native'}
+        haproxy-peer-sync.io/sidecar-mode: native
     spec:
       serviceAccountName: ${name}
       terminationGracePeriodSeconds: 10
@@ -213,9 +211,9 @@ export async function startWorkload(s: Sandbox, o: WorkloadOptions): Promise<Wor
       },
       peersFile: () => readFile(`${volume}/peers.cfg`, 'utf8'),
       readyz: async () => (await health('/readyz'))?.status ?? 0,
-      readyzText: async () => {
+      readyzBody: async () => {
         const r = await health('/readyz');
-        return r === undefined ? 'no answer' : `${r.status} ${(await r.text()).trim()}`;
+        return r === undefined ? { status: 0, text: 'no answer' } : { status: r.status, text: (await r.text()).trim() };
       },
       startupz: async () => (await health('/startupz'))?.status ?? 0,
       metrics: async () => (await (await health('/metrics'))?.text()) ?? '',
@@ -269,7 +267,10 @@ export async function startWorkload(s: Sandbox, o: WorkloadOptions): Promise<Wor
         const said = await Promise.all(
           (await pods().catch(() => []))
             .filter((p) => names.includes(p.name))
-            .map(async (p) => `${p.name}: /readyz ${await p.readyzText()}`),
+            .map(async (p) => {
+              const r = await p.readyzBody();
+              return `${p.name}: /readyz ${r.status} ${r.text}`;
+            }),
         );
         throw new Error(`${(err as Error).message}\n${said.join('\n')}`, { cause: err });
       });
