@@ -25,6 +25,8 @@ import { parsePeersFile } from '../syncer/peers.ts';
 import { peersInSlices } from '../syncer/desired.ts';
 import {
   acrossRuns,
+  NEW_REPLICA_STAGES,
+  renderCpuLines,
   renderNewReplicaTable,
   renderTable,
   summary,
@@ -33,6 +35,7 @@ import {
 } from './stats.ts';
 import { describeFlags, FlagError, parseFlags } from './flags.ts';
 import { observePods, type PodObserver } from './pod-observer.ts';
+import { containerAndPodCpuSeconds, cpuSpent, nodeCpuGroups, nodeProcessCpuSeconds } from './cpu-accounting.ts';
 
 const FLAGS = {
   runs: {
@@ -139,7 +142,14 @@ async function scenario(
 }> {
   const reloadsBefore = new Map<string, number>();
   const podList = (): WorkloadPod[] => lab.podsOf(pods.pods());
-  for (const p of podList()) reloadsBefore.set(p.name, await p.reloadCount().catch(() => 0));
+  const podCpuBefore = new Map<string, number>();
+  for (const p of podList()) {
+    reloadsBefore.set(p.name, await p.reloadCount().catch(() => 0));
+    const pid = await p.syncerPid();
+    const cpu = pid === undefined ? undefined : await containerAndPodCpuSeconds(pid);
+    if (cpu !== undefined) podCpuBefore.set(p.name, cpu.pod);
+  }
+  const nodeCpuBefore = await nodeProcessCpuSeconds();
   const probes = probeNewReplicas(podList, (n) => !reloadsBefore.has(n));
   const began = Date.now();
   await lab.scale(target);
@@ -185,6 +195,8 @@ async function scenario(
     await sleep(10);
   }
   await probes.stop();
+  const nodeCpu = cpuSpent(nodeCpuBefore, await nodeProcessCpuSeconds());
+  const cpu = { existing_pods: 0, new_pods: 0, new_syncers: 0 };
   if (change === undefined || linksAt === undefined) throw new Error('unreachable');
   const live = podList();
   let reloadsMax = 0;
@@ -204,6 +216,13 @@ async function scenario(
       pssMbMax = Math.max(pssMbMax, procStatusMb(pid, 'Pss', 'smaps_rollup'));
     }
     workingSetMbMax = Math.max(workingSetMbMax, await p.syncerWorkingSetMb());
+    const used = pid === undefined ? undefined : await containerAndPodCpuSeconds(pid);
+    if (used !== undefined && reloadsBefore.has(p.name))
+      cpu.existing_pods += used.pod - (podCpuBefore.get(p.name) ?? 0);
+    else if (used !== undefined) {
+      cpu.new_pods += used.pod;
+      cpu.new_syncers += used.container;
+    }
   }
   const changeAt = change.at;
   const existing = live.filter((p) => reloadsBefore.has(p.name));
@@ -230,6 +249,7 @@ async function scenario(
     pssMbMax,
     workingSetMbMax,
     fresh: times,
+    cpuSeconds: { ...cpu, ...nodeCpuGroups(nodeCpu) },
   };
   const seen = { file: Object.fromEntries(fileAt), section: Object.fromEntries(sectionAt) };
   return { result, began, changeAt, existing, seen };
@@ -329,14 +349,25 @@ try {
 results.forEach((these, i) => {
   console.log(`run ${i + 1}`);
   console.log(renderTable(these));
+  console.log(renderCpuLines(these));
   console.log('');
 });
 const isLone = (r: ScenarioResult): boolean => LONE.includes(r.name);
 console.log('scale 3→10 and burst 3→20:');
-console.log(renderNewReplicaTable(results.flat().flatMap((r) => (isLone(r) ? [] : (r.fresh ?? [])))));
+console.log(
+  renderNewReplicaTable(
+    results.flat().flatMap((r) => (isLone(r) ? [] : (r.fresh ?? []))),
+    NEW_REPLICA_STAGES,
+  ),
+);
 console.log('');
 console.log('lone 3→4 (one pod at a time, as in a rolling update):');
-console.log(renderNewReplicaTable(results.flat().flatMap((r) => (isLone(r) ? (r.fresh ?? []) : []))));
+console.log(
+  renderNewReplicaTable(
+    results.flat().flatMap((r) => (isLone(r) ? (r.fresh ?? []) : [])),
+    NEW_REPLICA_STAGES,
+  ),
+);
 console.log('');
 console.log(
   'file / section: per replica that existed before the change, EndpointSlice change → its peers file rewritten /',

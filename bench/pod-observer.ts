@@ -17,7 +17,18 @@ export interface PodMoments {
   scheduled?: number;
   ip?: number;
   initDone?: number;
+  /** The named native sidecar reported started (its startupProbe passed): the kubelet starts the next container. */
+  sidecarStarted?: number;
+  /** The named main container reported running. */
+  mainRunning?: number;
   ready?: number;
+}
+
+/** The containers whose moments are noted: the init container always, the others when named. */
+export interface ObservedContainers {
+  readonly init: string;
+  readonly sidecar?: string;
+  readonly main?: string;
 }
 
 export interface PodObserver {
@@ -30,7 +41,12 @@ export interface PodObserver {
   stop(): Promise<void>;
 }
 
-export function observePods(access: KubeAccess, namespace: string, labelSelector: string): PodObserver {
+export function observePods(
+  access: KubeAccess,
+  namespace: string,
+  labelSelector: string,
+  containers: ObservedContainers = { init: INIT_CONTAINER },
+): PodObserver {
   const seen = new Map<string, PodMoments>();
   let onListed = (): void => {};
   const listed = new Promise<void>((resolve) => (onListed = resolve));
@@ -46,9 +62,19 @@ export function observePods(access: KubeAccess, namespace: string, labelSelector
     if (m.ip === undefined && p.status?.podIP) m.ip = now;
     if (
       m.initDone === undefined &&
-      p.status?.initContainerStatuses?.some((c) => c.name === INIT_CONTAINER && c.state?.terminated !== undefined)
+      p.status?.initContainerStatuses?.some((c) => c.name === containers.init && c.state?.terminated !== undefined)
     )
       m.initDone = now;
+    if (
+      m.sidecarStarted === undefined &&
+      p.status?.initContainerStatuses?.some((c) => c.name === containers.sidecar && c.started === true)
+    )
+      m.sidecarStarted = now;
+    if (
+      m.mainRunning === undefined &&
+      p.status?.containerStatuses?.some((c) => c.name === containers.main && c.state?.running !== undefined)
+    )
+      m.mainRunning = now;
     if (m.ready === undefined && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
       m.ready = now;
   };

@@ -1,6 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { acrossRuns, percentile, renderNewReplicaTable, renderTable, summary, type ScenarioResult } from './stats.ts';
+import {
+  acrossRuns,
+  NEW_REPLICA_STAGES,
+  newReplicaStageMs,
+  percentile,
+  renderCpuLines,
+  renderNewReplicaTable,
+  renderTable,
+  summary,
+  type ScenarioResult,
+} from './stats.ts';
 
 test('nearest-rank percentiles', () => {
   assert.equal(percentile([5, 1, 3], 50), 3);
@@ -82,7 +92,7 @@ test("the burst's reloads are reported on their own; new replicas' stages as p50
   assert.equal(s.new_replica_ip_ms_p50, 900);
   assert.equal(s.new_replica_gate_open_ms_p50, 1900);
   assert.equal(s.new_replica_ready_ms_p50, 2600);
-  assert.match(renderNewReplicaTable(burst.fresh ?? []), /ready\s+2600 ms\s+3400 ms\s+2/);
+  assert.match(renderNewReplicaTable(burst.fresh ?? [], NEW_REPLICA_STAGES), /ready\s+2600 ms\s+3400 ms\s+2/);
 });
 
 test('lone scenarios are summarised apart and leave the burst figures alone', () => {
@@ -110,4 +120,38 @@ test('across runs: the median and the spread of every figure', () => {
     { rps: 1000, p99: Number.NaN },
   ]);
   assert.deepEqual(out, { rps: 1000, rps_min: 900, rps_max: 1200, p99: 3, p99_min: 3, p99_max: 4 });
+});
+
+test("the burst's CPU goes into the JSON line by part, and every scenario's into a line of its own", () => {
+  const burst: ScenarioResult = {
+    ...scaleOut,
+    name: 'burst 3→20',
+    cpuSeconds: { new_pods: 12.5, 'kube-apiserver': 3.25, existing_pods: 1 },
+  };
+  const s = summary([{ ...scaleOut, cpuSeconds: { new_pods: 99 } }, burst], 'burst 3→20');
+  assert.equal(s.burst_cpu_s_new_pods, 12.5);
+  assert.equal(s.burst_cpu_s_kube_apiserver, 3.25);
+  assert.equal(s.burst_cpu_s_existing_pods, 1);
+  assert.equal(
+    renderCpuLines([burst]),
+    'CPU s during burst 3→20: new_pods 12.50, kube-apiserver 3.25, existing_pods 1.00',
+  );
+});
+
+test('a breakdown takes any stages: the floor benchmark names its own', () => {
+  const pods = [
+    { seen: 100, ip: 900, ready: 4000 },
+    { seen: 200, ready: 3200 },
+  ];
+  const stages = newReplicaStageMs(pods, [
+    ['ip', 'ip'],
+    ['ready', 'ready'],
+  ]);
+  assert.deepEqual(
+    [...stages],
+    [
+      ['ip', [800]],
+      ['ready', [3900, 3000]],
+    ],
+  );
 });

@@ -75,6 +75,12 @@ export interface ScenarioResult {
   readonly workingSetMbMax: number;
   /** Per new replica, where its time from creation to Ready went. */
   readonly fresh?: readonly NewReplicaTimes[];
+  /**
+   * CPU seconds spent during the scenario (bench/cpu-accounting.ts): `existing_pods`, `new_pods` (each
+   * whole pod: init container, syncer, HAProxy), `new_syncers` (their syncer containers alone), and the
+   * node's own processes by name.
+   */
+  readonly cpuSeconds?: Readonly<Record<string, number>>;
 }
 
 /** A fixed-width table, one row per scenario. */
@@ -116,13 +122,22 @@ export function renderTable(results: readonly ScenarioResult[]): string {
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
+/** A pod's stages in order: the field holding when it was reached, and its name in the JSON line. */
+export type Stages<T> = readonly (readonly [keyof T, string])[];
+
 /** Per stage, the times from `seen` of the new replicas that reached it. */
-export function newReplicaStageMs(fresh: readonly NewReplicaTimes[]): Map<string, number[]> {
+export function newReplicaStageMs<T extends { readonly seen: number }>(
+  fresh: readonly T[],
+  stages: Stages<T>,
+): Map<string, number[]> {
   const out = new Map<string, number[]>();
-  for (const [key, name] of NEW_REPLICA_STAGES) {
+  for (const [key, name] of stages) {
     out.set(
       name,
-      fresh.flatMap((f) => (f[key] === undefined ? [] : [Math.max(0, (f[key] ?? 0) - f.seen)])),
+      fresh.flatMap((f) => {
+        const at = f[key];
+        return typeof at === 'number' ? [Math.max(0, at - f.seen)] : [];
+      }),
     );
   }
   return out;
@@ -141,7 +156,10 @@ export function summary(
   const results = scenarios.filter((r) => !lone.includes(r.name));
   const all = results.flatMap((r) => r.sectionMs);
   const burstResult = results.find((r) => r.name === burst);
-  const stages = newReplicaStageMs(results.flatMap((r) => r.fresh ?? []));
+  const stages = newReplicaStageMs(
+    results.flatMap((r) => r.fresh ?? []),
+    NEW_REPLICA_STAGES,
+  );
   const out: Record<string, number> = {
     convergence_ms_p50: Math.round(percentile(all, 50)),
     convergence_ms_max: Math.round(Math.max(...all)),
@@ -163,13 +181,19 @@ export function summary(
   for (const [name, values] of stages) {
     if (values.length > 0) out[`new_replica_${name}_ms_p50`] = Math.round(percentile(values, 50));
   }
+  for (const [name, seconds] of Object.entries(burstResult?.cpuSeconds ?? {}))
+    out[`burst_cpu_s_${name.replaceAll('-', '_')}`] = Math.round(seconds * 100) / 100;
   // One pod added or removed at a time (a rollout's step): apart, so the bursts' figures stay comparable.
   const single = scenarios.filter((r) => lone.includes(r.name));
   if (single.length > 0) {
     const sections = single.flatMap((r) => r.sectionMs);
     out['lone_convergence_ms_p50'] = Math.round(percentile(sections, 50));
     out['lone_convergence_ms_max'] = Math.round(Math.max(...sections));
-    const ready = newReplicaStageMs(single.flatMap((r) => r.fresh ?? [])).get('ready') ?? [];
+    const ready =
+      newReplicaStageMs(
+        single.flatMap((r) => r.fresh ?? []),
+        NEW_REPLICA_STAGES,
+      ).get('ready') ?? [];
     if (ready.length > 0) out['lone_new_replica_ready_ms_p50'] = Math.round(percentile(ready, 50));
   }
   return out;
@@ -194,8 +218,11 @@ export function acrossRuns(runs: readonly Readonly<Record<string, number>>[]): R
 }
 
 /** The new-replica breakdown as a table: per stage, p50 / max over the new replicas, ms from first seen. */
-export function renderNewReplicaTable(fresh: readonly NewReplicaTimes[]): string {
-  const rows = [...newReplicaStageMs(fresh)].map(([name, v]) => [
+export function renderNewReplicaTable<T extends { readonly seen: number }>(
+  fresh: readonly T[],
+  stages: Stages<T>,
+): string {
+  const rows = [...newReplicaStageMs(fresh, stages)].map(([name, v]) => [
     name.replaceAll('_', ' '),
     ms(percentile(v, 50)),
     v.length > 0 ? ms(Math.max(...v)) : '-',
@@ -209,4 +236,17 @@ export function renderNewReplicaTable(fresh: readonly NewReplicaTimes[]): string
 
 function ms(v: number): string {
   return Number.isFinite(v) ? `${Math.round(v)} ms` : '-';
+}
+
+/** Per scenario, the CPU seconds each part spent during it (ScenarioResult.cpuSeconds), largest first. */
+export function renderCpuLines(results: readonly ScenarioResult[]): string {
+  return results
+    .filter((r) => r.cpuSeconds !== undefined)
+    .map((r) => {
+      const parts = Object.entries(r.cpuSeconds ?? {})
+        .sort(([, a], [, b]) => b - a)
+        .map(([name, s]) => `${name} ${s.toFixed(2)}`);
+      return `CPU s during ${r.name}: ${parts.join(', ')}`;
+    })
+    .join('\n');
 }
