@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerAndPodCpuSeconds, cpuSpent, nodeCpuGroups, nodeProcessCpuSeconds } from './cpu-accounting.ts';
+import { containerAndPodCpuSeconds, cpuSpent, nodeCpuGroups, nodeProcessCpuSeconds, REAPED } from './cpu-accounting.ts';
 
 test("this process's CPU shows in /proc under its name and in its own cgroup's count", async () => {
   const before = await nodeProcessCpuSeconds();
@@ -48,8 +48,9 @@ test("the node's processes are grouped: the known ones by name, Node.js as the b
         ['kube-proxy', 0.25],
         ['etcd', 1],
         ['MainThread', 2],
+        [REAPED, 4],
       ]),
     ),
-    { 'kube-apiserver': 3.21, other: 0.75, etcd: 1, bench: 2 },
+    { 'kube-apiserver': 3.21, other: 0.75, etcd: 1, bench: 2, reaped: 4 },
   );
 });

@@ -1,7 +1,7 @@
 /**
  * Who spent the node's CPU during a scenario: the pods (by their cgroups, which count every container,
- * the exited init container too) and the node's own processes (by /proc, grouped by name; a process's
- * reaped children are counted in it, e.g. runc in containerd's shims). Read inside the lab, where the
+ * the exited init container too) and the node's own processes (by /proc, grouped by name, with the
+ * children they reaped apart: see REAPED). Read inside the lab, where the
  * node's processes and cgroups are visible. cgroup v1 (`cpuacct.usage`) and v2 (`cpu.stat`).
  */
 import { readdir, readFile } from 'node:fs/promises';
@@ -44,12 +44,22 @@ export async function nodeProcessCpuSeconds(): Promise<Map<string, number>> {
     const close = stat.lastIndexOf(')');
     const name = stat.slice(stat.indexOf('(') + 1, close);
     const fields = stat.slice(close + 2).split(' ');
-    // utime, stime, cutime, cstime: fields 14–17 of stat(5), 12–15 after the state field here.
-    const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i] ?? 0), 0);
-    out.set(name, (out.get(name) ?? 0) + ticks / TICKS_PER_S);
+    // utime + stime, then cutime + cstime: fields 14–17 of stat(5), 12–15 after the state field here.
+    const own = (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / TICKS_PER_S;
+    const reaped = (Number(fields[13] ?? 0) + Number(fields[14] ?? 0)) / TICKS_PER_S;
+    out.set(name, (out.get(name) ?? 0) + own);
+    out.set(REAPED, (out.get(REAPED) ?? 0) + reaped);
   }
   return out;
 }
+
+/**
+ * The CPU of children a node process waited for (stat(5)'s cutime + cstime), apart: runc, which
+ * containerd's shims run for every container, but also every container's own processes once they exit
+ * (the shim reaps them, and its parent reaps the shim), so an exited init container and a deleted pod's
+ * whole life land here too; the pods' cgroups count those already.
+ */
+export const REAPED = 'reaped';
 
 /** The CPU each name spent between two readings (names that only appear later count from zero). */
 export function cpuSpent(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): Map<string, number> {
@@ -70,7 +80,8 @@ const NODE_JS = 'MainThread';
 export function nodeCpuGroups(spent: ReadonlyMap<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [name, s] of spent) {
-    const group = name === NODE_JS ? 'bench' : (NODE_GROUPS as readonly string[]).includes(name) ? name : 'other';
+    const known = name === REAPED || (NODE_GROUPS as readonly string[]).includes(name);
+    const group = name === NODE_JS ? 'bench' : known ? name : 'other';
     out[group] = (out[group] ?? 0) + s;
   }
   for (const k of Object.keys(out)) out[k] = Math.round((out[k] ?? 0) * 100) / 100;
