@@ -181,7 +181,8 @@ export async function startWorkload(s: Sandbox, o: WorkloadOptions): Promise<Wor
     const podName = p.metadata?.name ?? '';
     const ip = p.status?.podIP ?? '';
     const volume = s.node.emptyDirPath(p.metadata?.uid ?? '', RUNTIME_VOLUME);
-    const cli = (c: string): Promise<string> => s.masterCli(namespace, podName, c);
+    // By the volume of this pod (its uid), not its name: no read of the pod per command.
+    const cli = (c: string): Promise<string> => s.masterCliAt(volume, c);
     const health = (path: string): Promise<Response | undefined> =>
       fetch(`http://${ip}:${HEALTH_PORT}${path}`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
     const syncerPid = (): Promise<number | undefined> => s.containerPid(namespace, podName, SYNCER);
