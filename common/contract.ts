@@ -9,6 +9,10 @@
 /** Where the shared emptyDir is mounted in every container that uses it (HAProxy, init, syncer). */
 export const RUNTIME_DIR = '/var/run/haproxy-peer-sync';
 
+/** The first line of every peers file we write (syncer/peers.ts, and the init container's script). */
+export const PEERS_FILE_HEADER =
+  '# Written by haproxy-peer-sync: rewritten whenever the replica set changes. Do not edit.';
+
 /** The files in the runtime directory, relative to it. */
 export const RUNTIME_FILES = {
   /** HAProxy's master CLI (`-S`): `reload`, `show proc`, `@1 show peers`. */

@@ -7,6 +7,7 @@
  * `peers` section with one `peer` line per replica. `localpeer` must come before any `peers` section,
  * which is why the user's configuration must not declare the section itself.
  */
+import { PEERS_FILE_HEADER } from '../common/contract.ts';
 
 /** One replica as a peer: its pod name, its pod IP and the peer port. */
 export interface Peer {
@@ -58,7 +59,7 @@ export function renderPeersFile(opts: {
   peers: readonly Peer[];
 }): string {
   const lines = [
-    '# Written by haproxy-peer-sync: rewritten whenever the replica set changes. Do not edit.',
+    PEERS_FILE_HEADER,
     'global',
     `    localpeer ${opts.localPeer}`,
     `    stats socket ${opts.adminSocket} mode 600 level admin`,

@@ -5,12 +5,17 @@
  * pod's annotations asked for. Lives in test/ because webhook/ and syncer/ never import each other.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import YAML from 'yaml';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { loadSyncerConfig } from '../syncer/options.ts';
 import { loadInitConfig } from '../init/options.ts';
+import { parsePeersFile } from '../syncer/peers.ts';
+import { firstPeersScript } from '../webhook/first-peers.ts';
 
 const dir = new URL('../webhook/testdata/', import.meta.url);
 const goldens = readdirSync(dir).filter((f) => f.endsWith('.injected.yaml'));
@@ -38,8 +43,10 @@ for (const file of goldens) {
     const syncer = all.find((c) => c.name === 'haproxy-peer-sync');
     const init = all.find((c) => c.name === 'haproxy-peer-sync-init');
     assert.deepEqual(syncer?.command, ['haproxy-peer-sync', 'syncer']);
-    assert.deepEqual(init?.command, ['haproxy-peer-sync', 'init']);
     const annotations = pod.metadata?.annotations ?? {};
+    // Direct mode: the first-peers shell script; the Data Plane API's credentials need our program.
+    const direct = (annotations['haproxy-peer-sync.io/mode'] ?? 'direct') === 'direct';
+    assert.deepEqual(init?.command, direct ? ['/bin/sh', '-c', firstPeersScript()] : ['haproxy-peer-sync', 'init']);
 
     const s = loadSyncerConfig([], envOf(syncer));
     assert.equal(s.podName, 'haproxy-abc12');
@@ -54,10 +61,30 @@ for (const file of goldens) {
       assert.equal(s.dataplaneapiUrl.port, annotations['haproxy-peer-sync.io/dataplaneapi-port'] ?? '5555');
       assert.equal(s.credentialsFile, '/var/run/haproxy-peer-sync/credentials/password');
     }
-    const i = loadInitConfig([], envOf(init));
-    assert.deepEqual(
-      [i.podName, i.podIp, i.peersSection, i.peerPort, i.runtimeDir],
-      [s.podName, s.podIp, s.peersSection, s.peerPort, s.runtimeDir],
-    );
+    if (!direct) {
+      const i = loadInitConfig([], envOf(init));
+      assert.deepEqual(
+        [i.podName, i.podIp, i.peersSection, i.peerPort, i.runtimeDir],
+        [s.podName, s.podIp, s.peersSection, s.peerPort, s.runtimeDir],
+      );
+      return;
+    }
+    // The script, run by a real shell with the injected environment (its runtime directory a temporary
+    // one), writes the local peer the syncer will call itself.
+    const runtime = mkdtempSync(join(tmpdir(), 'hps-contract-'));
+    try {
+      const r = spawnSync(init?.command?.[0] ?? '', init?.command?.slice(1) ?? [], {
+        env: { ...envOf(init), HPS_RUNTIME_DIR: runtime },
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const written = parsePeersFile(readFileSync(join(runtime, 'peers.cfg'), 'utf8'));
+      assert.deepEqual(
+        [written.localPeer, written.section, written.peers],
+        [s.podName, s.peersSection, [{ name: s.podName, host: s.podIp, port: s.peerPort }]],
+      );
+    } finally {
+      rmSync(runtime, { recursive: true, force: true });
+    }
   });
 }

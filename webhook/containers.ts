@@ -10,6 +10,7 @@ import { dataplaneapiUrl, ENV, RUNTIME_DIR, runtimePaths } from '../common/contr
 import type { InjectorConfig, InjectSettings } from './settings.ts';
 import { dataplaneapiInitEnv } from './dataplaneapi.ts';
 import { withDrain } from './drain.ts';
+import { firstPeersScript } from './first-peers.ts';
 
 function fieldEnv(name: string, fieldPath: string): V1EnvVar {
   return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
@@ -31,13 +32,18 @@ function resources(config: InjectorConfig): V1Container['resources'] {
   return { requests: { ...config.resources.requests }, limits: { ...config.resources.limits } };
 }
 
-/** The init container: the first peers file and, in mode dataplaneapi, the API's credentials (0600) and configuration; see init/main.ts. */
+/**
+ * The init container: the first peers file and, in mode dataplaneapi, the API's credentials (0600) and
+ * configuration (init/main.ts); in mode direct, the peers file alone, by first-peers.ts's shell script.
+ */
 export function initContainer(settings: InjectSettings, config: InjectorConfig): V1Container {
   return {
     name: NAMES.init,
     image: config.image,
     ...(config.imagePullPolicy === undefined ? {} : { imagePullPolicy: config.imagePullPolicy }),
-    command: ['haproxy-peer-sync', 'init'],
+    // Direct mode needs only the first peers file: a shell script in our image writes it (see
+    // first-peers.ts for why not Node); the Data Plane API's credentials need our program.
+    command: settings.mode === 'direct' ? ['/bin/sh', '-c', firstPeersScript()] : ['haproxy-peer-sync', 'init'],
     env: [
       fieldEnv(ENV.podName, 'metadata.name'),
       fieldEnv(ENV.podIp, 'status.podIP'),
