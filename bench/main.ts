@@ -10,9 +10,8 @@
  * Prints a table per run, the new-replica breakdown, then one JSON line: every figure as the median over
  * the runs, with `<name>_min` / `<name>_max` (bench/stats.ts, acrossRuns).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { startSandbox } from '../test/harness/sandbox.ts';
@@ -33,41 +32,20 @@ import {
   type NewReplicaTimes,
   type ScenarioResult,
 } from './stats.ts';
-import { describeFlags, FlagError, parseFlags } from './flags.ts';
+import { flagsOrExit, reRunInsideLab, RUNS_FLAG } from './entry.ts';
 import { observePods, type PodObserver } from './pod-observer.ts';
 import { containerAndPodCpuSeconds, cpuSpent, nodeCpuGroups, nodeProcessCpuSeconds } from './cpu-accounting.ts';
 
 const FLAGS = {
-  runs: {
-    kind: 'count',
-    defaultValue: 3,
-    min: 1,
-    description: 'how many times every scenario runs (the JSON line gives the median and the spread)',
-  },
+  runs: RUNS_FLAG,
   'trace-dir': {
     kind: 'string',
     description:
       "write, per scenario, every EndpointSlice change this process saw (changes-<run>-<n>.json) and the existing replicas' syncer logs (<run>-<n>-<pod>.log) there, for a breakdown of the convergence time",
   },
 } as const;
-let runs: number;
-let traceDir: string | undefined;
-try {
-  ({ runs, 'trace-dir': traceDir } = parseFlags(FLAGS, process.argv.slice(2)));
-} catch (err) {
-  if (!(err instanceof FlagError)) throw err;
-  process.stderr.write(`bench: ${err.problems.join('; ')}\nusage: npm run bench -- [flags]\n${describeFlags(FLAGS)}\n`);
-  process.exit(2);
-}
-
-// The node exists only inside the lab namespaces: re-run there when started outside.
-if (process.env.HPS_LAB_NETNS !== '1') {
-  const root = resolve(import.meta.dirname, '..');
-  const r = spawnSync('bash', [join(root, 'scripts/lab.sh'), process.execPath, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-  });
-  process.exit(r.status ?? 1);
-}
+const { runs, 'trace-dir': traceDir } = flagsOrExit(FLAGS, 'bench');
+reRunInsideLab();
 
 /**
  * The replica set the slices declare, by the syncer's own rule (syncer/desired.ts): a leaving replica

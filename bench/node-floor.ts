@@ -11,49 +11,25 @@
  * sidecar started (the kubelet's own flag: its startupProbe passed), main container running and Ready.
  * Prints the breakdown, then one JSON line: each figure the median over the runs, with `_min`/`_max`.
  */
-import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startSandbox } from '../test/harness/sandbox.ts';
 import { HAPROXY_IMAGES } from '../test/harness/workload.ts';
 import { kubeconfigAccess } from '../syncer/kube-client.ts';
-import { describeFlags, FlagError, parseFlags } from './flags.ts';
+import { flagsOrExit, reRunInsideLab, RUNS_FLAG } from './entry.ts';
 import { observePods, type PodMoments, type PodObserver } from './pod-observer.ts';
 import { acrossRuns, newReplicaStageMs, percentile, renderNewReplicaTable, type Stages } from './stats.ts';
 
 const FLAGS = {
-  runs: {
-    kind: 'count',
-    defaultValue: 3,
-    min: 1,
-    description: 'how many times every scenario runs (the JSON line gives the median and the spread)',
-  },
+  runs: RUNS_FLAG,
   'without-init': {
     kind: 'boolean',
     description: 'leave the init container out: what one more container in the chain costs on the node',
   },
 } as const;
-let runs: number;
-let withoutInit: boolean;
-try {
-  ({ runs, 'without-init': withoutInit } = parseFlags(FLAGS, process.argv.slice(2)));
-} catch (err) {
-  if (!(err instanceof FlagError)) throw err;
-  process.stderr.write(
-    `bench:floor: ${err.problems.join('; ')}\nusage: npm run bench:floor -- [flags]\n${describeFlags(FLAGS)}\n`,
-  );
-  process.exit(2);
-}
-
-// The node exists only inside the lab namespaces: re-run there when started outside.
-if (process.env.HPS_LAB_NETNS !== '1') {
-  const root = resolve(import.meta.dirname, '..');
-  const r = spawnSync('bash', [join(root, 'scripts/lab.sh'), process.execPath, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-  });
-  process.exit(r.status ?? 1);
-}
+const { runs, 'without-init': withoutInit } = flagsOrExit(FLAGS, 'bench:floor');
+reRunInsideLab();
 
 const NAME = 'floor';
 const CONTAINERS = { init: 'first', sidecar: 'sidecar', main: 'haproxy' } as const;

@@ -35,7 +35,7 @@ import { freePorts, spawnProcess, tailLog, waitFor, type ManagedProcess } from '
 import { generateCa, generateServingCert } from '../certs/generate.ts';
 import { mutatingWebhookConfiguration } from '../test/support/registration.ts';
 import { acrossRuns, percentile } from './stats.ts';
-import { describeFlags, FlagError, parseFlags, type FlagValues } from './flags.ts';
+import { flagsOrExit } from './entry.ts';
 
 const root = resolve(import.meta.dirname, '..');
 
@@ -69,16 +69,7 @@ const FLAGS = {
   entry: { kind: 'string', description: "path of another build's bin/haproxy-peer-sync.js, to compare" },
   'keep-logs': { kind: 'boolean', description: "keep the processes' logs" },
 } as const;
-let args: FlagValues<typeof FLAGS>;
-try {
-  args = parseFlags(FLAGS, process.argv.slice(2));
-} catch (err) {
-  if (!(err instanceof FlagError)) throw err;
-  process.stderr.write(
-    `bench:webhook: ${err.problems.join('; ')}\nusage: npm run bench:webhook -- [flags]\n${describeFlags(FLAGS)}\n`,
-  );
-  process.exit(2);
-}
+const args = flagsOrExit(FLAGS, 'bench:webhook');
 const mode = args.mode;
 const runs = args.runs;
 const durationS = args.duration;
